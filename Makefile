@@ -1,0 +1,43 @@
+# The two commands of README.md, and the steps they are made of.
+#   make demo   install dependencies, build, generate a sample CSV, run the citizens pipeline
+#   make test   install dependencies, build, run every test (what .ci/run calls)
+BUILD ?= build
+DEMO_DATE ?= 2026-11-21
+DEMO_ROWS ?= 1000000
+DEMO_DIR := examples/citizens
+DEMO_CSV := $(DEMO_DIR)/incoming/citizens_data_$(subst -,,$(DEMO_DATE)).csv
+
+.PHONY: deps build demo test unit e2e format format-check bench clean
+
+deps:
+	bash scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	ninja -C $(BUILD)
+
+demo: build
+	@test -f $(DEMO_CSV) || $(BUILD)/sluice gen citizens --rows $(DEMO_ROWS) --out $(DEMO_CSV)
+	$(BUILD)/sluice run $(DEMO_DIR)/pipeline.yaml --date $(DEMO_DATE)
+	$(BUILD)/sluice query --pipeline $(DEMO_DIR)/pipeline.yaml \
+	  "SELECT * FROM warehouse.marts.citizens_by_region ORDER BY citizens DESC"
+
+test: build format-check unit e2e
+
+unit:
+	cd $(BUILD) && ctest --output-on-failure -j2
+
+e2e:
+	SLUICE_BIN=$(abspath $(BUILD))/sluice python3 -m pytest -q tests/e2e
+
+format:
+	clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h')
+
+format-check:
+	clang-format --dry-run -Werror $$(git ls-files 'src/*.cc' 'src/*.h')
+
+bench: build
+	bash bench/ingest_bench.sh
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Installs what building and testing sluice needs: Debian packages, and DuckDB 1.4.4 LTS
+# (prebuilt library from the npm package @duckdb/node-bindings-linux-x64, headers from the
+# duckdb npm package), verified by sha256 into third_party/duckdb (git-ignored).
+# Idempotent: a second run with everything present takes well under a second.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+dest="$root/third_party/duckdb"
+
+debian_packages=(
+  build-essential cmake ninja-build pkg-config clang-format
+  libyaml-cpp-dev libsqlite3-dev libgtest-dev libgmock-dev
+  libpq-dev libmariadb-dev nlohmann-json3-dev
+  python3
+)
+
+missing=()
+for p in "${debian_packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The end-to-end tests are pytest; the machine's Python usually has it already.
+if ! python3 -m pytest --version >/dev/null 2>&1; then
+  echo "install-deps: installing pytest"
+  python3 -m pip install -q pytest
+fi
+
+bindings_pkg="@duckdb/node-bindings-linux-x64@1.4.4-r.4"
+bindings_sha="732fac4dc6b8f198870b9c4bb6ddf13544466daca00ad28ba2f1d80de5d7aa4b"
+source_pkg="duckdb@1.4.4"
+source_sha="5bb967dcbcd517670ba5f169f238fb9d6787e53752c60ebe24386169d76941ed"
+
+if [ -f "$dest/.complete" ] && [ "$(cat "$dest/.complete")" = "$bindings_sha $source_sha" ]; then
+  exit 0
+fi
+
+if ! command -v npm >/dev/null; then
+  echo "install-deps: npm is needed to fetch DuckDB; installing Debian's npm"
+  apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+fetch() {  # fetch PACKAGE SHA256 -> path of the verified tarball
+  local pkg=$1 want=$2 tgz got
+  (cd "$work" && npm pack --silent "$pkg" >/dev/null 2>"$work/npm.err") || {
+    cat "$work/npm.err" >&2
+    echo "install-deps: 'npm pack $pkg' failed; check that the npm registry is reachable" >&2
+    exit 1
+  }
+  tgz=$(ls -t "$work"/*.tgz | head -n 1)
+  got=$(sha256sum "$tgz" | cut -d' ' -f1)
+  if [ "$got" != "$want" ]; then
+    echo "install-deps: $pkg has sha256 $got, expected $want; refusing to use it" >&2
+    exit 1
+  fi
+  mv "$tgz" "$work/$(echo "$pkg" | tr '/@' '__').tgz"
+  echo "$work/$(echo "$pkg" | tr '/@' '__').tgz"
+}
+
+echo "install-deps: fetching DuckDB 1.4.4 from the npm registry"
+bindings_tgz=$(fetch "$bindings_pkg" "$bindings_sha")
+source_tgz=$(fetch "$source_pkg" "$source_sha")
+
+rm -rf "$dest.tmp" && mkdir -p "$dest.tmp/lib" "$dest.tmp/include" "$work/b" "$work/s"
+tar -xzf "$bindings_tgz" -C "$work/b"
+tar -xzf "$source_tgz" -C "$work/s" package/src/duckdb/src/include
+lib=$(find "$work/b" -name 'libduckdb.so' | head -n 1)
+[ -n "$lib" ] || { echo "install-deps: libduckdb.so not found in $bindings_pkg" >&2; exit 1; }
+cp "$lib" "$dest.tmp/lib/"
+cp -r "$work/s/package/src/duckdb/src/include/." "$dest.tmp/include/"
+echo "$bindings_sha $source_sha" >"$dest.tmp/.complete"
+rm -rf "$dest" && mv "$dest.tmp" "$dest"
+echo "install-deps: DuckDB installed in third_party/duckdb"

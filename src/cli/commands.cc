@@ -1,0 +1,658 @@
+#include "cli/commands.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "cli/gen_citizens.h"
+#include "common/cancel.h"
+#include "common/error.h"
+#include "common/strings.h"
+#include "common/time.h"
+#include "engine/engine.h"
+#include "fs/file_system.h"
+#include "lake/lake.h"
+#include "pipeline/spec.h"
+#include "pipeline/template.h"
+#include "runner/progress.h"
+#include "runner/runner.h"
+#include "state/state_store.h"
+
+namespace sluice::cli {
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+// A usage mistake: printed with the command's usage line, exit code 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Flag {
+  std::string name;  // without dashes
+  bool takes_value;
+  std::string help;
+};
+
+struct Command {
+  std::string name;
+  std::string summary;
+  std::string usage;
+  std::vector<Flag> flags;
+  std::string examples;
+  int min_positional;
+  int max_positional;
+  std::function<int(struct Args&)> run;
+};
+
+struct Args {
+  const Command* command = nullptr;
+  std::vector<std::string> positional;
+  std::multimap<std::string, std::string> flags;
+
+  bool Has(const std::string& f) const { return flags.count(f) > 0; }
+  std::string Get(const std::string& f, const std::string& fallback = "") const {
+    auto it = flags.find(f);
+    return it == flags.end() ? fallback : it->second;
+  }
+  std::vector<std::string> All(const std::string& f) const {
+    std::vector<std::string> out;
+    auto [b, e] = flags.equal_range(f);
+    for (auto it = b; it != e; ++it) out.push_back(it->second);
+    return out;
+  }
+};
+
+std::map<std::string, std::string> ParseVars(const Args& a) {
+  std::map<std::string, std::string> vars;
+  for (const auto& kv : a.All("var")) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw UsageError("--var " + kv + ": write --var NAME=VALUE");
+    vars[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return vars;
+}
+
+std::string DateFlag(const Args& a, bool required_default_today) {
+  std::string d = a.Get("date");
+  if (d.empty()) {
+    if (!required_default_today) return "";
+    return Date::TodayUtc().ToString();
+  }
+  if (!Date::Parse(d)) throw UsageError("--date " + d + ": not a date (write YYYY-MM-DD)");
+  return d;
+}
+
+// The pieces every pipeline command needs, opened in dependency order.
+struct Workspace {
+  pipeline::PipelineSpec spec;
+  std::unique_ptr<state::StateStore> state;
+  std::unique_ptr<lake::Lake> lake;
+  std::unique_ptr<engine::Engine> engine;
+
+  static Workspace Open(const std::string& file, const std::map<std::string, std::string>& vars,
+                        bool with_engine) {
+    Workspace w;
+    w.spec = pipeline::LoadPipelineOrThrow(file, vars);
+    std::string state_dir = w.spec.ResolvePath(w.spec.state_dir);
+    w.state = state::StateStore::Open(state_dir + "/state.db");
+    std::string root;
+    auto fs = fs::MakeFileSystem(w.spec.ResolvePath(w.spec.lake), &root);
+    fs->MakeDirs(root);
+    w.lake = std::make_unique<lake::Lake>(std::move(fs), root, w.state.get());
+    auto report = w.lake->Recover();
+    if (report.rolled_back || report.rolled_forward) {
+      std::cerr << "sluice: recovered " << report.rolled_forward + report.rolled_back
+                << " interrupted publish(es) from an earlier crash (" << report.rolled_forward
+                << " finished, " << report.rolled_back << " rolled back)\n";
+    }
+    if (with_engine) {
+      engine::EngineOptions opts = w.spec.engine_options;
+      if (!opts.temp_directory.empty())
+        opts.temp_directory = w.spec.ResolvePath(opts.temp_directory);
+      w.engine = engine::MakeDuckDbEngine(opts);
+    }
+    return w;
+  }
+};
+
+// Ctrl-C: the first one cancels the run cleanly, the second exits at once.
+std::atomic<int> interrupts{0};
+void OnSignal(int) {
+  if (interrupts.fetch_add(1) >= 1) _exit(130);
+}
+
+int CmdRun(Args& a) {
+  std::string ds = DateFlag(a, true);
+  auto w = Workspace::Open(a.positional[0], ParseVars(a), true);
+  runner::RunOptions opts;
+  opts.ds = ds;
+  opts.force = a.Has("force");
+  opts.tasks = a.All("task");
+  opts.downstream = a.Has("downstream");
+  if (opts.downstream && opts.tasks.empty()) throw UsageError("--downstream needs --task T");
+
+  CancelToken cancel;
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    while (!done) {
+      if (interrupts.load() > 0) {
+        std::cerr << "\nsluice: interrupted; stopping running tasks (Ctrl-C again to exit now)\n";
+        cancel.Cancel("interrupted (Ctrl-C or SIGTERM)");
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  runner::Runner runner(w.spec, w.state.get(), w.lake.get(), w.engine.get(), std::cout,
+                        isatty(STDOUT_FILENO));
+  runner::RunSummary summary;
+  try {
+    summary = runner.Run(opts, cancel);
+  } catch (...) {
+    done = true;
+    watcher.join();
+    throw;
+  }
+  done = true;
+  watcher.join();
+  runner::PrintSummary(summary, std::cout);
+  if (summary.status == "success") return 0;
+  if (summary.status == "cancelled") return 130;
+  return 1;
+}
+
+int CmdValidate(Args& a) {
+  std::vector<pipeline::Diagnostic> diagnostics;
+  auto spec = pipeline::LoadPipeline(a.positional[0], ParseVars(a), &diagnostics);
+  if (!diagnostics.empty()) {
+    for (const auto& d : diagnostics) std::cerr << pipeline::FormatDiagnostic(d) << "\n";
+    std::cerr << diagnostics.size() << " problem" << (diagnostics.size() == 1 ? "" : "s")
+              << " found\n";
+    return 2;
+  }
+  std::cout << a.positional[0] << ": ok, pipeline " << spec.name << " with " << spec.tasks.size()
+            << " tasks\n";
+  for (const auto& id : spec.TopologicalOrder()) {
+    const auto* t = spec.FindTask(id);
+    std::cout << "  " << id << " (" << t->kind << ")";
+    if (!t->upstream.empty()) std::cout << " after " << Join(t->upstream, ", ");
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+int CmdRuns(Args& a) {
+  auto w = Workspace::Open(a.positional[0], ParseVars(a), false);
+  int limit = std::atoi(a.Get("limit", "20").c_str());
+  auto runs = w.state->ListRuns(w.spec.name, DateFlag(a, false), limit);
+  if (runs.empty()) {
+    std::cout << "no runs of " << w.spec.name << " yet (start one with: sluice run "
+              << a.positional[0] << " --date YYYY-MM-DD)\n";
+    return 0;
+  }
+  char line[512];
+  std::snprintf(line, sizeof line, "%-6s %-10s %-10s %-24s %-24s %s\n", "run", "ds", "status",
+                "started", "ended", "error");
+  std::cout << line;
+  for (const auto& r : runs) {
+    std::snprintf(line, sizeof line, "%-6lld %-10s %-10s %-24s %-24s %s\n",
+                  static_cast<long long>(r.run_id), r.ds.c_str(), r.status.c_str(),
+                  r.started_at.c_str(), r.ended_at.c_str(), r.error.substr(0, 120).c_str());
+    std::cout << line;
+  }
+  return 0;
+}
+
+int CmdStatus(Args& a) {
+  auto w = Workspace::Open(a.positional[0], ParseVars(a), false);
+  std::string ds = DateFlag(a, false);
+  if (ds.empty()) {
+    auto runs = w.state->ListRuns(w.spec.name, "", 1);
+    if (runs.empty()) {
+      std::cout << "no runs of " << w.spec.name << " yet\n";
+      return 0;
+    }
+    ds = runs[0].ds;
+  }
+  std::cout << "pipeline " << w.spec.name << ", ds " << ds << "\n";
+  char line[512];
+  std::snprintf(line, sizeof line, "  %-24s %-15s %-4s %-8s %12s %12s %12s  %s\n", "task", "status",
+                "run", "attempts", "read", "loaded", "rejected", "ended");
+  std::cout << line;
+  int not_ok = 0;
+  for (const auto& id : w.spec.TopologicalOrder()) {
+    auto history = w.state->TaskHistory(w.spec.name, ds, id);
+    if (history.empty()) {
+      std::snprintf(line, sizeof line, "  %-24s %-15s\n", id.c_str(), "never run");
+      std::cout << line;
+      not_ok++;
+      continue;
+    }
+    const auto& last = history.back();
+    int attempts = 0;
+    for (const auto& h : history) attempts += h.run_id == last.run_id;
+    std::snprintf(line, sizeof line, "  %-24s %-15s %-4lld %-8d %12s %12s %12s  %s\n", id.c_str(),
+                  last.status.c_str(), static_cast<long long>(last.run_id), attempts,
+                  HumanCount(static_cast<uint64_t>(last.counts.rows_read)).c_str(),
+                  HumanCount(static_cast<uint64_t>(last.counts.rows_written)).c_str(),
+                  HumanCount(static_cast<uint64_t>(last.counts.rows_rejected)).c_str(),
+                  last.ended_at.c_str());
+    std::cout << line;
+    if (last.status != "success") {
+      not_ok++;
+      if (!last.error.empty()) {
+        std::cout << "      " << ReplaceAll(last.error.substr(0, 400), "\n", "\n      ") << "\n";
+      }
+    }
+  }
+  return 0;
+}
+
+int CmdLogs(Args& a) {
+  auto w = Workspace::Open(a.positional[0], ParseVars(a), false);
+  std::string ds = DateFlag(a, false);
+  std::string task = a.Get("task");
+  if (ds.empty()) {
+    auto runs = w.state->ListRuns(w.spec.name, "", 1);
+    if (runs.empty()) throw UsageError("no runs yet; nothing to show");
+    ds = runs[0].ds;
+  }
+  std::vector<std::string> ids =
+      task.empty() ? w.spec.TopologicalOrder() : std::vector<std::string>{task};
+  if (!task.empty() && !w.spec.FindTask(task))
+    throw UsageError("--task " + task + ": no such task");
+  int attempt_filter = std::atoi(a.Get("attempt", "0").c_str());
+  bool any = false;
+  for (const auto& id : ids) {
+    auto history = w.state->TaskHistory(w.spec.name, ds, id);
+    if (history.empty()) continue;
+    int64_t last_run = history.back().run_id;
+    for (const auto& h : history) {
+      if (attempt_filter ? h.attempt != attempt_filter : h.run_id != last_run) continue;
+      any = true;
+      std::cout << "==> " << id << " attempt " << h.attempt << " (run " << h.run_id << ", "
+                << h.status << ") " << h.log_path << "\n";
+      std::ifstream in(h.log_path);
+      std::cout << in.rdbuf() << "\n";
+    }
+  }
+  if (!any)
+    std::cout << "no logs for " << (task.empty() ? "any task" : task) << " on " << ds << "\n";
+  return 0;
+}
+
+std::string JsonValue(const std::optional<std::string>& v, const std::string& type) {
+  if (!v) return "null";
+  static const std::set<std::string> numeric = {"TINYINT", "SMALLINT", "INTEGER",   "BIGINT",
+                                                "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                                                "UBIGINT", "FLOAT",    "DOUBLE"};
+  if (numeric.count(type) || StartsWith(type, "DECIMAL")) {
+    if (*v == "inf" || *v == "-inf" || *v == "nan") return nlohmann::json(*v).dump();
+    return *v;
+  }
+  if (type == "BOOLEAN") return *v;
+  return nlohmann::json(*v).dump();
+}
+
+std::string CsvField(const std::optional<std::string>& v) {
+  if (!v) return "";
+  if (v->find_first_of(",\"\n\r") == std::string::npos) return *v;
+  return "\"" + ReplaceAll(*v, "\"", "\"\"") + "\"";
+}
+
+void PrintTable(const engine::Table& t, const std::string& format) {
+  if (format == "csv") {
+    std::vector<std::string> head;
+    for (const auto& c : t.columns) head.push_back(CsvField(c.name));
+    std::cout << Join(head, ",") << "\n";
+    for (const auto& row : t.rows) {
+      std::vector<std::string> cells;
+      for (const auto& v : row) cells.push_back(CsvField(v));
+      std::cout << Join(cells, ",") << "\n";
+    }
+    return;
+  }
+  if (format == "json") {
+    std::cout << "[";
+    for (size_t r = 0; r < t.rows.size(); r++) {
+      std::cout << (r ? ",\n " : "\n ") << "{";
+      for (size_t c = 0; c < t.columns.size(); c++) {
+        std::cout << (c ? ", " : "") << nlohmann::json(t.columns[c].name).dump() << ": "
+                  << JsonValue(t.rows[r][c], t.columns[c].type);
+      }
+      std::cout << "}";
+    }
+    std::cout << (t.rows.empty() ? "]\n" : "\n]\n");
+    return;
+  }
+  std::vector<size_t> width(t.columns.size());
+  auto shown = [](const std::optional<std::string>& v) {
+    std::string s = v.value_or("NULL");
+    return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+  };
+  auto display_width = [](const std::string& s) {
+    size_t n = 0;
+    for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+    return n;
+  };
+  for (size_t c = 0; c < t.columns.size(); c++) {
+    width[c] = display_width(t.columns[c].name);
+    for (const auto& row : t.rows) width[c] = std::max(width[c], display_width(shown(row[c])));
+  }
+  auto pad = [&](const std::string& s, size_t w) {
+    return s + std::string(w - display_width(s), ' ');
+  };
+  std::string sep = "+";
+  for (auto w : width) sep += std::string(w + 2, '-') + "+";
+  std::cout << sep << "\n|";
+  for (size_t c = 0; c < t.columns.size(); c++)
+    std::cout << " " << pad(t.columns[c].name, width[c]) << " |";
+  std::cout << "\n" << sep << "\n";
+  for (const auto& row : t.rows) {
+    std::cout << "|";
+    for (size_t c = 0; c < t.columns.size(); c++)
+      std::cout << " " << pad(shown(row[c]), width[c]) << " |";
+    std::cout << "\n";
+  }
+  std::cout << sep << "\n" << t.rows.size() << " row" << (t.rows.size() == 1 ? "" : "s") << "\n";
+}
+
+int CmdQuery(Args& a) {
+  std::string file = a.Get("pipeline");
+  if (file.empty())
+    throw UsageError("query needs --pipeline FILE (whose lake and warehouse to query)");
+  std::string format = a.Get("format", "table");
+  if (format != "table" && format != "csv" && format != "json") {
+    throw UsageError("--format " + format + ": use table, csv or json");
+  }
+  std::string ds = DateFlag(a, false);
+  auto w = Workspace::Open(file, ParseVars(a), true);
+  auto session = w.engine->Connect();
+  std::string warehouse = w.spec.ResolvePath(w.spec.warehouse);
+  if (std::filesystem::exists(warehouse)) {
+    session->Execute("ATTACH " + SqlLiteral(warehouse) + " AS warehouse (READ_ONLY)");
+  }
+  auto ref_sql = [&](const std::string& dataset, const std::string& scope) -> std::string {
+    std::vector<std::string> files;
+    bool all = ds.empty() || scope == "all";
+    for (const auto& d : w.lake->ListPartitions(dataset)) {
+      if (!all && d != ds) continue;
+      auto m = w.lake->ReadManifest(dataset, d);
+      for (const auto& f : w.lake->FilePaths(*m)) files.push_back(f);
+    }
+    if (files.empty()) {
+      throw NotFound("ref('" + dataset + "'): no published partition" +
+                     (all ? "" : " for ds=" + ds) + " in the lake " + w.lake->root());
+    }
+    return lake::ReadParquetSql(files, all);
+  };
+  // Every dataset is also a view zone.name, so plain SQL works without ref().
+  for (const auto& dataset : w.lake->ListDatasets()) {
+    auto dot = dataset.find('.');
+    std::string zone = dataset.substr(0, dot);
+    try {
+      std::string src = ref_sql(dataset, "");
+      session->Execute("CREATE SCHEMA IF NOT EXISTS " + SqlIdentifier(zone));
+      session->Execute("CREATE VIEW " + SqlIdentifier(zone) + "." +
+                       SqlIdentifier(dataset.substr(dot + 1)) + " AS SELECT * FROM " + src);
+    } catch (const Error&) {
+      // No partition for --date: the view is left out and ref() names the problem.
+    }
+  }
+  pipeline::TemplateContext tc;
+  if (!ds.empty()) tc.variables = pipeline::DateVariables(ds);
+  tc.vars = w.spec.vars;
+  tc.ref = ref_sql;
+  std::string sql = pipeline::RenderTemplate(a.positional[0], tc, "query");
+  auto table = session->Query(sql);
+  PrintTable(table, format);
+  return 0;
+}
+
+int CmdGen(Args& a) {
+  if (a.positional[0] != "citizens") {
+    throw UsageError("gen " + a.positional[0] + ": unknown dataset (available: citizens)");
+  }
+  GenCitizensOptions o;
+  auto num = [&](const char* flag, double fallback, double lo, double hi) {
+    std::string v = a.Get(flag);
+    if (v.empty()) return fallback;
+    char* end = nullptr;
+    double d = std::strtod(v.c_str(), &end);
+    if (*end != '\0' || d < lo || d >= hi) {
+      throw UsageError(std::string("--") + flag + " " + v + ": must be a number in [" +
+                       std::to_string(lo) + ", " + std::to_string(hi) + ")");
+    }
+    return d;
+  };
+  o.rows = static_cast<uint64_t>(num("rows", 10000, 0, 1e12));
+  o.duplicate_rate = num("duplicates", 0.02, 0, 1);
+  o.malformed_rate = num("malformed", 0.001, 0, 1);
+  o.seed = static_cast<uint64_t>(num("seed", 42, 0, 1e18));
+  o.out_path = a.Get("out", "citizens_data.csv");
+  if (o.out_path != "-") {
+    auto parent = std::filesystem::path(o.out_path).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent);
+  }
+  runner::ProgressLine progress(std::cerr, isatty(STDERR_FILENO));
+  double start = SteadySeconds();
+  uint64_t expected_bytes = o.rows * 175;
+  auto stats = GenerateCitizens(o, [&](uint64_t bytes, uint64_t rows) {
+    double fraction = o.rows ? static_cast<double>(rows) / static_cast<double>(o.rows) : 1;
+    progress.Update(runner::FormatProgress("gen citizens", fraction, bytes, expected_bytes,
+                                           SteadySeconds() - start, true));
+  });
+  progress.Clear();
+  std::cerr << "wrote " << (o.out_path == "-" ? "stdout" : o.out_path) << ": "
+            << HumanCount(stats.rows) << " rows (" << HumanCount(stats.duplicates)
+            << " duplicates, " << HumanCount(stats.malformed) << " malformed), "
+            << HumanBytes(static_cast<double>(stats.bytes)) << " in "
+            << HumanSeconds(SteadySeconds() - start) << "\n";
+  return 0;
+}
+
+const std::vector<Flag> kPipelineFlags = {
+    {"var", true, "set var('NAME') for templates: --var NAME=VALUE (repeatable)"}};
+
+std::vector<Flag> With(std::vector<Flag> flags) {
+  flags.insert(flags.end(), kPipelineFlags.begin(), kPipelineFlags.end());
+  return flags;
+}
+
+const std::vector<Command>& Commands() {
+  static const std::vector<Command> commands = {
+      {"run", "run a pipeline for one logical date (resumes: finished tasks are not redone)",
+       "sluice run PIPELINE.yaml [--date YYYY-MM-DD] [--force] [--task T]... [--downstream]",
+       With({{"date", true, "the logical date ds (default: today, UTC)"},
+             {"force", false, "redo tasks that already succeeded for this date"},
+             {"task", true, "run only this task (repeatable); it is always redone"},
+             {"downstream", false, "with --task: also run every task that depends on it"}}),
+       "  sluice run examples/citizens/pipeline.yaml --date 2026-11-21\n"
+       "  sluice run pipeline.yaml --date 2026-11-21 --task clean_citizens --downstream\n",
+       1, 1, CmdRun},
+      {"validate", "check a pipeline file and report every mistake with file:line:column",
+       "sluice validate PIPELINE.yaml", With({}),
+       "  sluice validate examples/citizens/pipeline.yaml\n", 1, 1, CmdValidate},
+      {"runs", "list the runs of a pipeline, newest first",
+       "sluice runs PIPELINE.yaml [--date YYYY-MM-DD] [--limit N]",
+       With({{"date", true, "only runs for this logical date"},
+             {"limit", true, "how many runs to show (default 20)"}}),
+       "  sluice runs examples/citizens/pipeline.yaml --limit 5\n", 1, 1, CmdRuns},
+      {"status", "show each task's latest state for a date",
+       "sluice status PIPELINE.yaml [--date YYYY-MM-DD]",
+       With({{"date", true, "the logical date (default: that of the newest run)"}}),
+       "  sluice status examples/citizens/pipeline.yaml --date 2026-11-21\n", 1, 1, CmdStatus},
+      {"logs", "print the log files of a date's task attempts",
+       "sluice logs PIPELINE.yaml [--date YYYY-MM-DD] [--task T] [--attempt N]",
+       With({{"date", true, "the logical date (default: that of the newest run)"},
+             {"task", true, "only this task"},
+             {"attempt", true,
+              "only this attempt number (default: every attempt of the newest run)"}}),
+       "  sluice logs examples/citizens/pipeline.yaml --date 2026-11-21 --task ingest_citizens\n",
+       1, 1, CmdLogs},
+      {"query", "run SQL over a pipeline's lake and warehouse",
+       "sluice query --pipeline PIPELINE.yaml [--date YYYY-MM-DD] [--format table|csv|json] "
+       "\"SQL\"",
+       With({{"pipeline", true, "the pipeline whose lake and warehouse to query"},
+             {"date", true,
+              "datasets show only this date's partition (default: all, with a ds column)"},
+             {"format", true, "table (default), csv or json"}}),
+       "  sluice query --pipeline examples/citizens/pipeline.yaml \\\n"
+       "      \"SELECT region, count(*) FROM {{ ref('staging.citizens') }} GROUP BY ALL\"\n"
+       "  sluice query --pipeline p.yaml --format csv \"SELECT * FROM marts.citizens_by_region\"\n"
+       "  sluice query --pipeline p.yaml \"SELECT * FROM warehouse.marts.citizens_by_region\"\n",
+       1, 1, CmdQuery},
+      {"gen",
+       "generate sample data: a realistic citizens CSV with duplicates and bad rows",
+       "sluice gen citizens [--rows N] [--out FILE] [--duplicates RATE] [--malformed RATE] [--seed "
+       "S]",
+       {{"rows", true, "data rows to write (default 10000; 37000000 is about 6.5 GB)"},
+        {"out", true, "output file, - for stdout (default citizens_data.csv)"},
+        {"duplicates", true, "fraction of rows repeating an earlier citizen (default 0.02)"},
+        {"malformed", true, "fraction of rows a strict reader rejects (default 0.001)"},
+        {"seed", true, "random seed; the same seed writes the same bytes (default 42)"}},
+       "  sluice gen citizens --rows 1000000 --out incoming/citizens_data_20261121.csv\n",
+       1,
+       1,
+       CmdGen},
+  };
+  return commands;
+}
+
+void PrintUsage(std::ostream& out) {
+  out << "sluice " << kVersion
+      << ": batch data pipelines, CSV and databases -> lake -> SQL -> warehouse\n\n"
+      << "usage: sluice COMMAND [options]   (sluice COMMAND --help for details)\n\ncommands:\n";
+  for (const auto& c : Commands()) {
+    char line[256];
+    std::snprintf(line, sizeof line, "  %-10s %s\n", c.name.c_str(), c.summary.c_str());
+    out << line;
+  }
+  out << "\nexit codes: 0 success, 1 a task failed, 2 bad usage or invalid pipeline file, "
+         "130 interrupted\n";
+}
+
+void PrintCommandHelp(const Command& c, std::ostream& out) {
+  out << "usage: " << c.usage << "\n\n" << c.summary << "\n\noptions:\n";
+  for (const auto& f : c.flags) {
+    char line[300];
+    std::string name = "--" + f.name + (f.takes_value ? " VALUE" : "");
+    std::snprintf(line, sizeof line, "  %-18s %s\n", name.c_str(), f.help.c_str());
+    out << line;
+  }
+  out << "\nexamples:\n" << c.examples;
+}
+
+Args Parse(const Command& c, const std::vector<std::string>& args) {
+  Args a;
+  a.command = &c;
+  for (size_t i = 1; i < args.size(); i++) {
+    const std::string& s = args[i];
+    if (s == "--") {
+      for (size_t j = i + 1; j < args.size(); j++) a.positional.push_back(args[j]);
+      break;
+    }
+    if (StartsWith(s, "--") && s.size() > 2) {
+      std::string name = s.substr(2), value;
+      bool inline_value = false;
+      if (auto eq = name.find('='); eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+        inline_value = true;
+      }
+      auto it = std::find_if(c.flags.begin(), c.flags.end(),
+                             [&](const Flag& f) { return f.name == name; });
+      if (it == c.flags.end()) {
+        std::vector<std::string> names;
+        for (const auto& f : c.flags) names.push_back(f.name);
+        std::string near = ClosestMatch(name, names);
+        throw UsageError("unknown option --" + name + " for " + c.name +
+                         (near.empty() ? "" : " (did you mean --" + near + "?)"));
+      }
+      if (it->takes_value && !inline_value) {
+        if (i + 1 >= args.size()) throw UsageError("--" + name + " needs a value");
+        value = args[++i];
+      }
+      a.flags.emplace(name, value);
+    } else {
+      a.positional.push_back(s);
+    }
+  }
+  if (static_cast<int>(a.positional.size()) < c.min_positional ||
+      static_cast<int>(a.positional.size()) > c.max_positional) {
+    throw UsageError("wrong number of arguments");
+  }
+  return a;
+}
+
+}  // namespace
+
+int Main(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+    if (args.size() >= 2) {
+      for (const auto& c : Commands()) {
+        if (c.name == args[1]) {
+          PrintCommandHelp(c, std::cout);
+          return 0;
+        }
+      }
+    }
+    PrintUsage(args.empty() ? std::cerr : std::cout);
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version" || args[0] == "version") {
+    std::cout << "sluice " << kVersion << "\n";
+    return 0;
+  }
+  const Command* command = nullptr;
+  for (const auto& c : Commands()) {
+    if (c.name == args[0]) command = &c;
+  }
+  if (command == nullptr) {
+    std::vector<std::string> names;
+    for (const auto& c : Commands()) names.push_back(c.name);
+    std::string near = ClosestMatch(args[0], names);
+    std::cerr << "sluice: unknown command '" << args[0] << "'"
+              << (near.empty() ? "" : " (did you mean '" + near + "'?)") << "\n";
+    PrintUsage(std::cerr);
+    return 2;
+  }
+  for (const auto& s : args) {
+    if (s == "--help" || s == "-h") {
+      PrintCommandHelp(*command, std::cout);
+      return 0;
+    }
+  }
+  try {
+    Args a = Parse(*command, args);
+    return command->run(a);
+  } catch (const UsageError& e) {
+    std::cerr << "sluice " << command->name << ": " << e.what() << "\nusage: " << command->usage
+              << "\n";
+    return 2;
+  } catch (const Error& e) {
+    std::cerr << "sluice " << command->name << ": " << e.what() << "\n";
+    return e.kind() == ErrorKind::kInvalidInput || e.kind() == ErrorKind::kNotFound ? 2 : 1;
+  } catch (const std::exception& e) {
+    std::cerr << "sluice " << command->name << ": " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace sluice::cli

@@ -1,0 +1,81 @@
+#include "common/cancel.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "common/error.h"
+
+namespace sluice {
+
+void CancelToken::Cancel(const std::string& reason) {
+  std::vector<std::function<void()>> to_run;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cancelled_) return;
+    cancelled_ = true;
+    reason_ = reason;
+    for (auto& [id, fn] : callbacks_) to_run.push_back(fn);
+  }
+  cv_.notify_all();
+  for (auto& fn : to_run) fn();
+}
+
+bool CancelToken::cancelled() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cancelled_;
+}
+
+std::string CancelToken::reason() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return reason_;
+}
+
+void CancelToken::ThrowIfCancelled() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (cancelled_) throw Cancelled(reason_);
+}
+
+int CancelToken::OnCancel(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!cancelled_) {
+      callbacks_[next_id_] = std::move(fn);
+      return next_id_++;
+    }
+  }
+  fn();
+  return -1;
+}
+
+void CancelToken::RemoveOnCancel(int id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  callbacks_.erase(id);
+}
+
+bool CancelToken::SleepFor(std::chrono::milliseconds d) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return !cv_.wait_for(lock, d, [this] { return cancelled_; });
+}
+
+void FaultPoint(const char* name) {
+  const char* spec = std::getenv("SLUICE_FAULT");
+  if (spec == nullptr) return;
+  const char* colon = std::strchr(spec, ':');
+  if (colon == nullptr || std::strcmp(colon + 1, name) != 0) return;
+  if (std::strncmp(spec, "kill:", 5) == 0) {
+    std::fprintf(stderr, "sluice: killed at fault point %s\n", name);
+    std::fflush(stderr);
+    ::kill(::getpid(), SIGKILL);
+  } else if (std::strncmp(spec, "pause:", 6) == 0) {
+    std::fprintf(stderr, "sluice: paused at %s\n", name);
+    std::fflush(stderr);
+    for (;;) ::pause();
+  }
+}
+
+}  // namespace sluice

@@ -1,0 +1,43 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace sluice {
+
+// A one-way flag that stops work: set by Ctrl-C, a timeout, or a lost lease. Work checks it
+// between steps (ThrowIfCancelled) and registers callbacks that interrupt blocking calls,
+// such as a running DuckDB query. Thread-safe.
+class CancelToken {
+ public:
+  // Sets the flag (first reason wins) and runs the registered callbacks once.
+  void Cancel(const std::string& reason);
+  bool cancelled() const;
+  std::string reason() const;
+  // Throws Error(kCancelled) with the reason when cancelled.
+  void ThrowIfCancelled() const;
+  // Runs fn on Cancel, or right away if already cancelled. Returns an id for Remove.
+  int OnCancel(std::function<void()> fn);
+  void RemoveOnCancel(int id);
+  // Sleeps up to d; returns false early when cancelled.
+  bool SleepFor(std::chrono::milliseconds d);
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool cancelled_ = false;                          // Guarded by mu_
+  std::string reason_;                              // Guarded by mu_
+  std::map<int, std::function<void()>> callbacks_;  // Guarded by mu_
+  int next_id_ = 0;                                 // Guarded by mu_
+};
+
+// Test hook for crash tests: when the environment variable SLUICE_FAULT is "kill:<name>",
+// the process sends itself SIGKILL on reaching FaultPoint("<name>"); "pause:<name>" prints
+// "sluice: paused at <name>" on stderr and sleeps until killed. A no-op otherwise.
+void FaultPoint(const char* name);
+
+}  // namespace sluice

@@ -1,0 +1,149 @@
+#include "common/time.h"
+
+#include <cstdio>
+#include <ctime>
+
+namespace sluice {
+namespace {
+
+// Howard Hinnant's days_from_civil / civil_from_days.
+int32_t DaysFromCivil(int y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int>(doe) - 719468;
+}
+
+void CivilFromDays(int32_t z, int* y, unsigned* m, unsigned* d) {
+  z += 719468;
+  const int era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int yy = static_cast<int>(yoe) + era * 400;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  *d = doy - (153 * mp + 2) / 5 + 1;
+  *m = mp < 10 ? mp + 3 : mp - 9;
+  *y = yy + (*m <= 2);
+}
+
+bool ParseDigits(std::string_view s, int* out) {
+  int v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  *out = v;
+  return !s.empty();
+}
+
+}  // namespace
+
+std::optional<Date> Date::Parse(std::string_view text) {
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
+  int y, m, d;
+  if (!ParseDigits(text.substr(0, 4), &y) || !ParseDigits(text.substr(5, 2), &m) ||
+      !ParseDigits(text.substr(8, 2), &d)) {
+    return std::nullopt;
+  }
+  if (m < 1 || m > 12 || d < 1 || d > 31) return std::nullopt;
+  Date date{DaysFromCivil(y, static_cast<unsigned>(m), static_cast<unsigned>(d))};
+  // Rejects 2026-02-30 and friends: the round trip must give the same day.
+  int yy;
+  unsigned mm, dd;
+  CivilFromDays(date.days, &yy, &mm, &dd);
+  if (yy != y || static_cast<int>(mm) != m || static_cast<int>(dd) != d) return std::nullopt;
+  return date;
+}
+
+Date Date::TodayUtc() {
+  auto now = std::chrono::system_clock::now();
+  auto days = std::chrono::duration_cast<std::chrono::hours>(now.time_since_epoch()).count() / 24;
+  return Date{static_cast<int32_t>(days)};
+}
+
+std::string Date::ToString() const {
+  int y;
+  unsigned m, d;
+  CivilFromDays(days, &y, &m, &d);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", y, m, d);
+  return buf;
+}
+
+std::string Date::NoDash() const {
+  std::string s = ToString();
+  return s.substr(0, 4) + s.substr(5, 2) + s.substr(8, 2);
+}
+
+std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  int64_t total = 0;
+  size_t i = 0;
+  bool any = false;
+  while (i < text.size()) {
+    size_t start = i;
+    int64_t value = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      value = value * 10 + (text[i] - '0');
+      if (value > 1000000000) return std::nullopt;
+      i++;
+    }
+    if (i == start) return std::nullopt;
+    std::string_view unit;
+    size_t ustart = i;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) i++;
+    unit = text.substr(ustart, i - ustart);
+    if (unit.empty()) {
+      if (any || i != text.size()) return std::nullopt;
+      unit = "s";
+    }
+    int64_t ms;
+    if (unit == "ms") {
+      ms = 1;
+    } else if (unit == "s") {
+      ms = 1000;
+    } else if (unit == "m") {
+      ms = 60 * 1000;
+    } else if (unit == "h") {
+      ms = 3600 * 1000;
+    } else if (unit == "d") {
+      ms = 24 * 3600 * 1000;
+    } else {
+      return std::nullopt;
+    }
+    total += value * ms;
+    any = true;
+  }
+  return std::chrono::milliseconds(total);
+}
+
+std::string FormatDuration(std::chrono::milliseconds d) {
+  int64_t ms = d.count();
+  if (ms % 1000 != 0) return std::to_string(ms) + "ms";
+  int64_t s = ms / 1000;
+  if (s % 3600 == 0 && s > 0) return std::to_string(s / 3600) + "h";
+  if (s % 60 == 0 && s > 0) return std::to_string(s / 60) + "m";
+  return std::to_string(s) + "s";
+}
+
+std::string NowIso() {
+  auto now = std::chrono::system_clock::now();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
+  return buf;
+}
+
+double SteadySeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace sluice

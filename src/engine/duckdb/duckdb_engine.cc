@@ -1,0 +1,352 @@
+// The only file that includes DuckDB. It uses DuckDB's C API: stable across releases, quick to
+// compile, and enough for everything sluice asks of the engine (see docs/decisions.md).
+#include <duckdb.h>
+
+#include <atomic>
+#include <cstring>
+#include <mutex>
+
+#include "common/error.h"
+#include "common/strings.h"
+#include "engine/engine.h"
+
+namespace sluice::engine {
+namespace {
+
+std::string TypeName(duckdb_logical_type type) {
+  char* s = duckdb_logical_type_get_alias(type);
+  if (s == nullptr) {
+    // DuckDB 1.4 has no "type to string" in the C API for every type; build the common ones.
+    duckdb_type id = duckdb_get_type_id(type);
+    switch (id) {
+      case DUCKDB_TYPE_BOOLEAN:
+        return "BOOLEAN";
+      case DUCKDB_TYPE_TINYINT:
+        return "TINYINT";
+      case DUCKDB_TYPE_SMALLINT:
+        return "SMALLINT";
+      case DUCKDB_TYPE_INTEGER:
+        return "INTEGER";
+      case DUCKDB_TYPE_BIGINT:
+        return "BIGINT";
+      case DUCKDB_TYPE_UTINYINT:
+        return "UTINYINT";
+      case DUCKDB_TYPE_USMALLINT:
+        return "USMALLINT";
+      case DUCKDB_TYPE_UINTEGER:
+        return "UINTEGER";
+      case DUCKDB_TYPE_UBIGINT:
+        return "UBIGINT";
+      case DUCKDB_TYPE_HUGEINT:
+        return "HUGEINT";
+      case DUCKDB_TYPE_UHUGEINT:
+        return "UHUGEINT";
+      case DUCKDB_TYPE_FLOAT:
+        return "FLOAT";
+      case DUCKDB_TYPE_DOUBLE:
+        return "DOUBLE";
+      case DUCKDB_TYPE_DATE:
+        return "DATE";
+      case DUCKDB_TYPE_TIME:
+        return "TIME";
+      case DUCKDB_TYPE_TIMESTAMP:
+        return "TIMESTAMP";
+      case DUCKDB_TYPE_TIMESTAMP_TZ:
+        return "TIMESTAMP WITH TIME ZONE";
+      case DUCKDB_TYPE_TIMESTAMP_S:
+        return "TIMESTAMP_S";
+      case DUCKDB_TYPE_TIMESTAMP_MS:
+        return "TIMESTAMP_MS";
+      case DUCKDB_TYPE_TIMESTAMP_NS:
+        return "TIMESTAMP_NS";
+      case DUCKDB_TYPE_INTERVAL:
+        return "INTERVAL";
+      case DUCKDB_TYPE_VARCHAR:
+        return "VARCHAR";
+      case DUCKDB_TYPE_BLOB:
+        return "BLOB";
+      case DUCKDB_TYPE_UUID:
+        return "UUID";
+      case DUCKDB_TYPE_DECIMAL:
+        return "DECIMAL(" + std::to_string(duckdb_decimal_width(type)) + "," +
+               std::to_string(duckdb_decimal_scale(type)) + ")";
+      case DUCKDB_TYPE_LIST:
+        return "LIST";
+      case DUCKDB_TYPE_STRUCT:
+        return "STRUCT";
+      case DUCKDB_TYPE_MAP:
+        return "MAP";
+      case DUCKDB_TYPE_ENUM:
+        return "ENUM";
+      case DUCKDB_TYPE_BIT:
+        return "BIT";
+      default:
+        return "UNKNOWN";
+    }
+  }
+  std::string out = s;
+  duckdb_free(s);
+  return out;
+}
+
+class DuckDbSession : public Session {
+ public:
+  explicit DuckDbSession(duckdb_connection con) : con_(con) {}
+  ~DuckDbSession() override { duckdb_disconnect(&con_); }
+
+  void Execute(const std::string& sql) override {
+    duckdb_result result;
+    Run(sql, &result);
+    duckdb_destroy_result(&result);
+  }
+
+  Table Query(const std::string& sql, size_t max_rows) override {
+    Table table;
+    Stream(sql, [&](const Batch& batch) {
+      if (table.columns.empty()) table.columns = batch.columns;
+      if (table.rows.size() + batch.num_rows > max_rows) {
+        throw InvalidInput("query returned more than " + std::to_string(max_rows) +
+                           " rows; add a LIMIT");
+      }
+      for (size_t r = 0; r < batch.num_rows; r++) {
+        std::vector<std::optional<std::string>> row;
+        row.reserve(batch.columns.size());
+        for (size_t c = 0; c < batch.columns.size(); c++) row.push_back(batch.cells[c][r]);
+        table.rows.push_back(std::move(row));
+      }
+    });
+    if (table.columns.empty()) table.columns = last_columns_;
+    return table;
+  }
+
+  void Stream(const std::string& sql, const std::function<void(const Batch&)>& on_batch) override {
+    // Values are rendered to text by DuckDB itself (exact DECIMAL, timestamps, nested types):
+    // the query is wrapped in a cast to VARCHAR when it is a query that can be wrapped.
+    std::string body = Trim(sql);
+    while (!body.empty() && body.back() == ';') body = Trim(body.substr(0, body.size() - 1));
+    std::vector<Column> declared;
+    std::string to_run = sql;
+    try {
+      declared = Describe(body);
+      std::string wrapped = "SELECT COLUMNS(*)::VARCHAR FROM (" + body + ")";
+      Describe(wrapped);
+      to_run = wrapped;
+    } catch (const Error&) {
+      declared.clear();
+    }
+    duckdb_result result;
+    Run(to_run, &result);
+    Batch batch;
+    idx_t ncols = duckdb_column_count(&result);
+    for (idx_t c = 0; c < ncols; c++) {
+      if (c < declared.size() && ncols == declared.size()) {
+        batch.columns.push_back(declared[c]);
+        continue;
+      }
+      duckdb_logical_type t = duckdb_column_logical_type(&result, c);
+      batch.columns.push_back({duckdb_column_name(&result, c), TypeName(t)});
+      duckdb_destroy_logical_type(&t);
+    }
+    last_columns_ = batch.columns;
+    try {
+      for (;;) {
+        duckdb_data_chunk chunk = duckdb_fetch_chunk(result);
+        if (chunk == nullptr) break;
+        ChunkToBatch(chunk, &batch);
+        duckdb_destroy_data_chunk(&chunk);
+        on_batch(batch);
+      }
+    } catch (...) {
+      duckdb_destroy_result(&result);
+      throw;
+    }
+    const char* err = duckdb_result_error(&result);
+    if (err != nullptr) {
+      std::string msg = err;
+      duckdb_error_type type = duckdb_result_error_type(&result);
+      duckdb_destroy_result(&result);
+      throw Convert(type, msg);
+    }
+    duckdb_destroy_result(&result);
+  }
+
+  uint64_t CopyToParquet(const std::string& select_sql, const std::string& path) override {
+    // ROW_GROUP_SIZE and compression: DuckDB's defaults (122880 rows, snappy) read well in
+    // both DuckDB and Spark.
+    duckdb_result result;
+    Run("COPY (" + select_sql + ") TO " + SqlLiteral(path) + " (FORMAT parquet)", &result);
+    uint64_t rows = 0;
+    if (duckdb_column_count(&result) > 0 && duckdb_row_count(&result) > 0) {
+      rows = static_cast<uint64_t>(duckdb_value_int64(&result, 0, 0));
+    }
+    duckdb_destroy_result(&result);
+    return rows;
+  }
+
+  std::vector<Column> Describe(const std::string& select_sql) override {
+    duckdb_prepared_statement stmt;
+    if (duckdb_prepare(con_, select_sql.c_str(), &stmt) != DuckDBSuccess) {
+      std::string msg = duckdb_prepare_error(stmt);
+      duckdb_destroy_prepare(&stmt);
+      throw InvalidInput(msg);
+    }
+    std::vector<Column> cols;
+    idx_t n = duckdb_prepared_statement_column_count(stmt);
+    for (idx_t i = 0; i < n; i++) {
+      duckdb_logical_type t = duckdb_prepared_statement_column_logical_type(stmt, i);
+      const char* name = duckdb_prepared_statement_column_name(stmt, i);
+      cols.push_back({name ? name : "", TypeName(t)});
+      duckdb_free(const_cast<char*>(name));
+      duckdb_destroy_logical_type(&t);
+    }
+    duckdb_destroy_prepare(&stmt);
+    return cols;
+  }
+
+  void Interrupt() override {
+    interrupted_ = true;
+    duckdb_interrupt(con_);
+  }
+
+  Progress GetProgress() override {
+    duckdb_query_progress_type p = duckdb_query_progress(con_);
+    Progress out;
+    out.fraction = p.percentage < 0 ? -1 : p.percentage / 100.0;
+    out.rows_processed = p.rows_processed;
+    return out;
+  }
+
+ private:
+  void Run(const std::string& sql, duckdb_result* result) {
+    if (interrupted_) throw Cancelled("query interrupted");
+    if (duckdb_query(con_, sql.c_str(), result) != DuckDBSuccess) {
+      std::string msg = duckdb_result_error(result) ? duckdb_result_error(result) : "unknown error";
+      duckdb_error_type type = duckdb_result_error_type(result);
+      duckdb_destroy_result(result);
+      throw Convert(type, msg);
+    }
+  }
+
+  Error Convert(duckdb_error_type type, const std::string& msg) {
+    if (type == DUCKDB_ERROR_INTERRUPT || interrupted_) return Cancelled("query interrupted");
+    switch (type) {
+      case DUCKDB_ERROR_IO:
+        return IoError(msg);
+      case DUCKDB_ERROR_OUT_OF_MEMORY:
+        return Error(ErrorKind::kIo,
+                     msg + " (raise engine.memory_limit or set engine.temp_directory to spill)",
+                     true);
+      case DUCKDB_ERROR_INTERNAL:
+      case DUCKDB_ERROR_FATAL:
+        return Internal(msg);
+      default:
+        return InvalidInput(msg);
+    }
+  }
+
+  static void ChunkToBatch(duckdb_data_chunk chunk, Batch* batch) {
+    idx_t n = duckdb_data_chunk_get_size(chunk);
+    idx_t ncols = duckdb_data_chunk_get_column_count(chunk);
+    batch->num_rows = n;
+    batch->cells.assign(ncols, {});
+    for (idx_t c = 0; c < ncols; c++) {
+      auto& out = batch->cells[c];
+      out.resize(n);
+      duckdb_vector vec = duckdb_data_chunk_get_vector(chunk, c);
+      uint64_t* validity = duckdb_vector_get_validity(vec);
+      duckdb_logical_type t = duckdb_vector_get_column_type(vec);
+      duckdb_type id = duckdb_get_type_id(t);
+      void* data = duckdb_vector_get_data(vec);
+      for (idx_t r = 0; r < n; r++) {
+        if (validity && !duckdb_validity_row_is_valid(validity, r)) continue;
+        out[r] = Render(id, t, data, r);
+      }
+      duckdb_destroy_logical_type(&t);
+    }
+  }
+
+  static std::string Render(duckdb_type id, duckdb_logical_type t, void* data, idx_t r) {
+    switch (id) {
+      case DUCKDB_TYPE_BOOLEAN:
+        return static_cast<bool*>(data)[r] ? "true" : "false";
+      case DUCKDB_TYPE_TINYINT:
+        return std::to_string(static_cast<int8_t*>(data)[r]);
+      case DUCKDB_TYPE_SMALLINT:
+        return std::to_string(static_cast<int16_t*>(data)[r]);
+      case DUCKDB_TYPE_INTEGER:
+        return std::to_string(static_cast<int32_t*>(data)[r]);
+      case DUCKDB_TYPE_BIGINT:
+        return std::to_string(static_cast<int64_t*>(data)[r]);
+      case DUCKDB_TYPE_UTINYINT:
+        return std::to_string(static_cast<uint8_t*>(data)[r]);
+      case DUCKDB_TYPE_USMALLINT:
+        return std::to_string(static_cast<uint16_t*>(data)[r]);
+      case DUCKDB_TYPE_UINTEGER:
+        return std::to_string(static_cast<uint32_t*>(data)[r]);
+      case DUCKDB_TYPE_UBIGINT:
+        return std::to_string(static_cast<uint64_t*>(data)[r]);
+      case DUCKDB_TYPE_VARCHAR:
+      case DUCKDB_TYPE_BLOB: {
+        auto* s = static_cast<duckdb_string_t*>(data) + r;
+        return std::string(duckdb_string_t_data(s), duckdb_string_t_length(*s));
+      }
+      default:
+        break;
+    }
+    (void)t;
+    // Everything else is rendered by the engine itself; Stream callers that need exact text
+    // for such types cast to VARCHAR in SQL (see RenderQuery).
+    return "?";
+  }
+
+  duckdb_connection con_;
+  std::atomic<bool> interrupted_{false};
+  std::vector<Column> last_columns_;
+};
+
+class DuckDbEngine : public Engine {
+ public:
+  explicit DuckDbEngine(const EngineOptions& options) {
+    duckdb_config config;
+    duckdb_create_config(&config);
+    auto set = [&](const char* key, const std::string& value) {
+      if (value.empty()) return;
+      if (duckdb_set_config(config, key, value.c_str()) != DuckDBSuccess) {
+        duckdb_destroy_config(&config);
+        throw InvalidInput(std::string("engine option ") + key + " = '" + value +
+                           "' is not valid for DuckDB");
+      }
+    };
+    set("memory_limit", options.memory_limit);
+    set("temp_directory", options.temp_directory);
+    if (options.threads > 0) set("threads", std::to_string(options.threads));
+    char* err = nullptr;
+    if (duckdb_open_ext(nullptr, &db_, config, &err) != DuckDBSuccess) {
+      std::string msg = err ? err : "unknown error";
+      duckdb_free(err);
+      duckdb_destroy_config(&config);
+      throw InvalidInput("cannot start DuckDB: " + msg);
+    }
+    duckdb_destroy_config(&config);
+  }
+  ~DuckDbEngine() override { duckdb_close(&db_); }
+
+  std::unique_ptr<Session> Connect() override {
+    duckdb_connection con;
+    if (duckdb_connect(db_, &con) != DuckDBSuccess) throw Internal("cannot connect to DuckDB");
+    return std::make_unique<DuckDbSession>(con);
+  }
+
+  std::string name() const override { return "duckdb"; }
+
+ private:
+  duckdb_database db_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<Engine> MakeDuckDbEngine(const EngineOptions& options) {
+  return std::make_unique<DuckDbEngine>(options);
+}
+
+}  // namespace sluice::engine

@@ -1,0 +1,110 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "fs/file_system.h"
+#include "state/state_store.h"
+
+namespace sluice::lake {
+
+struct ManifestFile {
+  std::string name;  // relative to the partition folder, e.g. part-00000.parquet
+  uint64_t bytes = 0;
+  std::string crc32c;  // 8 hex digits
+};
+
+// The _SUCCESS file of a published partition. Readers resolve partitions through it, so they
+// never see a partial write. Format: JSON, documented in docs/lake.md.
+struct Manifest {
+  int format_version = 1;
+  std::string dataset;    // zone.name
+  std::string partition;  // ds=YYYY-MM-DD
+  std::vector<ManifestFile> files;
+  uint64_t rows = 0;
+  uint64_t bytes = 0;
+  std::vector<engine::Column> schema;
+  int64_t run_id = 0;
+  int64_t attempt_id = 0;
+  std::string task_id;
+  std::string created_at;
+  std::string checksum;  // crc32c over the files' crc32c values, in file order
+
+  std::string ToJson() const;
+  // Throws Error(kIo) naming path when text is not a manifest.
+  static Manifest FromJson(const std::string& text, const std::string& path);
+};
+
+// What one attempt hands to Publish: a staging folder with the partition's files.
+struct PublishRequest {
+  std::string dataset;
+  std::string ds;           // YYYY-MM-DD
+  std::string staging_dir;  // from StagingDir()
+  uint64_t rows = 0;
+  std::vector<engine::Column> schema;
+  int64_t run_id = 0;
+  int64_t attempt_id = 0;
+  std::string task_id;
+};
+
+struct RecoveryReport {
+  int rolled_forward = 0;   // publishes that had renamed: old copy deleted
+  int rolled_back = 0;      // publishes that had not: old partition restored, staging dropped
+  int staging_removed = 0;  // staging folders of runs no longer running
+};
+
+// A data lake: datasets zone.name, partitions ds=YYYY-MM-DD, published atomically.
+//   <root>/<zone>/<name>/ds=<date>/part-NNNNN.parquet + _SUCCESS
+//   <root>/_staging/<run>/<attempt>/<zone>.<name>/ds=<date>/   (writes in progress)
+//   <root>/_trash/<journal id>/                              (old partitions being replaced)
+// Thread-safe: tasks of one run publish concurrently (different datasets).
+class Lake {
+ public:
+  Lake(std::unique_ptr<fs::FileSystem> fs, std::string root, state::StateStore* state);
+
+  const std::string& root() const { return root_; }
+  fs::FileSystem* fs() { return fs_.get(); }
+
+  // Path of a dataset partition's published folder.
+  std::string PartitionPath(const std::string& dataset, const std::string& ds) const;
+  // Creates and returns an empty staging folder for one attempt's output of a partition.
+  std::string StagingDir(int64_t run_id, int64_t attempt_id, const std::string& dataset,
+                         const std::string& ds);
+
+  // Publishes the staging folder as the dataset's partition for ds, replacing any older one:
+  // checksums the files, writes _SUCCESS, journals, moves the old partition aside, renames.
+  // Throws Error(kCancelled) when the attempt lost its lease; on any failure the previously
+  // published partition stays (or is restored by Recover after a crash).
+  Manifest Publish(const PublishRequest& request);
+
+  // The manifest of a published partition, or nullopt when there is none.
+  std::optional<Manifest> ReadManifest(const std::string& dataset, const std::string& ds);
+  // Dates with a published partition, ascending.
+  std::vector<std::string> ListPartitions(const std::string& dataset);
+  // Datasets that have at least one published partition.
+  std::vector<std::string> ListDatasets();
+  // Absolute paths of a manifest's files.
+  std::vector<std::string> FilePaths(const Manifest& manifest) const;
+
+  // Resolves every unfinished publish in the journal (finish or roll back, never a mix) and
+  // removes staging folders that no running attempt owns. Call once at process start, before
+  // any run begins.
+  RecoveryReport Recover();
+
+ private:
+  std::string DatasetPath(const std::string& dataset) const;
+
+  std::unique_ptr<fs::FileSystem> fs_;
+  std::string root_;
+  state::StateStore* state_;
+};
+
+// Returns the SQL that reads the given files: read_parquet([...]). With hive_ds, adds a ds
+// column from the partition folder names.
+std::string ReadParquetSql(const std::vector<std::string>& files, bool with_ds = false);
+
+}  // namespace sluice::lake

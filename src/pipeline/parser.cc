@@ -1,0 +1,904 @@
+#include <sys/stat.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/strings.h"
+#include "pipeline/spec.h"
+#include "pipeline/template.h"
+
+namespace sluice::pipeline {
+namespace {
+
+Mark MarkOf(const YAML::Node& node) {
+  YAML::Mark m = node.Mark();
+  if (m.line < 0) return {};
+  return {m.line + 1, m.column + 1};
+}
+
+const std::vector<std::string> kTopKeys = {"pipeline",   "description", "schedule", "timezone",
+                                           "start_date", "catchup",     "defaults", "lake",
+                                           "warehouse",  "state",       "engine",   "max_parallel",
+                                           "vars",       "connections", "tasks"};
+const std::vector<std::string> kDefaultKeys = {"retries", "retry_delay", "max_retry_delay",
+                                               "timeout"};
+const std::vector<std::string> kCommonTaskKeys = {
+    "id", "kind", "after", "retries", "retry_delay", "max_retry_delay", "timeout", "description"};
+const std::map<std::string, std::vector<std::string>> kKindKeys = {
+    {"csv_import",
+     {"path", "into", "columns", "types", "header", "delimiter", "quote", "escape", "null",
+      "date_format", "timestamp_format", "encoding", "rejects", "allow_empty", "max_line_size"}},
+    {"sql", {"into", "sql"}},
+    {"check", {"dataset", "expect"}},
+    {"db_load", {"connection", "datasets", "dataset", "into", "mode", "key", "partitions"}},
+};
+const std::vector<std::string> kConnectionTypes = {"postgres", "mysql", "duckdb", "sftp"};
+
+// Collects diagnostics while reading the YAML tree.
+class Reader {
+ public:
+  Reader(std::string file, std::vector<Diagnostic>* out) : file_(std::move(file)), out_(out) {}
+
+  void Error(const Mark& mark, const std::string& message) {
+    out_->push_back({file_, mark, message});
+  }
+  void Error(const YAML::Node& node, const std::string& message) { Error(MarkOf(node), message); }
+
+  // Reports keys of map that are not in allowed, with a suggestion.
+  void CheckKeys(const YAML::Node& map, const std::vector<std::string>& allowed,
+                 const std::string& where) {
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      std::string key = it->first.Scalar();
+      if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+      std::string near = ClosestMatch(key, allowed);
+      Error(it->first, "unknown key '" + key + "' in " + where +
+                           (near.empty() ? " (allowed: " + Join(allowed, ", ") + ")"
+                                         : " (did you mean '" + near + "'?)"));
+    }
+  }
+
+  bool IsMap(const YAML::Node& node, const std::string& what) {
+    if (node.IsMap()) return true;
+    Error(node, what + " must be a mapping (key: value lines)");
+    return false;
+  }
+
+  std::optional<std::string> Str(const YAML::Node& node, const std::string& what) {
+    if (!node.IsScalar()) {
+      Error(node, what + " must be a single value, not a list or mapping");
+      return std::nullopt;
+    }
+    return node.Scalar();
+  }
+
+  std::optional<bool> Bool(const YAML::Node& node, const std::string& what) {
+    auto s = Str(node, what);
+    if (!s) return std::nullopt;
+    std::string v = ToLower(*s);
+    if (v == "true" || v == "yes" || v == "on") return true;
+    if (v == "false" || v == "no" || v == "off") return false;
+    Error(node, what + " must be true or false, not '" + *s + "'");
+    return std::nullopt;
+  }
+
+  std::optional<int64_t> Int(const YAML::Node& node, const std::string& what, int64_t min) {
+    auto s = Str(node, what);
+    if (!s) return std::nullopt;
+    char* end = nullptr;
+    errno = 0;
+    long long v = std::strtoll(s->c_str(), &end, 10);
+    if (s->empty() || *end != '\0' || errno != 0 || v < min) {
+      Error(node,
+            what + " must be a whole number >= " + std::to_string(min) + ", not '" + *s + "'");
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<std::chrono::milliseconds> Duration(const YAML::Node& node,
+                                                    const std::string& what) {
+    auto s = Str(node, what);
+    if (!s) return std::nullopt;
+    auto d = ParseDuration(*s);
+    if (!d) Error(node, what + " '" + *s + "' is not a duration (write e.g. 30s, 5m, 1h, 1h30m)");
+    return d;
+  }
+
+  // A scalar or a list of scalars.
+  std::vector<std::string> StrList(const YAML::Node& node, const std::string& what) {
+    std::vector<std::string> out;
+    if (node.IsScalar()) {
+      out.push_back(node.Scalar());
+    } else if (node.IsSequence()) {
+      for (const auto& item : node) {
+        if (auto s = Str(item, what + " item")) out.push_back(*s);
+      }
+    } else {
+      Error(node, what + " must be a value or a list of values");
+    }
+    return out;
+  }
+
+  NamedTypes Pairs(const YAML::Node& node, const std::string& what) {
+    NamedTypes out;
+    if (!IsMap(node, what)) return out;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      auto v = Str(it->second, what + "." + it->first.Scalar());
+      if (v) out.emplace_back(it->first.Scalar(), *v);
+    }
+    return out;
+  }
+
+  const std::string& file() const { return file_; }
+
+ private:
+  std::string file_;
+  std::vector<Diagnostic>* out_;
+};
+
+bool ValidCronField(const std::string& field, int lo, int hi) {
+  for (const auto& part : Split(field, ',')) {
+    std::string range = part;
+    auto slash = part.find('/');
+    if (slash != std::string::npos) {
+      std::string step = part.substr(slash + 1);
+      if (step.empty() || !std::all_of(step.begin(), step.end(), ::isdigit) || std::stoi(step) == 0)
+        return false;
+      range = part.substr(0, slash);
+    }
+    if (range == "*") continue;
+    auto dash = range.find('-');
+    std::vector<std::string> ends =
+        dash == std::string::npos
+            ? std::vector<std::string>{range}
+            : std::vector<std::string>{range.substr(0, dash), range.substr(dash + 1)};
+    for (const auto& e : ends) {
+      if (e.empty() || e.size() > 4 || !std::all_of(e.begin(), e.end(), ::isdigit)) return false;
+      int v = std::stoi(e);
+      if (v < lo || v > hi) return false;
+    }
+  }
+  return true;
+}
+
+// Returns "" when schedule is a valid cron expression or preset, else the problem.
+std::string CheckSchedule(const std::string& schedule) {
+  static const std::vector<std::string> presets = {"@once",    "@hourly", "@daily",    "@weekly",
+                                                   "@monthly", "@yearly", "@annually", "none"};
+  if (schedule.empty() || schedule[0] == '@' || schedule == "none") {
+    if (std::find(presets.begin(), presets.end(), schedule) != presets.end()) return "";
+    return "schedule '" + schedule + "' is not a preset (use " + Join(presets, ", ") +
+           " or a cron expression like \"0 2 * * *\")";
+  }
+  std::istringstream in(schedule);
+  std::vector<std::string> fields;
+  std::string f;
+  while (in >> f) fields.push_back(f);
+  if (fields.size() != 5) {
+    return "schedule '" + schedule + "' has " + std::to_string(fields.size()) +
+           " fields; cron needs 5: minute hour day-of-month month day-of-week (e.g. \"0 2 * * *\")";
+  }
+  const int lo[] = {0, 0, 1, 1, 0}, hi[] = {59, 23, 31, 12, 7};
+  const char* names[] = {"minute (0-59)", "hour (0-23)", "day of month (1-31)", "month (1-12)",
+                         "day of week (0-7)"};
+  for (int i = 0; i < 5; i++) {
+    if (!ValidCronField(fields[i], lo[i], hi[i])) {
+      return "schedule '" + schedule + "': field '" + fields[i] + "' is not a valid " + names[i];
+    }
+  }
+  return "";
+}
+
+std::string ReadTextFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Maps a byte offset inside a scalar to a file position (exact for plain and quoted scalars on
+// one line, and for files read from disk; approximate for block scalars).
+Mark OffsetMark(const Mark& start, const std::string& text, size_t offset, bool from_file) {
+  Mark m = start;
+  int line_delta = 0;
+  size_t line_start = 0;
+  for (size_t i = 0; i < offset && i < text.size(); i++) {
+    if (text[i] == '\n') {
+      line_delta++;
+      line_start = i + 1;
+    }
+  }
+  if (from_file) return {1 + line_delta, static_cast<int>(offset - line_start) + 1};
+  if (line_delta == 0) {
+    m.column += static_cast<int>(offset);
+  } else {
+    m.line += line_delta;
+    m.column = static_cast<int>(offset - line_start) + 1;
+  }
+  return m;
+}
+
+struct TemplateUse {
+  std::string text;
+  Mark mark;
+  std::string file;  // non-empty when the text came from its own file (a .sql model)
+  size_t task_index;
+  bool allow_ref;
+};
+
+void ParseCsvImport(Reader& r, const YAML::Node& n, TaskSpec& t, std::vector<TemplateUse>& uses,
+                    size_t index) {
+  auto& c = t.csv;
+  if (n["path"]) {
+    if (auto s = r.Str(n["path"], "path")) {
+      c.path = *s;
+      uses.push_back({c.path, MarkOf(n["path"]), "", index, false});
+    }
+  } else {
+    r.Error(t.mark, "csv_import '" + t.id + "' needs path: (the CSV file to read)");
+  }
+  if (n["columns"]) c.columns = r.Pairs(n["columns"], "columns");
+  if (n["types"]) c.types = r.Pairs(n["types"], "types");
+  if (!c.columns.empty() && !c.types.empty()) {
+    r.Error(n["types"], "csv_import '" + t.id +
+                            "': use columns: (every column, in file order) or types: (overrides "
+                            "while inferring), not both");
+  }
+  if (n["header"]) c.header = r.Bool(n["header"], "header").value_or(true);
+  auto one_char = [&](const char* key, std::string* out, bool allow_empty) {
+    if (!n[key]) return;
+    auto s = r.Str(n[key], key);
+    if (!s) return;
+    std::string v = *s == "\\t" ? "\t" : *s;
+    if (v.size() > 1 || (v.empty() && !allow_empty)) {
+      r.Error(n[key], std::string(key) + " must be one character, not '" + *s + "'");
+      return;
+    }
+    *out = v;
+  };
+  one_char("delimiter", &c.delimiter, false);
+  one_char("quote", &c.quote, true);
+  one_char("escape", &c.escape, true);
+  if (n["null"]) c.null_string = r.Str(n["null"], "null").value_or("");
+  if (n["date_format"]) c.date_format = r.Str(n["date_format"], "date_format").value_or("");
+  if (n["timestamp_format"])
+    c.timestamp_format = r.Str(n["timestamp_format"], "timestamp_format").value_or("");
+  if (n["encoding"]) {
+    auto s = r.Str(n["encoding"], "encoding").value_or("utf-8");
+    std::string v = ToLower(s);
+    if (v == "utf8") v = "utf-8";
+    if (v == "latin1" || v == "iso-8859-1") v = "latin-1";
+    if (v == "utf16") v = "utf-16";
+    if (v != "utf-8" && v != "latin-1" && v != "utf-16") {
+      r.Error(n["encoding"],
+              "encoding '" + s + "' is not supported (use utf-8, latin-1 or utf-16)");
+    }
+    c.encoding = v;
+  }
+  if (n["rejects"]) {
+    const auto& rj = n["rejects"];
+    if (r.IsMap(rj, "rejects")) {
+      r.CheckKeys(rj, {"max", "into"}, "rejects");
+      if (rj["max"]) {
+        auto s = r.Str(rj["max"], "rejects.max");
+        if (s && EndsWith(*s, "%")) {
+          char* end = nullptr;
+          double pct = std::strtod(s->c_str(), &end);
+          if (end != s->c_str() + s->size() - 1 || pct < 0 || pct > 100) {
+            r.Error(rj["max"],
+                    "rejects.max '" + *s + "' must be a count or a percentage like 0.5%");
+          } else {
+            c.rejects_max_fraction = pct / 100.0;
+          }
+        } else if (s) {
+          c.rejects_max = r.Int(rj["max"], "rejects.max", 0).value_or(0);
+        }
+      }
+      if (rj["into"]) c.rejects_into = r.Str(rj["into"], "rejects.into").value_or("");
+    }
+  }
+  if (n["allow_empty"]) c.allow_empty = r.Bool(n["allow_empty"], "allow_empty").value_or(false);
+  if (n["max_line_size"])
+    c.max_line_size = r.Int(n["max_line_size"], "max_line_size", 1).value_or(0);
+  if (!t.into.empty() && c.rejects_into.empty() && IsDatasetName(t.into)) {
+    c.rejects_into = DefaultRejectsDataset(t.into);
+  }
+}
+
+void ParseCheck(Reader& r, const YAML::Node& n, TaskSpec& t, std::vector<TemplateUse>& uses,
+                size_t index) {
+  if (n["dataset"]) {
+    t.dataset = r.Str(n["dataset"], "dataset").value_or("");
+  } else {
+    r.Error(t.mark, "check '" + t.id + "' needs dataset: (the dataset to check)");
+  }
+  if (!t.dataset.empty()) t.reads.push_back(t.dataset);
+  if (!n["expect"] || !n["expect"].IsSequence() || n["expect"].size() == 0) {
+    r.Error(n["expect"] ? n["expect"] : n, "check '" + t.id +
+                                               "' needs expect: a list like [{unique: id}, "
+                                               "{not_null: [id, name]}, {row_count: {min: 1}}]");
+    return;
+  }
+  static const std::vector<std::string> kinds = {"unique",    "not_null",      "accepted_values",
+                                                 "row_count", "relationships", "sql"};
+  for (const auto& item : n["expect"]) {
+    if (!item.IsMap() || item.size() == 0) {
+      r.Error(item, "each expectation is a mapping like {unique: id}");
+      continue;
+    }
+    CheckExpectation e;
+    e.mark = MarkOf(item);
+    std::string kind;
+    for (auto it = item.begin(); it != item.end(); ++it) {
+      std::string key = it->first.Scalar();
+      if (key == "name") {
+        e.name = it->second.Scalar();
+        continue;
+      }
+      if (std::find(kinds.begin(), kinds.end(), key) == kinds.end()) {
+        std::string near = ClosestMatch(key, kinds);
+        r.Error(it->first, "unknown check '" + key + "'" +
+                               (near.empty() ? " (known: " + Join(kinds, ", ") + ")"
+                                             : " (did you mean '" + near + "'?)"));
+        continue;
+      }
+      if (!kind.empty()) {
+        r.Error(it->first, "one expectation per list item: split '" + kind + "' and '" + key + "'");
+        continue;
+      }
+      kind = key;
+      const YAML::Node& v = it->second;
+      e.kind = key;
+      if (key == "unique" || key == "not_null") {
+        e.columns = r.StrList(v, key);
+      } else if (key == "accepted_values") {
+        if (r.IsMap(v, key)) {
+          r.CheckKeys(v, {"column", "values"}, "accepted_values");
+          if (v["column"]) e.columns = {v["column"].Scalar()};
+          if (v["values"]) e.values = r.StrList(v["values"], "values");
+          if (e.columns.empty() || e.values.empty())
+            r.Error(v, "accepted_values needs column: and values: [..]");
+        }
+      } else if (key == "row_count") {
+        if (r.IsMap(v, key)) {
+          r.CheckKeys(v, {"min", "max"}, "row_count");
+          if (v["min"]) e.min = r.Int(v["min"], "row_count.min", 0);
+          if (v["max"]) e.max = r.Int(v["max"], "row_count.max", 0);
+          if (!e.min && !e.max) r.Error(v, "row_count needs min: or max:");
+        }
+      } else if (key == "relationships") {
+        if (r.IsMap(v, key)) {
+          r.CheckKeys(v, {"column", "to", "field"}, "relationships");
+          if (v["column"]) e.columns = {v["column"].Scalar()};
+          if (v["to"]) e.to_dataset = v["to"].Scalar();
+          e.to_column = v["field"] ? v["field"].Scalar() : (e.columns.empty() ? "" : e.columns[0]);
+          if (e.columns.empty() || e.to_dataset.empty()) {
+            r.Error(v, "relationships needs column: and to: (and field: when the name differs)");
+          } else {
+            t.reads.push_back(e.to_dataset);
+          }
+        }
+      } else if (key == "sql") {
+        e.sql = r.Str(v, "sql").value_or("");
+        uses.push_back({e.sql, MarkOf(v), "", index, true});
+      }
+    }
+    if (!e.kind.empty()) t.check.expect.push_back(e);
+  }
+}
+
+void ParseDbLoad(Reader& r, const YAML::Node& n, TaskSpec& t) {
+  auto& l = t.load;
+  if (n["connection"]) l.connection = r.Str(n["connection"], "connection").value_or("");
+  if (n["datasets"]) {
+    if (n["datasets"].IsMap()) {
+      l.datasets = r.Pairs(n["datasets"], "datasets");
+    } else {
+      for (const auto& d : r.StrList(n["datasets"], "datasets")) l.datasets.emplace_back(d, "");
+    }
+  } else if (n["dataset"]) {
+    std::string into = n["into"] ? r.Str(n["into"], "into").value_or("") : "";
+    l.datasets.emplace_back(r.Str(n["dataset"], "dataset").value_or(""), into);
+  } else {
+    r.Error(t.mark, "db_load '" + t.id + "' needs datasets: {zone.name: schema.table}");
+  }
+  for (auto& [ds, table] : l.datasets) {
+    if (table.empty()) table = ds;  // zone.name -> table zone.name (schema = zone)
+    t.reads.push_back(ds);
+  }
+  if (n["mode"]) {
+    l.mode = r.Str(n["mode"], "mode").value_or("replace");
+    if (l.mode != "replace" && l.mode != "append" && l.mode != "merge" && l.mode != "truncate") {
+      r.Error(n["mode"],
+              "mode '" + l.mode + "' is unknown (use replace, append, merge or truncate)");
+    }
+  }
+  if (n["key"]) l.key = r.StrList(n["key"], "key");
+  if (l.mode == "merge" && l.key.empty()) {
+    r.Error(n["mode"], "mode: merge needs key: (the column or columns rows are matched on)");
+  }
+  if (n["partitions"]) {
+    l.partitions = r.Str(n["partitions"], "partitions").value_or("current");
+    if (l.partitions != "current" && l.partitions != "all") {
+      r.Error(n["partitions"], "partitions must be current (the run's date) or all");
+    }
+  }
+}
+
+}  // namespace
+
+std::string FormatDiagnostic(const Diagnostic& d) {
+  if (d.mark.line <= 0) return d.file + ": " + d.message;
+  return d.file + ":" + std::to_string(d.mark.line) + ":" + std::to_string(d.mark.column) + ": " +
+         d.message;
+}
+
+bool IsDatasetName(const std::string& name) {
+  auto parts = Split(name, '.');
+  if (parts.size() != 2) return false;
+  for (const auto& p : parts) {
+    if (!IsIdentifier(p) || ToLower(p) != p) return false;
+  }
+  return true;
+}
+
+std::string DefaultRejectsDataset(const std::string& into) {
+  return "rejects." + ReplaceAll(into, ".", "_");
+}
+
+const TaskSpec* PipelineSpec::FindTask(const std::string& id) const {
+  for (const auto& t : tasks) {
+    if (t.id == id) return &t;
+  }
+  return nullptr;
+}
+
+std::string PipelineSpec::ProducerOf(const std::string& dataset) const {
+  for (const auto& t : tasks) {
+    if (t.into == dataset) return t.id;
+    if (t.kind == "csv_import" && t.csv.rejects_into == dataset) return t.id;
+  }
+  return "";
+}
+
+std::string PipelineSpec::ResolvePath(const std::string& path) const {
+  if (path.empty() || path[0] == '/') return path;
+  std::string p = path;
+  if (StartsWith(p, "~/")) {
+    const char* home = std::getenv("HOME");
+    if (home) return std::string(home) + p.substr(1);
+  }
+  return (std::filesystem::path(dir) / p).lexically_normal().string();
+}
+
+std::vector<std::string> PipelineSpec::TopologicalOrder() const {
+  std::vector<std::string> order;
+  std::set<std::string> done;
+  // Kahn's algorithm in file order, so independent tasks keep the order the user wrote.
+  while (order.size() < tasks.size()) {
+    bool progressed = false;
+    for (const auto& t : tasks) {
+      if (done.count(t.id)) continue;
+      bool ready = std::all_of(t.upstream.begin(), t.upstream.end(),
+                               [&](const std::string& u) { return done.count(u) > 0; });
+      if (ready) {
+        order.push_back(t.id);
+        done.insert(t.id);
+        progressed = true;
+      }
+    }
+    if (!progressed) break;  // a cycle; LoadPipeline reports it
+  }
+  return order;
+}
+
+std::string ResolveSecret(const std::string& value, const std::string& base_dir,
+                          const std::string& what) {
+  if (!StartsWith(value, "${") || !EndsWith(value, "}")) return value;
+  std::string inner = value.substr(2, value.size() - 3);
+  if (StartsWith(inner, "env:")) {
+    std::string name = inner.substr(4);
+    const char* v = std::getenv(name.c_str());
+    if (v == nullptr) {
+      throw InvalidInput(what + ": environment variable " + name + " is not set (export " + name +
+                         "=... before running sluice)");
+    }
+    return v;
+  }
+  if (StartsWith(inner, "file:")) {
+    std::string path = inner.substr(5);
+    if (StartsWith(path, "~/") && std::getenv("HOME")) path = std::getenv("HOME") + path.substr(1);
+    if (!path.empty() && path[0] != '/') path = (std::filesystem::path(base_dir) / path).string();
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) {
+      throw InvalidInput(what + ": secret file '" + path + "' does not exist");
+    }
+    if (st.st_mode & 077) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+      throw InvalidInput(what + ": secret file '" + path + "' is readable by others (mode " + mode +
+                         "); run: chmod 600 '" + path + "'");
+    }
+    std::string data = ReadTextFile(path);
+    while (!data.empty() && (data.back() == '\n' || data.back() == '\r')) data.pop_back();
+    return data;
+  }
+  throw InvalidInput(what + ": '" + value.substr(0, value.find(':') + 1) +
+                     "...}' is not a secret reference (use ${env:NAME} or ${file:PATH})");
+}
+
+PipelineSpec LoadPipeline(const std::string& path,
+                          const std::map<std::string, std::string>& extra_vars,
+                          std::vector<Diagnostic>* diagnostics) {
+  PipelineSpec spec;
+  std::error_code ec;
+  spec.file = std::filesystem::absolute(path, ec).lexically_normal().string();
+  spec.dir = std::filesystem::path(spec.file).parent_path().string();
+  Reader r(path, diagnostics);
+
+  YAML::Node root;
+  if (!std::filesystem::exists(path)) {
+    r.Error(Mark{}, "pipeline file does not exist");
+    return spec;
+  }
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    r.Error(Mark{e.mark.line + 1, e.mark.column + 1}, "not valid YAML: " + e.msg);
+    return spec;
+  }
+  if (!root.IsMap()) {
+    r.Error(Mark{1, 1}, "a pipeline file is a mapping with pipeline:, tasks: and other keys");
+    return spec;
+  }
+  r.CheckKeys(root, kTopKeys, "the pipeline");
+
+  if (root["pipeline"]) {
+    spec.name = r.Str(root["pipeline"], "pipeline").value_or("");
+    if (!spec.name.empty() && !IsIdentifier(spec.name)) {
+      r.Error(root["pipeline"], "pipeline name '" + spec.name +
+                                    "' must be letters, digits and _ (it names folders and runs)");
+    }
+  } else {
+    r.Error(Mark{1, 1}, "missing pipeline: NAME (the pipeline's name, e.g. citizens_daily)");
+  }
+  if (root["schedule"]) {
+    spec.schedule = r.Str(root["schedule"], "schedule").value_or("");
+    std::string problem = CheckSchedule(spec.schedule);
+    if (!problem.empty()) r.Error(root["schedule"], problem);
+  }
+  if (root["timezone"]) {
+    spec.timezone = r.Str(root["timezone"], "timezone").value_or("UTC");
+    if (spec.timezone != "UTC" &&
+        !std::filesystem::exists("/usr/share/zoneinfo/" + spec.timezone)) {
+      r.Error(root["timezone"], "timezone '" + spec.timezone +
+                                    "' is unknown (use an IANA name like Europe/Berlin or UTC)");
+    }
+  }
+  if (root["start_date"]) {
+    auto s = r.Str(root["start_date"], "start_date");
+    if (s) {
+      spec.start_date = Date::Parse(*s);
+      if (!spec.start_date)
+        r.Error(root["start_date"], "start_date '" + *s + "' is not YYYY-MM-DD");
+    }
+  }
+  if (root["catchup"]) spec.catchup = r.Bool(root["catchup"], "catchup").value_or(false);
+  if (root["lake"]) spec.lake = r.Str(root["lake"], "lake").value_or(spec.lake);
+  if (root["warehouse"])
+    spec.warehouse = r.Str(root["warehouse"], "warehouse").value_or(spec.warehouse);
+  if (root["state"]) spec.state_dir = r.Str(root["state"], "state").value_or(spec.state_dir);
+  if (root["max_parallel"])
+    spec.max_parallel =
+        static_cast<int>(r.Int(root["max_parallel"], "max_parallel", 1).value_or(4));
+  if (root["engine"]) {
+    const auto& e = root["engine"];
+    if (e.IsScalar()) {
+      spec.engine = e.Scalar();
+    } else if (r.IsMap(e, "engine")) {
+      r.CheckKeys(e, {"type", "memory_limit", "temp_directory", "threads"}, "engine");
+      if (e["type"]) spec.engine = e["type"].Scalar();
+      if (e["memory_limit"]) spec.engine_options.memory_limit = e["memory_limit"].Scalar();
+      if (e["temp_directory"]) spec.engine_options.temp_directory = e["temp_directory"].Scalar();
+      if (e["threads"])
+        spec.engine_options.threads =
+            static_cast<int>(r.Int(e["threads"], "threads", 1).value_or(0));
+    }
+    if (spec.engine != "duckdb") {
+      r.Error(e, "engine '" + spec.engine + "' is not available in this build (use duckdb)");
+    }
+  }
+  if (root["vars"] && r.IsMap(root["vars"], "vars")) {
+    for (const auto& [k, v] : r.Pairs(root["vars"], "vars")) spec.vars[k] = v;
+  }
+  for (const auto& [k, v] : extra_vars) spec.vars[k] = v;
+
+  int retries = 0;
+  std::chrono::milliseconds retry_delay{30000}, max_retry_delay{600000}, timeout{3600000};
+  if (root["defaults"] && r.IsMap(root["defaults"], "defaults")) {
+    const auto& d = root["defaults"];
+    r.CheckKeys(d, kDefaultKeys, "defaults");
+    if (d["retries"]) retries = static_cast<int>(r.Int(d["retries"], "retries", 0).value_or(0));
+    if (d["retry_delay"])
+      retry_delay = r.Duration(d["retry_delay"], "retry_delay").value_or(retry_delay);
+    if (d["max_retry_delay"])
+      max_retry_delay =
+          r.Duration(d["max_retry_delay"], "max_retry_delay").value_or(max_retry_delay);
+    if (d["timeout"]) timeout = r.Duration(d["timeout"], "timeout").value_or(timeout);
+  }
+
+  if (root["connections"] && r.IsMap(root["connections"], "connections")) {
+    for (auto it = root["connections"].begin(); it != root["connections"].end(); ++it) {
+      ConnectionSpec c;
+      c.name = it->first.Scalar();
+      c.mark = MarkOf(it->first);
+      if (!r.IsMap(it->second, "connection '" + c.name + "'")) continue;
+      for (auto kv = it->second.begin(); kv != it->second.end(); ++kv) {
+        if (!kv->second.IsScalar()) {
+          r.Error(kv->second,
+                  "connection '" + c.name + "'." + kv->first.Scalar() + " must be a value");
+          continue;
+        }
+        c.options[kv->first.Scalar()] = kv->second.Scalar();
+      }
+      c.type = c.options.count("type") ? c.options["type"] : "";
+      if (c.type == "postgresql") c.type = "postgres";
+      if (c.type == "mariadb") c.type = "mysql";
+      if (std::find(kConnectionTypes.begin(), kConnectionTypes.end(), c.type) ==
+          kConnectionTypes.end()) {
+        r.Error(it->first,
+                "connection '" + c.name + "' needs type: one of " + Join(kConnectionTypes, ", "));
+      }
+      for (const auto& [k, v] : c.options) {
+        if (k == "password" && !v.empty() && !StartsWith(v, "${")) {
+          r.Error(it->second[k], "connection '" + c.name +
+                                     "': write the password as ${env:NAME} or ${file:PATH}, never "
+                                     "in the pipeline file");
+        }
+        if (StartsWith(v, "${")) {
+          try {
+            ResolveSecret(v, spec.dir, "connection '" + c.name + "'." + k);
+          } catch (const sluice::Error& e) {
+            r.Error(it->second[k], e.what());
+          }
+        }
+      }
+      spec.connections[c.name] = c;
+    }
+  }
+
+  std::vector<TemplateUse> uses;
+  if (!root["tasks"] || !root["tasks"].IsSequence() || root["tasks"].size() == 0) {
+    r.Error(root["tasks"] ? root["tasks"] : root, "tasks: must be a list of tasks");
+    return spec;
+  }
+  std::set<std::string> ids;
+  for (const auto& n : root["tasks"]) {
+    if (!r.IsMap(n, "a task")) continue;
+    TaskSpec t;
+    t.mark = MarkOf(n);
+    t.retries = retries;
+    t.retry_delay = retry_delay;
+    t.max_retry_delay = max_retry_delay;
+    t.timeout = timeout;
+    if (n["id"]) t.id = r.Str(n["id"], "id").value_or("");
+    if (t.id.empty()) {
+      r.Error(n, "task needs id: (a name like ingest_citizens)");
+    } else if (!IsIdentifier(t.id)) {
+      r.Error(n["id"], "task id '" + t.id + "' must be letters, digits and _");
+    } else if (!ids.insert(t.id).second) {
+      r.Error(n["id"], "task id '" + t.id + "' is used twice; ids must be unique");
+    }
+    if (n["kind"]) t.kind = r.Str(n["kind"], "kind").value_or("");
+    std::vector<std::string> kinds;
+    for (const auto& [k, keys] : kKindKeys) kinds.push_back(k);
+    auto kk = kKindKeys.find(t.kind);
+    if (kk == kKindKeys.end()) {
+      std::string near = ClosestMatch(t.kind, kinds);
+      r.Error(n["kind"] ? n["kind"] : n,
+              "task '" + t.id + "' has " +
+                  (t.kind.empty() ? "no kind:" : "unknown kind '" + t.kind + "'") +
+                  (near.empty() || t.kind.empty() ? " (use one of " + Join(kinds, ", ") + ")"
+                                                  : " (did you mean '" + near + "'?)"));
+      continue;
+    }
+    std::vector<std::string> allowed = kCommonTaskKeys;
+    allowed.insert(allowed.end(), kk->second.begin(), kk->second.end());
+    r.CheckKeys(n, allowed, "task '" + t.id + "' (" + t.kind + ")");
+    if (n["after"]) t.after = r.StrList(n["after"], "after");
+    if (n["retries"])
+      t.retries = static_cast<int>(r.Int(n["retries"], "retries", 0).value_or(retries));
+    if (n["retry_delay"])
+      t.retry_delay = r.Duration(n["retry_delay"], "retry_delay").value_or(retry_delay);
+    if (n["max_retry_delay"])
+      t.max_retry_delay =
+          r.Duration(n["max_retry_delay"], "max_retry_delay").value_or(max_retry_delay);
+    if (n["timeout"]) t.timeout = r.Duration(n["timeout"], "timeout").value_or(timeout);
+
+    size_t index = spec.tasks.size();
+    if (t.kind == "csv_import" || t.kind == "sql") {
+      if (n["into"]) {
+        t.into = r.Str(n["into"], "into").value_or("");
+        if (!IsDatasetName(t.into)) {
+          r.Error(n["into"], "into: '" + t.into +
+                                 "' is not a dataset name (write zone.name, "
+                                 "lowercase, e.g. raw.citizens)");
+        }
+      } else {
+        r.Error(n, t.kind + " '" + t.id + "' needs into: zone.name (the dataset it writes)");
+      }
+    }
+    if (t.kind == "csv_import") {
+      ParseCsvImport(r, n, t, uses, index);
+    } else if (t.kind == "sql") {
+      if (!n["sql"]) {
+        r.Error(n, "sql '" + t.id + "' needs sql: (a SELECT, or the path of a .sql file)");
+      } else if (auto s = r.Str(n["sql"], "sql")) {
+        std::string text = Trim(*s);
+        if (EndsWith(text, ".sql") && text.find('\n') == std::string::npos) {
+          std::string file = spec.ResolvePath(text);
+          if (!std::filesystem::exists(file)) {
+            r.Error(n["sql"], "sql file '" + text + "' does not exist (looked in " + file + ")");
+          } else {
+            t.sql.file = file;
+            t.sql.text = ReadTextFile(file);
+            t.sql.mark = {1, 1};
+            uses.push_back({t.sql.text, t.sql.mark, file, index, true});
+          }
+        } else {
+          t.sql.text = *s;
+          t.sql.mark = MarkOf(n["sql"]);
+          uses.push_back({t.sql.text, t.sql.mark, "", index, true});
+        }
+      }
+    } else if (t.kind == "check") {
+      ParseCheck(r, n, t, uses, index);
+    } else if (t.kind == "db_load") {
+      ParseDbLoad(r, n, t);
+      if (!t.load.connection.empty()) {
+        auto c = spec.connections.find(t.load.connection);
+        if (c == spec.connections.end()) {
+          std::vector<std::string> names;
+          for (const auto& [k, v] : spec.connections) names.push_back(k);
+          r.Error(n["connection"],
+                  "connection '" + t.load.connection + "' is not defined under connections:" +
+                      (names.empty() ? "" : " (defined: " + Join(names, ", ") + ")"));
+        } else if (c->second.type != "duckdb") {
+          r.Error(n["connection"], "db_load to a " + c->second.type +
+                                       " connection is not available in this build yet; load into "
+                                       "the embedded warehouse (leave out connection:)");
+        }
+      }
+    }
+    spec.tasks.push_back(t);
+  }
+
+  // Templates: syntax, names, and the datasets they read.
+  for (const auto& use : uses) {
+    std::vector<TemplateIssue> issues;
+    auto exprs = ParseTemplate(use.text, &issues);
+    std::string file = use.file.empty() ? path : use.file;
+    for (const auto& issue : issues) {
+      diagnostics->push_back({file, OffsetMark(use.mark, use.text, issue.offset, !use.file.empty()),
+                              "template: " + issue.message});
+    }
+    for (const auto& e : exprs) {
+      Mark m = OffsetMark(use.mark, use.text, e.offset, !use.file.empty());
+      std::string problem = CheckTemplateExpr(e, spec.vars);
+      if (problem.empty() && e.name == "ref" && !use.allow_ref) {
+        problem = "ref() is only for SQL; a path cannot read a dataset";
+      }
+      if (!problem.empty()) {
+        diagnostics->push_back({file, m, problem});
+        continue;
+      }
+      if (e.name == "ref") {
+        if (!IsDatasetName(e.args[0])) {
+          diagnostics->push_back(
+              {file, m, "ref('" + e.args[0] + "'): not a dataset name (zone.name)"});
+        } else {
+          spec.tasks[use.task_index].reads.push_back(e.args[0]);
+        }
+      }
+    }
+  }
+
+  // Datasets: one producer each; every dataset read is produced by some task.
+  std::map<std::string, std::string> producer;
+  for (const auto& t : spec.tasks) {
+    std::vector<std::string> outs;
+    if (!t.into.empty()) outs.push_back(t.into);
+    if (t.kind == "csv_import" && !t.csv.rejects_into.empty()) outs.push_back(t.csv.rejects_into);
+    for (const auto& d : outs) {
+      auto [it, inserted] = producer.emplace(d, t.id);
+      if (!inserted) {
+        r.Error(t.mark, "task '" + t.id + "' writes " + d + ", which task '" + it->second +
+                            "' already writes; a dataset has one producer");
+      }
+    }
+  }
+  std::vector<std::string> produced;
+  for (const auto& [d, id] : producer) produced.push_back(d);
+  for (auto& t : spec.tasks) {
+    std::set<std::string> up(t.after.begin(), t.after.end());
+    for (const auto& a : t.after) {
+      if (!spec.FindTask(a)) {
+        std::vector<std::string> all;
+        for (const auto& o : spec.tasks) all.push_back(o.id);
+        std::string near = ClosestMatch(a, all);
+        r.Error(t.mark, "task '" + t.id + "' runs after '" + a + "', which is not a task" +
+                            (near.empty() ? "" : " (did you mean '" + near + "'?)"));
+      }
+    }
+    std::sort(t.reads.begin(), t.reads.end());
+    t.reads.erase(std::unique(t.reads.begin(), t.reads.end()), t.reads.end());
+    for (const auto& d : t.reads) {
+      auto it = producer.find(d);
+      if (it == producer.end()) {
+        std::string near = ClosestMatch(d, produced);
+        r.Error(t.mark, "task '" + t.id + "' reads " + d + ", which no task produces" +
+                            (near.empty() ? " (add a task with into: " + d + ")"
+                                          : " (did you mean '" + near + "'?)"));
+      } else if (it->second != t.id) {
+        up.insert(it->second);
+      } else {
+        r.Error(t.mark, "task '" + t.id + "' reads " + d + ", which it writes itself");
+      }
+    }
+    t.upstream.assign(up.begin(), up.end());
+  }
+
+  // Cycles: report each one as a path, like ninja's "dependency cycle: a -> b -> a".
+  std::map<std::string, int> color;  // 0 new, 1 on stack, 2 done
+  std::vector<std::string> stack;
+  std::set<std::string> reported;
+  std::function<void(const TaskSpec&)> visit = [&](const TaskSpec& t) {
+    color[t.id] = 1;
+    stack.push_back(t.id);
+    for (const auto& u : t.upstream) {
+      const TaskSpec* ut = spec.FindTask(u);
+      if (!ut) continue;
+      if (color[u] == 1) {
+        auto start = std::find(stack.begin(), stack.end(), u);
+        std::vector<std::string> cycle(start, stack.end());
+        cycle.push_back(u);
+        std::reverse(cycle.begin(), cycle.end());
+        std::string key = Join(cycle, " -> ");
+        if (reported.insert(key).second) {
+          r.Error(ut->mark,
+                  "dependency cycle: " + key + " (remove one of these after: entries or ref()s)");
+        }
+      } else if (color[u] == 0) {
+        visit(*ut);
+      }
+    }
+    stack.pop_back();
+    color[t.id] = 2;
+  };
+  for (const auto& t : spec.tasks) {
+    if (color[t.id] == 0) visit(t);
+  }
+  return spec;
+}
+
+PipelineSpec LoadPipelineOrThrow(const std::string& path,
+                                 const std::map<std::string, std::string>& extra_vars) {
+  std::vector<Diagnostic> diagnostics;
+  PipelineSpec spec = LoadPipeline(path, extra_vars, &diagnostics);
+  if (!diagnostics.empty()) {
+    std::string msg = std::to_string(diagnostics.size()) + " problem" +
+                      (diagnostics.size() == 1 ? "" : "s") + " in the pipeline file:";
+    for (const auto& d : diagnostics) msg += "\n  " + FormatDiagnostic(d);
+    msg += "\n(run 'sluice validate " + path + "' after fixing them)";
+    throw InvalidInput(msg);
+  }
+  return spec;
+}
+
+}  // namespace sluice::pipeline

@@ -1,0 +1,158 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/time.h"
+#include "engine/engine.h"
+
+namespace sluice::pipeline {
+
+// A position in the pipeline file, 1-based; line 0 means unknown.
+struct Mark {
+  int line = 0;
+  int column = 0;
+};
+
+// One problem found in a pipeline file.
+struct Diagnostic {
+  std::string file;
+  Mark mark;
+  std::string message;  // what is wrong and what to write instead
+};
+
+std::string FormatDiagnostic(const Diagnostic& d);
+
+using NamedTypes = std::vector<std::pair<std::string, std::string>>;  // ordered name -> type
+
+struct ConnectionSpec {
+  std::string name;
+  std::string type;                            // postgres | mysql | duckdb | sftp
+  std::map<std::string, std::string> options;  // raw values; secrets stay ${env:..}/${file:..}
+  Mark mark;
+};
+
+struct CsvImportSpec {
+  std::string path;    // template, relative to the pipeline file's folder
+  NamedTypes columns;  // every column in file order; empty = infer
+  NamedTypes types;    // type overrides while inferring
+  bool header = true;
+  std::string delimiter = ",";
+  std::string quote = "\"";
+  std::string escape = "\"";
+  std::string null_string;  // the text that means NULL; "" by default
+  std::string date_format;
+  std::string timestamp_format;
+  std::string encoding = "utf-8";    // utf-8 | latin-1 | utf-16
+  int64_t rejects_max = 0;           // rejected rows allowed before the task fails
+  double rejects_max_fraction = -1;  // or a fraction of rows read, when given as "N%"
+  std::string rejects_into;          // dataset for rejected rows; default rejects.<zone>_<name>
+  bool allow_empty = false;
+  int64_t max_line_size = 0;  // 0 = engine default (2 MB)
+};
+
+struct SqlSpec {
+  std::string text;  // the model's SQL (read from the file when `sql` names a .sql file)
+  std::string file;  // the file it came from, or "" when inline
+  Mark mark;         // where the SQL starts (the file's line 1, or the inline scalar)
+};
+
+struct CheckExpectation {
+  std::string kind;  // unique | not_null | accepted_values | row_count | relationships | sql
+  std::vector<std::string> columns;
+  std::vector<std::string> values;
+  std::optional<int64_t> min, max;
+  std::string to_dataset, to_column;
+  std::string sql;
+  std::string name;
+  Mark mark;
+};
+
+struct CheckSpec {
+  std::vector<CheckExpectation> expect;
+};
+
+struct DbLoadSpec {
+  std::string connection;        // "" = the pipeline's embedded warehouse
+  NamedTypes datasets;           // dataset -> target table
+  std::string mode = "replace";  // replace | append | merge
+  std::vector<std::string> key;
+  std::string partitions = "current";  // current | all
+};
+
+struct TaskSpec {
+  std::string id;
+  std::string kind;  // csv_import | sql | check | db_load
+  Mark mark;
+  std::vector<std::string> after;     // as written
+  std::vector<std::string> upstream;  // after plus the producers of every dataset read
+  int retries = 0;
+  std::chrono::milliseconds retry_delay{30000};
+  std::chrono::milliseconds max_retry_delay{600000};
+  std::chrono::milliseconds timeout{3600000};
+  std::string into;                // dataset written (csv_import, sql)
+  std::vector<std::string> reads;  // datasets read
+  std::string dataset;             // dataset checked (check)
+  CsvImportSpec csv;
+  SqlSpec sql;
+  CheckSpec check;
+  DbLoadSpec load;
+};
+
+struct PipelineSpec {
+  std::string file;  // absolute path of the pipeline file
+  std::string dir;   // its folder; relative paths resolve against it
+  std::string name;
+  std::string schedule;
+  std::string timezone = "UTC";
+  std::optional<Date> start_date;
+  bool catchup = false;
+  std::string lake = "./lake";
+  std::string warehouse = "./warehouse.duckdb";
+  std::string state_dir = "./.sluice";
+  std::string engine = "duckdb";
+  engine::EngineOptions engine_options;
+  int max_parallel = 4;
+  std::map<std::string, std::string> vars;
+  std::map<std::string, ConnectionSpec> connections;
+  std::vector<TaskSpec> tasks;  // in file order
+
+  const TaskSpec* FindTask(const std::string& id) const;
+  // The id of the task that writes dataset, or "".
+  std::string ProducerOf(const std::string& dataset) const;
+  // path if absolute, else relative to the pipeline file's folder.
+  std::string ResolvePath(const std::string& path) const;
+  // Task ids in an order where every task follows its upstream tasks.
+  std::vector<std::string> TopologicalOrder() const;
+};
+
+// Reads and validates a pipeline file. Every problem is appended to diagnostics (never just
+// the first); the returned spec is complete only when none were added. extra_vars (--var)
+// override vars: from the file.
+PipelineSpec LoadPipeline(const std::string& path,
+                          const std::map<std::string, std::string>& extra_vars,
+                          std::vector<Diagnostic>* diagnostics);
+
+// LoadPipeline for commands that need a valid file: throws Error(kInvalidInput) listing every
+// diagnostic.
+PipelineSpec LoadPipelineOrThrow(const std::string& path,
+                                 const std::map<std::string, std::string>& extra_vars = {});
+
+// True for "zone.name" with both parts lowercase identifiers.
+bool IsDatasetName(const std::string& name);
+
+// The default rejects dataset for a csv_import into `into`: rejects.<zone>_<name>.
+std::string DefaultRejectsDataset(const std::string& into);
+
+// Resolves "${env:NAME}" and "${file:PATH}" in a connection option; other text is returned
+// as is. Throws Error(kInvalidInput) when the variable is unset, the file is missing, or the
+// file is readable by group or others (with the chmod that fixes it). Never includes the
+// secret's value in a message.
+std::string ResolveSecret(const std::string& value, const std::string& base_dir,
+                          const std::string& what);
+
+}  // namespace sluice::pipeline

@@ -1,0 +1,68 @@
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "common/cancel.h"
+#include "engine/engine.h"
+#include "lake/lake.h"
+#include "pipeline/spec.h"
+#include "state/state_store.h"
+
+namespace sluice::runner {
+
+struct RunOptions {
+  std::string ds;                  // the logical date, YYYY-MM-DD
+  bool force = false;              // redo tasks that already succeeded for ds
+  std::vector<std::string> tasks;  // run only these (always redone); empty = all
+  bool downstream = false;         // with tasks: also every task that depends on them
+  std::string trigger = "manual";
+};
+
+struct TaskOutcome {
+  std::string task_id;
+  // success | skipped (succeeded before) | failed | cancelled | timed_out | upstream_failed |
+  // not_selected
+  std::string status;
+  int attempts = 0;
+  state::TaskCounts counts;
+  double seconds = 0;
+  std::string error;
+  std::string log_path;
+};
+
+struct RunSummary {
+  int64_t run_id = 0;
+  std::string status;              // success | failed | cancelled
+  std::vector<TaskOutcome> tasks;  // in topological order
+  double seconds = 0;
+};
+
+// Executes one run of a pipeline for one logical date: tasks in dependency order, up to
+// spec.max_parallel at once, retries with exponential backoff for retryable errors and
+// timeouts, each attempt stopped for real at its timeout. Records everything in the state
+// store and writes one log file per attempt. Progress and the summary go to `out`.
+class Runner {
+ public:
+  Runner(const pipeline::PipelineSpec& spec, state::StateStore* state, lake::Lake* lake,
+         engine::Engine* engine, std::ostream& out, bool tty);
+
+  // Runs until done, or until cancel fires (then running attempts are interrupted and the
+  // run ends 'cancelled'). Throws Error(kInvalidInput) for an unknown --task.
+  RunSummary Run(const RunOptions& options, CancelToken& cancel);
+
+ private:
+  const pipeline::PipelineSpec& spec_;
+  state::StateStore* state_;
+  lake::Lake* lake_;
+  engine::Engine* engine_;
+  std::ostream& out_;
+  bool tty_;
+};
+
+// Prints the end-of-run table: per task status, attempts, time, rows read/loaded/rejected.
+void PrintSummary(const RunSummary& summary, std::ostream& out);
+
+}  // namespace sluice::runner

@@ -1,0 +1,448 @@
+#include "state/state_store.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+
+#include "common/error.h"
+#include "common/time.h"
+
+namespace sluice::state {
+namespace {
+
+// Version 1: runs, task_attempts, publish_journal, watermarks. Bump and add a migration in
+// Open when the schema changes; never edit a released version's statements.
+constexpr int kSchemaVersion = 1;
+
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+  run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  pipeline TEXT NOT NULL,
+  ds TEXT NOT NULL,
+  status TEXT NOT NULL,
+  trigger TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  ended_at TEXT,
+  pid INTEGER NOT NULL,
+  error TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_pipeline ON runs (pipeline, ds);
+CREATE TABLE IF NOT EXISTS task_attempts (
+  attempt_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id INTEGER NOT NULL REFERENCES runs (run_id),
+  pipeline TEXT NOT NULL,
+  ds TEXT NOT NULL,
+  task_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  ended_at TEXT,
+  rows_read INTEGER NOT NULL DEFAULT 0,
+  rows_written INTEGER NOT NULL DEFAULT 0,
+  rows_rejected INTEGER NOT NULL DEFAULT 0,
+  bytes INTEGER NOT NULL DEFAULT 0,
+  error TEXT,
+  log_path TEXT
+);
+CREATE INDEX IF NOT EXISTS attempts_by_task ON task_attempts (pipeline, ds, task_id);
+CREATE INDEX IF NOT EXISTS attempts_by_run ON task_attempts (run_id);
+CREATE TABLE IF NOT EXISTS publish_journal (
+  journal_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  attempt_id INTEGER NOT NULL,
+  dataset TEXT NOT NULL,
+  partition TEXT NOT NULL,
+  staging_path TEXT NOT NULL,
+  final_path TEXT NOT NULL,
+  backup_path TEXT NOT NULL,
+  step TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS watermarks (
+  pipeline TEXT NOT NULL,
+  task_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (pipeline, task_id, key)
+);
+)sql";
+
+// A prepared statement bound positionally; reset and finalized by the destructor.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const std::string& sql, const std::string& path) : db_(db), path_(path) {
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt_, nullptr) != SQLITE_OK) {
+      throw IoError("state store '" + path + "': " + sqlite3_errmsg(db));
+    }
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt& Bind(const std::string& v) {
+    sqlite3_bind_text(stmt_, ++idx_, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Bind(const char* v) { return Bind(std::string(v)); }
+  Stmt& Bind(int64_t v) {
+    sqlite3_bind_int64(stmt_, ++idx_, v);
+    return *this;
+  }
+  Stmt& Bind(int v) { return Bind(static_cast<int64_t>(v)); }
+  // Returns true when a row is available.
+  bool Step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    throw IoError("state store '" + path_ + "': " + sqlite3_errmsg(db_));
+  }
+  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
+  std::string Text(int col) {
+    auto* p = sqlite3_column_text(stmt_, col);
+    return p ? reinterpret_cast<const char*>(p) : "";
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int idx_ = 0;
+  std::string path_;
+};
+
+bool ProcessAlive(int64_t pid) {
+  if (pid <= 0) return false;
+  if (::kill(static_cast<pid_t>(pid), 0) == 0) return true;
+  return errno == EPERM;
+}
+
+constexpr const char* kAttemptColumns =
+    "attempt_id, run_id, task_id, attempt, status, started_at, ended_at, rows_read, "
+    "rows_written, rows_rejected, bytes, error, log_path";
+
+AttemptRecord ReadAttempt(Stmt& s) {
+  AttemptRecord a;
+  a.attempt_id = s.Int(0);
+  a.run_id = s.Int(1);
+  a.task_id = s.Text(2);
+  a.attempt = static_cast<int>(s.Int(3));
+  a.status = s.Text(4);
+  a.started_at = s.Text(5);
+  a.ended_at = s.Text(6);
+  a.counts.rows_read = s.Int(7);
+  a.counts.rows_written = s.Int(8);
+  a.counts.rows_rejected = s.Int(9);
+  a.counts.bytes = s.Int(10);
+  a.error = s.Text(11);
+  a.log_path = s.Text(12);
+  return a;
+}
+
+constexpr const char* kRunColumns =
+    "run_id, pipeline, ds, status, trigger, started_at, ended_at, pid, error";
+
+RunRecord ReadRun(Stmt& s) {
+  RunRecord r;
+  r.run_id = s.Int(0);
+  r.pipeline = s.Text(1);
+  r.ds = s.Text(2);
+  r.status = s.Text(3);
+  r.trigger = s.Text(4);
+  r.started_at = s.Text(5);
+  r.ended_at = s.Text(6);
+  r.pid = s.Int(7);
+  r.error = s.Text(8);
+  return r;
+}
+
+}  // namespace
+
+std::unique_ptr<StateStore> StateStore::Open(const std::string& path) {
+  std::error_code ec;
+  auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  if (ec) throw IoError("cannot create state folder '" + parent.string() + "': " + ec.message());
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+      SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    throw IoError(
+        "cannot open state store '" + path + "': " + msg + " (check that the folder is writable)",
+        false);
+  }
+  std::unique_ptr<StateStore> store(new StateStore(db, path));
+  sqlite3_busy_timeout(db, 10000);
+  store->Exec("PRAGMA journal_mode=WAL");
+  store->Exec("PRAGMA synchronous=FULL");
+  store->Exec("BEGIN IMMEDIATE");
+  store->Exec(kSchemaV1);
+  {
+    Stmt s(db, "SELECT value FROM meta WHERE key = 'schema_version'", path);
+    if (s.Step()) {
+      int version = std::stoi(s.Text(0));
+      if (version > kSchemaVersion) {
+        store->Exec("ROLLBACK");
+        throw InvalidInput("state store '" + path + "' has schema version " +
+                           std::to_string(version) + ", newer than this sluice understands (" +
+                           std::to_string(kSchemaVersion) + "); upgrade sluice");
+      }
+    } else {
+      Stmt ins(db, "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", path);
+      ins.Bind(std::to_string(kSchemaVersion)).Step();
+    }
+  }
+  store->Exec("COMMIT");
+  return store;
+}
+
+StateStore::~StateStore() { sqlite3_close(db_); }
+
+void StateStore::Exec(const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    throw IoError("state store '" + path_ + "': " + msg);
+  }
+}
+
+int64_t StateStore::BeginRun(const std::string& pipeline, const std::string& ds,
+                             const std::string& trigger) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Exec("BEGIN IMMEDIATE");
+  try {
+    Stmt live(db_,
+              "SELECT run_id, pid FROM runs WHERE pipeline = ? AND ds = ? AND status = 'running'",
+              path_);
+    live.Bind(pipeline).Bind(ds);
+    while (live.Step()) {
+      if (ProcessAlive(live.Int(1)) && live.Int(1) != ::getpid()) {
+        throw InvalidInput("pipeline '" + pipeline + "' is already running for " + ds + " (run " +
+                           std::to_string(live.Int(0)) + ", pid " + std::to_string(live.Int(1)) +
+                           "); wait for it or stop it first");
+      }
+    }
+    Stmt s(db_,
+           "INSERT INTO runs (pipeline, ds, status, trigger, started_at, pid) "
+           "VALUES (?, ?, 'running', ?, ?, ?)",
+           path_);
+    s.Bind(pipeline).Bind(ds).Bind(trigger).Bind(NowIso()).Bind(static_cast<int64_t>(::getpid()));
+    s.Step();
+    int64_t id = sqlite3_last_insert_rowid(db_);
+    Exec("COMMIT");
+    return id;
+  } catch (...) {
+    Exec("ROLLBACK");
+    throw;
+  }
+}
+
+void StateStore::EndRun(int64_t run_id, const std::string& status, const std::string& error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_, "UPDATE runs SET status = ?, ended_at = ?, error = ? WHERE run_id = ?", path_);
+  s.Bind(status).Bind(NowIso()).Bind(error).Bind(run_id).Step();
+}
+
+int StateStore::CloseDeadRuns() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<int64_t> dead;
+  {
+    Stmt s(db_, "SELECT run_id, pid FROM runs WHERE status = 'running'", path_);
+    while (s.Step()) {
+      if (!ProcessAlive(s.Int(1))) dead.push_back(s.Int(0));
+    }
+  }
+  for (int64_t id : dead) {
+    const char* why = "the sluice process died (killed or crashed) before the run ended";
+    Stmt r(db_, "UPDATE runs SET status = 'failed', ended_at = ?, error = ? WHERE run_id = ?",
+           path_);
+    r.Bind(NowIso()).Bind(why).Bind(id).Step();
+    Stmt a(db_,
+           "UPDATE task_attempts SET status = 'failed', ended_at = ?, error = ? "
+           "WHERE run_id = ? AND status = 'running'",
+           path_);
+    a.Bind(NowIso()).Bind(why).Bind(id).Step();
+  }
+  return static_cast<int>(dead.size());
+}
+
+int64_t StateStore::BeginAttempt(int64_t run_id, const std::string& pipeline, const std::string& ds,
+                                 const std::string& task_id, int attempt,
+                                 const std::string& log_path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_,
+         "INSERT INTO task_attempts (run_id, pipeline, ds, task_id, attempt, status, started_at, "
+         "log_path) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
+         path_);
+  s.Bind(run_id).Bind(pipeline).Bind(ds).Bind(task_id).Bind(attempt).Bind(NowIso()).Bind(log_path);
+  s.Step();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+bool StateStore::EndAttempt(int64_t attempt_id, const std::string& status, const TaskCounts& counts,
+                            const std::string& error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_,
+         "UPDATE task_attempts SET status = ?, ended_at = ?, rows_read = ?, rows_written = ?, "
+         "rows_rejected = ?, bytes = ?, error = ? WHERE attempt_id = ? AND status = 'running'",
+         path_);
+  s.Bind(status).Bind(NowIso()).Bind(counts.rows_read).Bind(counts.rows_written);
+  s.Bind(counts.rows_rejected).Bind(counts.bytes).Bind(error).Bind(attempt_id).Step();
+  return sqlite3_changes(db_) > 0;
+}
+
+std::optional<AttemptRecord> StateStore::LastSuccess(const std::string& pipeline,
+                                                     const std::string& ds,
+                                                     const std::string& task_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_,
+         std::string("SELECT ") + kAttemptColumns +
+             " FROM task_attempts WHERE pipeline = ? AND ds = ? AND task_id = ? AND "
+             "status = 'success' ORDER BY attempt_id DESC LIMIT 1",
+         path_);
+  s.Bind(pipeline).Bind(ds).Bind(task_id);
+  if (!s.Step()) return std::nullopt;
+  return ReadAttempt(s);
+}
+
+std::optional<AttemptRecord> StateStore::GetAttempt(int64_t attempt_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_, std::string("SELECT ") + kAttemptColumns + " FROM task_attempts WHERE attempt_id = ?",
+         path_);
+  s.Bind(attempt_id);
+  if (!s.Step()) return std::nullopt;
+  return ReadAttempt(s);
+}
+
+std::vector<RunRecord> StateStore::ListRuns(const std::string& pipeline, const std::string& ds,
+                                            int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_,
+         std::string("SELECT ") + kRunColumns +
+             " FROM runs WHERE pipeline = ? AND (? = '' OR ds = ?) ORDER BY run_id DESC LIMIT ?",
+         path_);
+  s.Bind(pipeline).Bind(ds).Bind(ds).Bind(limit);
+  std::vector<RunRecord> out;
+  while (s.Step()) out.push_back(ReadRun(s));
+  return out;
+}
+
+std::optional<RunRecord> StateStore::GetRun(int64_t run_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_, std::string("SELECT ") + kRunColumns + " FROM runs WHERE run_id = ?", path_);
+  s.Bind(run_id);
+  if (!s.Step()) return std::nullopt;
+  return ReadRun(s);
+}
+
+std::vector<AttemptRecord> StateStore::ListAttempts(int64_t run_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_,
+         std::string("SELECT ") + kAttemptColumns +
+             " FROM task_attempts WHERE run_id = ? ORDER BY attempt_id",
+         path_);
+  s.Bind(run_id);
+  std::vector<AttemptRecord> out;
+  while (s.Step()) out.push_back(ReadAttempt(s));
+  return out;
+}
+
+std::vector<AttemptRecord> StateStore::TaskHistory(const std::string& pipeline,
+                                                   const std::string& ds,
+                                                   const std::string& task_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_,
+         std::string("SELECT ") + kAttemptColumns +
+             " FROM task_attempts WHERE pipeline = ? AND ds = ? AND task_id = ? "
+             "ORDER BY attempt_id",
+         path_);
+  s.Bind(pipeline).Bind(ds).Bind(task_id);
+  std::vector<AttemptRecord> out;
+  while (s.Step()) out.push_back(ReadAttempt(s));
+  return out;
+}
+
+int64_t StateStore::JournalBegin(const JournalEntry& e) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Exec("BEGIN IMMEDIATE");
+  try {
+    Stmt lease(db_, "SELECT status FROM task_attempts WHERE attempt_id = ?", path_);
+    lease.Bind(e.attempt_id);
+    std::string status = lease.Step() ? lease.Text(0) : "missing";
+    if (status != "running") {
+      throw Cancelled("publish of " + e.dataset + " " + e.partition + " refused: attempt " +
+                      std::to_string(e.attempt_id) + " lost its lease (it is '" + status +
+                      "'); a newer attempt owns the partition");
+    }
+    Stmt s(db_,
+           "INSERT INTO publish_journal (attempt_id, dataset, partition, staging_path, "
+           "final_path, backup_path, step, created_at) VALUES (?, ?, ?, ?, ?, ?, 'begun', ?)",
+           path_);
+    s.Bind(e.attempt_id).Bind(e.dataset).Bind(e.partition).Bind(e.staging_path);
+    s.Bind(e.final_path).Bind(e.backup_path).Bind(NowIso()).Step();
+    int64_t id = sqlite3_last_insert_rowid(db_);
+    Exec("COMMIT");
+    return id;
+  } catch (...) {
+    Exec("ROLLBACK");
+    throw;
+  }
+}
+
+void StateStore::JournalStep(int64_t journal_id, const std::string& step) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_, "UPDATE publish_journal SET step = ? WHERE journal_id = ?", path_);
+  s.Bind(step).Bind(journal_id).Step();
+}
+
+void StateStore::JournalDone(int64_t journal_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_, "DELETE FROM publish_journal WHERE journal_id = ?", path_);
+  s.Bind(journal_id).Step();
+}
+
+std::vector<JournalEntry> StateStore::OpenJournal() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_,
+         "SELECT journal_id, attempt_id, dataset, partition, staging_path, final_path, "
+         "backup_path, step FROM publish_journal ORDER BY journal_id",
+         path_);
+  std::vector<JournalEntry> out;
+  while (s.Step()) {
+    JournalEntry e;
+    e.journal_id = s.Int(0);
+    e.attempt_id = s.Int(1);
+    e.dataset = s.Text(2);
+    e.partition = s.Text(3);
+    e.staging_path = s.Text(4);
+    e.final_path = s.Text(5);
+    e.backup_path = s.Text(6);
+    e.step = s.Text(7);
+    out.push_back(e);
+  }
+  return out;
+}
+
+std::optional<std::string> StateStore::GetWatermark(const std::string& pipeline,
+                                                    const std::string& task_id,
+                                                    const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_, "SELECT value FROM watermarks WHERE pipeline = ? AND task_id = ? AND key = ?", path_);
+  s.Bind(pipeline).Bind(task_id).Bind(key);
+  if (!s.Step()) return std::nullopt;
+  return s.Text(0);
+}
+
+void StateStore::SetWatermark(const std::string& pipeline, const std::string& task_id,
+                              const std::string& key, const std::string& value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(
+      db_,
+      "INSERT INTO watermarks (pipeline, task_id, key, value, updated_at) VALUES (?, ?, ?, ?, ?) "
+      "ON CONFLICT (pipeline, task_id, key) DO UPDATE SET value = excluded.value, "
+      "updated_at = excluded.updated_at",
+      path_);
+  s.Bind(pipeline).Bind(task_id).Bind(key).Bind(value).Bind(NowIso()).Step();
+}
+
+}  // namespace sluice::state

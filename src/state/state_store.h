@@ -1,0 +1,118 @@
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sluice::state {
+
+struct RunRecord {
+  int64_t run_id = 0;
+  std::string pipeline;
+  std::string ds;
+  std::string status;  // running | success | failed | cancelled
+  std::string trigger;
+  std::string started_at;
+  std::string ended_at;
+  int64_t pid = 0;
+  std::string error;
+};
+
+struct TaskCounts {
+  int64_t rows_read = 0;
+  int64_t rows_written = 0;
+  int64_t rows_rejected = 0;
+  int64_t bytes = 0;
+};
+
+struct AttemptRecord {
+  int64_t attempt_id = 0;
+  int64_t run_id = 0;
+  std::string task_id;
+  int attempt = 0;
+  // running | success | failed | cancelled | timed_out | skipped | upstream_failed
+  std::string status;
+  std::string started_at;
+  std::string ended_at;
+  TaskCounts counts;
+  std::string error;
+  std::string log_path;
+};
+
+// One publish in flight: written before the first file system step, advanced after each,
+// deleted when done. Rows left after a crash are resolved by lake::Lake::Recover.
+struct JournalEntry {
+  int64_t journal_id = 0;
+  int64_t attempt_id = 0;
+  std::string dataset;
+  std::string partition;
+  std::string staging_path;
+  std::string final_path;
+  std::string backup_path;
+  std::string step;  // begun | moved_aside | renamed
+};
+
+// The run state of one pipeline: runs, task attempts, the publish journal and watermarks,
+// in one SQLite file (WAL mode, so `sluice runs` can read while a run writes).
+// Safe for concurrent use by the threads of one process; several processes may open the same
+// file. Every method throws sluice::Error(kIo) naming the file when SQLite fails.
+class StateStore {
+ public:
+  // Opens or creates the file and its schema, and upgrades an older schema.
+  static std::unique_ptr<StateStore> Open(const std::string& path);
+  ~StateStore();
+
+  const std::string& path() const { return path_; }
+
+  // Starts a run. Throws InvalidInput when a live process already runs pipeline for ds.
+  int64_t BeginRun(const std::string& pipeline, const std::string& ds, const std::string& trigger);
+  void EndRun(int64_t run_id, const std::string& status, const std::string& error);
+  // Marks runs and attempts left 'running' by a process that no longer exists as failed.
+  // Returns how many runs it closed.
+  int CloseDeadRuns();
+
+  int64_t BeginAttempt(int64_t run_id, const std::string& pipeline, const std::string& ds,
+                       const std::string& task_id, int attempt, const std::string& log_path);
+  // Ends an attempt that is still running; returns false when it was already ended (for
+  // example marked timed_out by the runner), in which case nothing changes.
+  bool EndAttempt(int64_t attempt_id, const std::string& status, const TaskCounts& counts,
+                  const std::string& error);
+  // The newest successful attempt of task for pipeline and ds, in any run.
+  std::optional<AttemptRecord> LastSuccess(const std::string& pipeline, const std::string& ds,
+                                           const std::string& task_id);
+
+  std::optional<AttemptRecord> GetAttempt(int64_t attempt_id);
+  std::vector<RunRecord> ListRuns(const std::string& pipeline, const std::string& ds, int limit);
+  std::optional<RunRecord> GetRun(int64_t run_id);
+  std::vector<AttemptRecord> ListAttempts(int64_t run_id);
+  // Every attempt of task for pipeline and ds, oldest first.
+  std::vector<AttemptRecord> TaskHistory(const std::string& pipeline, const std::string& ds,
+                                         const std::string& task_id);
+
+  // Records the start of a publish, in the same transaction as the lease check: the attempt
+  // must still be 'running', else throws Error(kCancelled) "lost its lease".
+  int64_t JournalBegin(const JournalEntry& entry);
+  void JournalStep(int64_t journal_id, const std::string& step);
+  void JournalDone(int64_t journal_id);
+  std::vector<JournalEntry> OpenJournal();
+
+  std::optional<std::string> GetWatermark(const std::string& pipeline, const std::string& task_id,
+                                          const std::string& key);
+  void SetWatermark(const std::string& pipeline, const std::string& task_id, const std::string& key,
+                    const std::string& value);
+
+ private:
+  StateStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  void Exec(const std::string& sql);
+
+  std::mutex mu_;
+  sqlite3* db_;  // Guarded by mu_
+  std::string path_;
+};
+
+}  // namespace sluice::state

@@ -1,0 +1,240 @@
+// csv_import: one CSV file -> one lake partition, through DuckDB's CSV reader with its rejects
+// tables, so bad rows are kept with file, line, byte offset, column and reason while the good
+// rows go at the engine's full speed.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "common/cancel.h"
+#include "common/error.h"
+#include "common/strings.h"
+#include "fs/file_system.h"
+#include "tasks/task.h"
+
+namespace sluice::tasks {
+namespace {
+
+// Splits one CSV line into fields (quotes per RFC 4180), for checking a header.
+std::vector<std::string> SplitCsvLine(const std::string& line, char delim, char quote) {
+  std::vector<std::string> out;
+  std::string cur;
+  bool in_quotes = false;
+  for (size_t i = 0; i < line.size(); i++) {
+    char c = line[i];
+    if (quote && c == quote) {
+      if (in_quotes && i + 1 < line.size() && line[i + 1] == quote) {
+        cur.push_back(quote);
+        i++;
+      } else {
+        in_quotes = !in_quotes;
+      }
+    } else if (c == delim && !in_quotes) {
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur.push_back(c);
+    }
+  }
+  out.push_back(cur);
+  return out;
+}
+
+// Reads the first line of path (at most 1 MB), without BOM and line ending.
+std::string FirstLine(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return "";
+  std::string line;
+  int c;
+  while ((c = std::fgetc(f)) != EOF && c != '\n' && line.size() < (1u << 20)) {
+    line.push_back(static_cast<char>(c));
+  }
+  std::fclose(f);
+  if (StartsWith(line, "\xEF\xBB\xBF")) line = line.substr(3);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
+std::string TypeMap(const pipeline::NamedTypes& types) {
+  std::vector<std::string> parts;
+  for (const auto& [name, type] : types)
+    parts.push_back(SqlLiteral(name) + ": " + SqlLiteral(type));
+  return "{" + Join(parts, ", ") + "}";
+}
+
+}  // namespace
+
+state::TaskCounts RunCsvImport(TaskContext& ctx) {
+  const auto& t = *ctx.task;
+  const auto& c = t.csv;
+  state::TaskCounts counts;
+  std::string file = ctx.spec->ResolvePath(ctx.Render(c.path, ctx.Name() + " path"));
+
+  auto local = fs::MakeLocalFileSystem();
+  fs::FileInfo info;
+  if (!local->Stat(file, &info) || info.is_dir) {
+    // Retryable: a daily file often lands a little after the schedule fires.
+    throw Error(ErrorKind::kNotFound,
+                ctx.Name() + ": input file '" + file +
+                    "' does not exist (check path: in the "
+                    "pipeline file, or wait for the producer to deliver it)",
+                true);
+  }
+  if (info.size == 0 && !c.allow_empty) {
+    throw Error(ErrorKind::kInvalidInput,
+                ctx.Name() + ": input file '" + file +
+                    "' is empty (0 bytes); the producer may "
+                    "still be writing it. Set allow_empty: true to load an empty partition",
+                true);
+  }
+  ctx.log->Info("reading " + file + " (" + HumanBytes(static_cast<double>(info.size)) + ")");
+
+  if (c.header && !c.columns.empty() && info.size > 0) {
+    auto found = SplitCsvLine(FirstLine(file), c.delimiter[0], c.quote.empty() ? 0 : c.quote[0]);
+    std::vector<std::string> want;
+    for (const auto& [name, type] : c.columns) want.push_back(name);
+    std::vector<std::string> found_lower, want_lower;
+    for (const auto& f : found) found_lower.push_back(ToLower(Trim(f)));
+    for (const auto& w : want) want_lower.push_back(ToLower(w));
+    if (found_lower != want_lower) {
+      throw InvalidInput(ctx.Name() + ": the header of '" + file + "' has columns [" +
+                         Join(found, ", ") + "] but columns: declares [" + Join(want, ", ") +
+                         "]; fix columns: (every column, in file order) or set header: false");
+    }
+  }
+
+  std::string rej_table = "sluice_rejects_" + std::to_string(ctx.attempt_id);
+  std::string rej_scan = "sluice_rejects_scan_" + std::to_string(ctx.attempt_id);
+  std::vector<std::string> opts = {
+      "header = " + std::string(c.header ? "true" : "false"),
+      "delim = " + SqlLiteral(c.delimiter),
+      "quote = " + SqlLiteral(c.quote),
+      "escape = " + SqlLiteral(c.escape),
+      "nullstr = " + SqlLiteral(c.null_string),
+      "encoding = " + SqlLiteral(c.encoding),
+      "strict_mode = true",
+      "store_rejects = true",
+      "rejects_table = " + SqlLiteral(rej_table),
+      "rejects_scan = " + SqlLiteral(rej_scan),
+  };
+  if (!c.date_format.empty()) opts.push_back("dateformat = " + SqlLiteral(c.date_format));
+  if (!c.timestamp_format.empty())
+    opts.push_back("timestampformat = " + SqlLiteral(c.timestamp_format));
+  if (c.max_line_size > 0) opts.push_back("max_line_size = " + std::to_string(c.max_line_size));
+  if (!c.columns.empty()) {
+    // Declared columns: no sniffing, so a malformed file cannot change how it is read.
+    opts.push_back("auto_detect = false");
+    opts.push_back("columns = " + TypeMap(c.columns));
+  } else if (!c.types.empty()) {
+    opts.push_back("types = " + TypeMap(c.types));
+  }
+  std::string read_sql =
+      "SELECT * FROM read_csv(" + SqlLiteral(file) + ", " + Join(opts, ", ") + ")";
+
+  std::string staging = ctx.lake->StagingDir(ctx.run_id, ctx.attempt_id, t.into, ctx.ds);
+  auto session = ctx.Connect("reading " + file, info.size);
+  uint64_t rows = 0;
+  try {
+    if (info.size > 0) {
+      rows = session->CopyToParquet(read_sql, staging + "/part-00000.parquet");
+    } else {
+      // An allowed empty file still publishes a partition with the declared columns.
+      std::vector<std::string> cols;
+      for (const auto& [name, type] : c.columns) {
+        cols.push_back("CAST(NULL AS " + type + ") AS " + SqlIdentifier(name));
+      }
+      if (cols.empty()) {
+        throw InvalidInput(ctx.Name() + ": '" + file +
+                           "' is empty and has no columns: to take the schema from; declare "
+                           "columns: to load empty files");
+      }
+      session->CopyToParquet("SELECT " + Join(cols, ", ") + " LIMIT 0",
+                             staging + "/part-00000.parquet");
+    }
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::kCancelled) throw;
+    throw Error(e.kind(), ctx.Name() + ": cannot read '" + file + "': " + e.what(), e.retryable());
+  }
+  FaultPoint("write.after_data");
+  ctx.cancel->ThrowIfCancelled();
+
+  // One row in the rejects table per problem; a row can have several. Rejected rows are
+  // counted once each, by line.
+  bool have_rejects = info.size > 0;
+  uint64_t rejected = 0;
+  std::string rejects_select;
+  if (have_rejects) {
+    auto n = session->Query("SELECT count(DISTINCT line) FROM " + SqlIdentifier(rej_table));
+    rejected = std::stoull(n.rows[0][0].value_or("0"));
+    rejects_select =
+        "SELECT " + SqlLiteral(file) +
+        " AS file, line::BIGINT AS line, (line_byte_position - 1)::BIGINT AS byte_offset, "
+        "column_idx::INTEGER AS column_index, column_name AS \"column\", error_type::VARCHAR AS "
+        "error_type, error_message AS reason, csv_line AS raw_line FROM " +
+        SqlIdentifier(rej_table) + " ORDER BY line, column_idx";
+  }
+  counts.rows_read = static_cast<int64_t>(rows + rejected);
+  counts.rows_written = static_cast<int64_t>(rows);
+  counts.rows_rejected = static_cast<int64_t>(rejected);
+  ctx.log->Info("read " + std::to_string(rows + rejected) + " rows: " + std::to_string(rows) +
+                " loaded, " + std::to_string(rejected) + " rejected");
+
+  auto fail_with_rejects = [&](const std::string& why) {
+    std::string kept = ctx.rejects_dir + "/" + t.id + ".rejects.csv";
+    session->Execute("COPY (" + rejects_select + ") TO " + SqlLiteral(kept) +
+                     " (FORMAT csv, HEADER true)");
+    auto first = session->Query("SELECT line, byte_offset, \"column\", reason FROM (" +
+                                rejects_select + ") LIMIT 5");
+    std::string examples;
+    for (const auto& r : first.rows) {
+      examples += "\n  line " + r[0].value_or("?") + " (byte " + r[1].value_or("?") + ")" +
+                  (r[2] ? ", column '" + *r[2] + "'" : "") + ": " + r[3].value_or("");
+    }
+    throw InvalidInput(ctx.Name() + ": " + why + "; every rejected row is kept in " + kept +
+                       " (the lake is unchanged). First rejects:" + examples);
+  };
+
+  if (rejected > 0) {
+    auto unterminated = session->Query(
+        "SELECT line, line_byte_position - 1, length(csv_line) - "
+        "length(replace(csv_line, chr(10), '')) FROM " +
+        SqlIdentifier(rej_table) + " WHERE error_type = 'UNQUOTED VALUE' LIMIT 1");
+    if (!unterminated.rows.empty()) {
+      const auto& r = unterminated.rows[0];
+      fail_with_rejects("line " + r[0].value_or("?") + " (byte " + r[1].value_or("?") +
+                        ") opens a quote that is never closed, so the " + r[2].value_or("?") +
+                        " lines after it were read as one value; fix the file, or set quote: '' "
+                        "when the data is not quoted");
+    }
+    bool over = c.rejects_max_fraction >= 0
+                    ? static_cast<double>(rejected) >
+                          c.rejects_max_fraction * static_cast<double>(rows + rejected)
+                    : static_cast<int64_t>(rejected) > c.rejects_max;
+    if (over) {
+      std::string limit = c.rejects_max_fraction >= 0
+                              ? std::to_string(c.rejects_max_fraction * 100) + "%"
+                              : std::to_string(c.rejects_max);
+      fail_with_rejects(std::to_string(rejected) + " of " + std::to_string(rows + rejected) +
+                        " rows were rejected, more than rejects.max (" + limit +
+                        "); raise rejects.max or fix the file");
+    }
+  }
+
+  // Publish rejects first: a crash between the two publishes leaves the old data with new
+  // rejects, which the re-run replaces; the other order could show data without its rejects.
+  if (!c.rejects_into.empty()) {
+    std::string rstaging = ctx.lake->StagingDir(ctx.run_id, ctx.attempt_id, c.rejects_into, ctx.ds);
+    std::string select =
+        have_rejects ? rejects_select
+                     : "SELECT ''::VARCHAR AS file, 0::BIGINT AS line, 0::BIGINT AS "
+                       "byte_offset, 0::INTEGER AS column_index, ''::VARCHAR AS \"column\", "
+                       "''::VARCHAR AS error_type, ''::VARCHAR AS reason, ''::VARCHAR AS "
+                       "raw_line LIMIT 0";
+    uint64_t n = session->CopyToParquet(select, rstaging + "/part-00000.parquet");
+    PublishStaged(ctx, *session, c.rejects_into, rstaging, n);
+  }
+  auto m = PublishStaged(ctx, *session, t.into, staging, rows);
+  counts.bytes = static_cast<int64_t>(m.bytes);
+  return counts;
+}
+
+}  // namespace sluice::tasks

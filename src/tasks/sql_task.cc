@@ -1,0 +1,32 @@
+// sql: a SELECT model materialized into a lake partition.
+#include "common/error.h"
+#include "common/strings.h"
+#include "tasks/task.h"
+
+namespace sluice::tasks {
+
+state::TaskCounts RunSqlModel(TaskContext& ctx) {
+  const auto& t = *ctx.task;
+  std::string where = ctx.Name() + (t.sql.file.empty() ? "" : " (" + t.sql.file + ")");
+  std::string sql = Trim(ctx.Render(t.sql.text, where));
+  while (!sql.empty() && sql.back() == ';') sql = Trim(sql.substr(0, sql.size() - 1));
+  ctx.log->Info("model SQL:\n" + sql);
+  std::string staging = ctx.lake->StagingDir(ctx.run_id, ctx.attempt_id, t.into, ctx.ds);
+  auto session = ctx.Connect("building " + t.into);
+  uint64_t rows;
+  try {
+    rows = session->CopyToParquet(sql, staging + "/part-00000.parquet");
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::kCancelled) throw;
+    throw Error(e.kind(), where + ": " + e.what(), e.retryable());
+  }
+  FaultPoint("write.after_data");
+  ctx.cancel->ThrowIfCancelled();
+  auto m = PublishStaged(ctx, *session, t.into, staging, rows);
+  state::TaskCounts counts;
+  counts.rows_written = static_cast<int64_t>(rows);
+  counts.bytes = static_cast<int64_t>(m.bytes);
+  return counts;
+}
+
+}  // namespace sluice::tasks

@@ -1,0 +1,113 @@
+#include "tasks/task.h"
+
+#include "common/error.h"
+#include "common/strings.h"
+#include "common/time.h"
+#include "pipeline/template.h"
+
+namespace sluice::tasks {
+
+TaskLog::TaskLog(const std::string& path) : path_(path) {
+  file_ = std::fopen(path.c_str(), "a");
+  if (file_ == nullptr) throw IoError(ErrnoMessage("cannot open log file '" + path + "'", errno));
+}
+
+TaskLog::~TaskLog() {
+  if (file_) std::fclose(file_);
+}
+
+void TaskLog::Info(const std::string& line) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::fprintf(file_, "%s %s\n", NowIso().c_str(), line.c_str());
+  std::fflush(file_);
+}
+
+std::shared_ptr<engine::Session> TaskContext::Connect(const std::string& what,
+                                                      uint64_t total_bytes) {
+  std::shared_ptr<engine::Session> session = engine->Connect();
+  std::weak_ptr<engine::Session> weak = session;
+  cancel_ids_.push_back(cancel->OnCancel([weak] {
+    if (auto s = weak.lock()) s->Interrupt();
+  }));
+  if (activity) {
+    std::lock_guard<std::mutex> lock(activity->mu);
+    activity->session = session;
+    activity->what = what;
+    activity->total_bytes = total_bytes;
+  }
+  return session;
+}
+
+TaskContext::~TaskContext() {
+  for (int id : cancel_ids_) cancel->RemoveOnCancel(id);
+  if (activity) {
+    std::lock_guard<std::mutex> lock(activity->mu);
+    activity->session.reset();
+  }
+}
+
+std::string TaskContext::Name() const { return task->kind + " '" + task->id + "'"; }
+
+std::string TaskContext::RefSql(const std::string& dataset, const std::string& scope) {
+  if (scope == "all") {
+    std::vector<std::string> files;
+    for (const auto& ds_value : lake->ListPartitions(dataset)) {
+      auto m = lake->ReadManifest(dataset, ds_value);
+      if (!m) continue;
+      for (const auto& f : lake->FilePaths(*m)) files.push_back(f);
+    }
+    if (files.empty()) {
+      throw NotFound(Name() + ": ref('" + dataset + "', 'all'): " + dataset +
+                     " has no published partition yet (run the task that produces it)");
+    }
+    return lake::ReadParquetSql(files, true);
+  }
+  auto m = lake->ReadManifest(dataset, ds);
+  if (!m) {
+    std::string producer = spec->ProducerOf(dataset);
+    throw NotFound(
+        Name() + ": ref('" + dataset + "'): no published partition ds=" + ds +
+        (producer.empty() ? "" : " (task '" + producer + "' produces it; run it first)"));
+  }
+  return lake::ReadParquetSql(lake->FilePaths(*m));
+}
+
+std::string TaskContext::Render(const std::string& text, const std::string& what) {
+  pipeline::TemplateContext tc;
+  tc.variables = pipeline::DateVariables(ds);
+  tc.vars = spec->vars;
+  tc.ref = [this](const std::string& dataset, const std::string& scope) {
+    return RefSql(dataset, scope);
+  };
+  return pipeline::RenderTemplate(text, tc, what);
+}
+
+lake::Manifest PublishStaged(TaskContext& ctx, engine::Session& session, const std::string& dataset,
+                             const std::string& staging_dir, uint64_t rows) {
+  lake::PublishRequest req;
+  req.dataset = dataset;
+  req.ds = ctx.ds;
+  req.staging_dir = staging_dir;
+  req.rows = rows;
+  req.schema = session.Describe("SELECT * FROM read_parquet(" +
+                                SqlLiteral(staging_dir + "/part-00000.parquet") + ")");
+  req.run_id = ctx.run_id;
+  req.attempt_id = ctx.attempt_id;
+  req.task_id = ctx.task->id;
+  ctx.cancel->ThrowIfCancelled();
+  lake::Manifest m = ctx.lake->Publish(req);
+  ctx.log->Info("published " + dataset + " ds=" + ctx.ds + ": " + std::to_string(rows) + " rows, " +
+                std::to_string(m.bytes) + " bytes, checksum " + m.checksum);
+  return m;
+}
+
+state::TaskCounts RunTask(TaskContext& ctx) {
+  const std::string& kind = ctx.task->kind;
+  if (kind == "csv_import") return RunCsvImport(ctx);
+  if (kind == "sql") return RunSqlModel(ctx);
+  if (kind == "check") return RunCheck(ctx);
+  if (kind == "db_load") return RunDbLoad(ctx);
+  throw Internal("task kind '" + kind + "' has no implementation");
+}
+
+}  // namespace sluice::tasks

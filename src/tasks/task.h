@@ -1,0 +1,82 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/cancel.h"
+#include "engine/engine.h"
+#include "lake/lake.h"
+#include "pipeline/spec.h"
+#include "state/state_store.h"
+
+namespace sluice::tasks {
+
+// The log file of one task attempt. Thread-safe; lines are flushed as they are written.
+class TaskLog {
+ public:
+  explicit TaskLog(const std::string& path);
+  ~TaskLog();
+  void Info(const std::string& line);
+  const std::string& path() const { return path_; }
+
+ private:
+  std::mutex mu_;
+  FILE* file_ = nullptr;  // Guarded by mu_
+  std::string path_;
+};
+
+// What a task is doing right now, read by the progress reporter from another thread.
+struct Activity {
+  std::mutex mu;
+  std::shared_ptr<engine::Session> session;  // Guarded by mu
+  std::string what;                          // Guarded by mu
+  uint64_t total_bytes = 0;                  // Guarded by mu
+};
+
+// Everything one attempt of one task needs. Owned by the runner; lives for the attempt.
+struct TaskContext {
+  const pipeline::PipelineSpec* spec = nullptr;
+  const pipeline::TaskSpec* task = nullptr;
+  std::string ds;
+  int64_t run_id = 0;
+  int64_t attempt_id = 0;
+  int attempt = 1;
+  lake::Lake* lake = nullptr;
+  engine::Engine* engine = nullptr;
+  CancelToken* cancel = nullptr;
+  TaskLog* log = nullptr;
+  Activity* activity = nullptr;
+  std::string rejects_dir;  // where rejected rows go when a task fails (the attempt's log folder)
+
+  // Opens an engine session that Cancel interrupts and the progress reporter watches.
+  std::shared_ptr<engine::Session> Connect(const std::string& what, uint64_t total_bytes = 0);
+  // SQL that reads a dataset: the run's partition, or every partition when scope is "all".
+  // Throws NotFound naming the producing task when the partition is not published.
+  std::string RefSql(const std::string& dataset, const std::string& scope);
+  // Renders a template with this run's date variables, vars and refs.
+  std::string Render(const std::string& text, const std::string& what);
+  // "kind 'id'", the prefix of this task's messages.
+  std::string Name() const;
+  ~TaskContext();
+
+ private:
+  std::vector<int> cancel_ids_;
+};
+
+// Runs one attempt of ctx.task. Returns the counts; throws sluice::Error on failure, after
+// which the lake and the warehouse are as they were before the attempt.
+state::TaskCounts RunTask(TaskContext& ctx);
+
+state::TaskCounts RunCsvImport(TaskContext& ctx);
+state::TaskCounts RunSqlModel(TaskContext& ctx);
+state::TaskCounts RunCheck(TaskContext& ctx);
+state::TaskCounts RunDbLoad(TaskContext& ctx);
+
+// Publishes one Parquet file written to staging_dir as dataset's partition for ctx.ds.
+lake::Manifest PublishStaged(TaskContext& ctx, engine::Session& session, const std::string& dataset,
+                             const std::string& staging_dir, uint64_t rows);
+
+}  // namespace sluice::tasks
