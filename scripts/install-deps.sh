@@ -28,10 +28,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The end-to-end tests are pytest; the machine's Python usually has it already.
-if ! python3 -m pytest --version >/dev/null 2>&1; then
-  echo "install-deps: installing pytest"
-  python3 -m pip install -q pytest
+# The end-to-end tests are pytest, and read the lake's Parquet with DuckDB's Python package (an
+# independent reader of the same format, the same version as the engine).
+if ! python3 -c "import pytest, duckdb; assert duckdb.__version__ == '1.4.4'" >/dev/null 2>&1; then
+  echo "install-deps: installing pytest and duckdb==1.4.4 for the tests"
+  python3 -m pip install -q --disable-pip-version-check pytest duckdb==1.4.4
 fi
 
 bindings_pkg="@duckdb/node-bindings-linux-x64@1.4.4-r.4"

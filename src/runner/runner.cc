@@ -220,8 +220,9 @@ RunSummary Runner::Run(const RunOptions& options, CancelToken& cancel) {
   // Progress of running tasks, from their engine sessions.
   std::thread progress_thread([&] {
     while (!stop_progress) {
-      for (int i = 0; i < (tty_ ? 2 : 10) && !stop_progress; i++) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(tty_ ? 100 : 1000));
+      // Short sleeps, so the end of the run is not held up by this thread.
+      for (int i = 0; i < (tty_ ? 2 : 100) && !stop_progress; i++) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
       std::vector<std::string> parts;
       {

@@ -1,0 +1,108 @@
+#include "engine/engine.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "common/error.h"
+#include "common/time.h"
+
+namespace sluice::engine {
+namespace {
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    engine_ = MakeDuckDbEngine({});
+    session_ = engine_->Connect();
+  }
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<Session> session_;
+};
+
+TEST_F(EngineTest, QueryRendersValuesExactly) {
+  auto t = session_->Query(
+      "SELECT 1::BIGINT AS a, 'x''y' AS b, NULL::VARCHAR AS c, 12.50::DECIMAL(12,2) AS d, "
+      "DATE '2026-11-21' AS e, 18446744073709551615::UBIGINT AS f");
+  ASSERT_EQ(t.rows.size(), 1u);
+  ASSERT_EQ(t.columns.size(), 6u);
+  EXPECT_EQ(t.columns[0].type, "BIGINT");
+  EXPECT_EQ(t.columns[3].type, "DECIMAL(12,2)");
+  EXPECT_EQ(*t.rows[0][0], "1");
+  EXPECT_EQ(*t.rows[0][1], "x'y");
+  EXPECT_FALSE(t.rows[0][2]);
+  EXPECT_EQ(*t.rows[0][3], "12.50");
+  EXPECT_EQ(*t.rows[0][4], "2026-11-21");
+  EXPECT_EQ(*t.rows[0][5], "18446744073709551615");
+}
+
+TEST_F(EngineTest, StreamsInBatches) {
+  size_t batches = 0, rows = 0;
+  int64_t sum = 0;
+  session_->Stream("SELECT range AS i FROM range(10000)", [&](const Batch& b) {
+    batches++;
+    rows += b.num_rows;
+    for (size_t r = 0; r < b.num_rows; r++) sum += std::stoll(*b.cells[0][r]);
+  });
+  EXPECT_EQ(rows, 10000u);
+  EXPECT_GT(batches, 1u);
+  EXPECT_EQ(sum, 49995000);
+}
+
+TEST_F(EngineTest, QueryRefusesTooManyRows) {
+  EXPECT_THROW(session_->Query("SELECT * FROM range(100)", 10), Error);
+}
+
+TEST_F(EngineTest, CopiesToParquetAndDescribes) {
+  std::string path = std::filesystem::temp_directory_path() /
+                     ("sluice_engine_" + std::to_string(::getpid()) + ".parquet");
+  uint64_t n =
+      session_->CopyToParquet("SELECT range AS id, 'v' || range AS name FROM range(1234)", path);
+  EXPECT_EQ(n, 1234u);
+  auto cols = session_->Describe("SELECT * FROM read_parquet('" + path + "')");
+  ASSERT_EQ(cols.size(), 2u);
+  EXPECT_EQ(cols[0].name, "id");
+  EXPECT_EQ(cols[0].type, "BIGINT");
+  EXPECT_EQ(cols[1].type, "VARCHAR");
+  std::filesystem::remove(path);
+}
+
+TEST_F(EngineTest, BadSqlIsInvalidInputWithTheEnginesMessage) {
+  try {
+    session_->Execute("SELEC 1");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput);
+    EXPECT_NE(std::string(e.what()).find("syntax error"), std::string::npos);
+  }
+}
+
+TEST_F(EngineTest, InterruptStopsARunningQuery) {
+  double start = SteadySeconds();
+  std::thread killer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    session_->Interrupt();
+  });
+  try {
+    session_->Query("SELECT count(*) FROM range(1000000000000)");
+    killer.join();
+    FAIL() << "the query finished instead of being interrupted";
+  } catch (const Error& e) {
+    killer.join();
+    EXPECT_EQ(e.kind(), ErrorKind::kCancelled);
+  }
+  EXPECT_LT(SteadySeconds() - start, 10);
+}
+
+TEST(EngineOptionsTest, RejectsABadMemoryLimit) {
+  EngineOptions o;
+  o.memory_limit = "lots";
+  EXPECT_THROW(MakeDuckDbEngine(o), Error);
+  o.memory_limit = "1GB";
+  EXPECT_NO_THROW(MakeDuckDbEngine(o));
+}
+
+}  // namespace
+}  // namespace sluice::engine

@@ -1,0 +1,188 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/error.h"
+#include "pipeline/spec.h"
+#include "pipeline/template.h"
+
+namespace sluice::pipeline {
+namespace {
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("sluice_pipeline_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string Write(const std::string& name, const std::string& text) {
+    std::string path = dir_ + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+  std::vector<Diagnostic> Validate(const std::string& yaml) {
+    std::vector<Diagnostic> d;
+    LoadPipeline(Write("p.yaml", yaml), {}, &d);
+    return d;
+  }
+  static bool Has(const std::vector<Diagnostic>& ds, int line, const std::string& text) {
+    for (const auto& d : ds) {
+      if (d.mark.line == line && d.message.find(text) != std::string::npos) return true;
+    }
+    return false;
+  }
+  static std::string All(const std::vector<Diagnostic>& ds) {
+    std::string s;
+    for (const auto& d : ds) s += FormatDiagnostic(d) + "\n";
+    return s;
+  }
+  std::string dir_;
+};
+
+constexpr const char* kValid = R"(pipeline: p
+schedule: "0 2 * * *"
+tasks:
+  - id: ingest
+    kind: csv_import
+    path: in/data_{{ ds_nodash }}.csv
+    into: raw.data
+    columns: {id: BIGINT, name: VARCHAR}
+  - id: model
+    kind: sql
+    into: staging.data
+    sql: SELECT * FROM {{ ref('raw.data') }} WHERE id > {{ var('min_id') }}
+  - id: check
+    kind: check
+    dataset: staging.data
+    expect: [{unique: id}, {row_count: {min: 1}}]
+vars: {min_id: "0"}
+)";
+
+TEST_F(PipelineTest, ParsesAValidFileAndInfersDependencies) {
+  std::vector<Diagnostic> d;
+  auto spec = LoadPipeline(Write("p.yaml", kValid), {}, &d);
+  ASSERT_TRUE(d.empty()) << All(d);
+  EXPECT_EQ(spec.name, "p");
+  ASSERT_EQ(spec.tasks.size(), 3u);
+  EXPECT_EQ(spec.tasks[0].csv.columns.size(), 2u);
+  EXPECT_EQ(spec.tasks[0].csv.columns[0].first, "id");
+  EXPECT_EQ(spec.tasks[0].csv.rejects_into, "rejects.raw_data");
+  EXPECT_EQ(spec.tasks[1].upstream, std::vector<std::string>{"ingest"});
+  EXPECT_EQ(spec.tasks[2].upstream, std::vector<std::string>{"model"});
+  EXPECT_EQ(spec.TopologicalOrder(), (std::vector<std::string>{"ingest", "model", "check"}));
+  EXPECT_EQ(spec.ProducerOf("staging.data"), "model");
+}
+
+TEST_F(PipelineTest, ReportsEveryMistakeWithItsLine) {
+  auto d = Validate(R"(pipeline: p
+shedule: "0 2 * * *"
+defaults: {retry_delay: 5 minutes}
+tasks:
+  - id: a
+    kind: csv_import
+    path: x.csv
+    into: Raw.Data
+  - id: b
+    kind: sqll
+  - id: c
+    kind: sql
+    into: staging.c
+    after: [nope]
+    sql: SELECT * FROM {{ ref('raw.missing') }} WHERE d = '{{ dss }}'
+)");
+  EXPECT_TRUE(Has(d, 2, "did you mean 'schedule'")) << All(d);
+  EXPECT_TRUE(Has(d, 3, "not a duration")) << All(d);
+  EXPECT_TRUE(Has(d, 8, "not a dataset name")) << All(d);
+  EXPECT_TRUE(Has(d, 10, "did you mean 'sql'")) << All(d);
+  EXPECT_TRUE(Has(d, 11, "'nope', which is not a task")) << All(d);
+  EXPECT_TRUE(Has(d, 11, "raw.missing, which no task produces")) << All(d);
+  EXPECT_TRUE(Has(d, 15, "unknown template variable 'dss'")) << All(d);
+  EXPECT_GE(d.size(), 7u);
+}
+
+TEST_F(PipelineTest, ReportsACycleAsAPath) {
+  auto d = Validate(R"(pipeline: p
+tasks:
+  - {id: a, kind: sql, into: z.a, sql: "SELECT * FROM {{ ref('z.b') }}"}
+  - {id: b, kind: sql, into: z.b, sql: "SELECT * FROM {{ ref('z.a') }}"}
+)");
+  bool found = false;
+  for (const auto& x : d) found |= x.message.find("dependency cycle: ") != std::string::npos;
+  EXPECT_TRUE(found) << All(d);
+}
+
+TEST_F(PipelineTest, RejectsBadCronAndUnknownConnection) {
+  auto d = Validate(R"(pipeline: p
+schedule: "0 25 * * *"
+tasks:
+  - {id: a, kind: sql, into: z.a, sql: "SELECT 1"}
+  - id: l
+    kind: db_load
+    connection: dwh
+    datasets: {z.a: public.a}
+)");
+  EXPECT_TRUE(Has(d, 2, "hour")) << All(d);
+  EXPECT_TRUE(Has(d, 7, "connection 'dwh' is not defined")) << All(d);
+}
+
+TEST_F(PipelineTest, RefusesClearTextPasswordsAndOpenSecretFiles) {
+  std::string secret = Write("pass", "s3cret\n");
+  ::chmod(secret.c_str(), 0644);
+  auto d = Validate(R"(pipeline: p
+connections:
+  a: {type: postgres, host: h, password: hunter2}
+  b: {type: mysql, host: h, password: "${file:pass}"}
+  c: {type: mysql, host: h, password: "${env:SLUICE_TEST_SURELY_UNSET}"}
+tasks:
+  - {id: t, kind: sql, into: z.a, sql: "SELECT 1"}
+)");
+  EXPECT_TRUE(Has(d, 3, "never in the pipeline file")) << All(d);
+  EXPECT_TRUE(Has(d, 4, "chmod 600")) << All(d);
+  EXPECT_TRUE(Has(d, 5, "SLUICE_TEST_SURELY_UNSET is not set")) << All(d);
+  for (const auto& x : d) EXPECT_EQ(x.message.find("s3cret"), std::string::npos);
+  ::chmod(secret.c_str(), 0600);
+  EXPECT_EQ(ResolveSecret("${file:pass}", dir_, "x"), "s3cret");
+}
+
+TEST_F(PipelineTest, SqlFromAFileReportsTemplateErrorsInThatFile) {
+  Write("model.sql", "SELECT 1\nFROM {{ ref('z.a') }}\nWHERE x = {{ nope }}\n");
+  auto d = Validate(R"(pipeline: p
+tasks:
+  - {id: a, kind: sql, into: z.a, sql: "SELECT 1"}
+  - {id: b, kind: sql, into: z.b, sql: model.sql}
+)");
+  ASSERT_EQ(d.size(), 1u) << All(d);
+  EXPECT_NE(d[0].file.find("model.sql"), std::string::npos);
+  EXPECT_EQ(d[0].mark.line, 3);
+  EXPECT_EQ(d[0].mark.column, 11);
+}
+
+TEST(TemplateTest, RendersDateVariablesRefsAndVars) {
+  TemplateContext tc;
+  tc.variables = DateVariables("2026-03-01");
+  tc.vars = {{"region", "Hessen"}};
+  tc.ref = [](const std::string& d, const std::string& scope) {
+    return "<" + d + "|" + scope + ">";
+  };
+  EXPECT_EQ(RenderTemplate("{{ds}} {{ ds_nodash }} {{prev_ds}} {{ next_ds }}", tc, "t"),
+            "2026-03-01 20260301 2026-02-28 2026-03-02");
+  EXPECT_EQ(RenderTemplate("{{ data_interval_start }}/{{ data_interval_end }}", tc, "t"),
+            "2026-03-01T00:00:00/2026-03-02T00:00:00");
+  EXPECT_EQ(RenderTemplate("FROM {{ ref('raw.x') }}, {{ ref(\"raw.y\", 'all') }}", tc, "t"),
+            "FROM <raw.x|>, <raw.y|all>");
+  EXPECT_EQ(RenderTemplate("'{{ var('region') }}'", tc, "t"), "'Hessen'");
+  EXPECT_THROW(RenderTemplate("{{ var('other') }}", tc, "t"), Error);
+  EXPECT_THROW(RenderTemplate("{{ ds | upper }}", tc, "t"), Error);
+  EXPECT_THROW(RenderTemplate("{{ ds ", tc, "t"), Error);
+}
+
+}  // namespace
+}  // namespace sluice::pipeline
