@@ -320,6 +320,7 @@ class DuckDbEngine : public Engine {
     set("memory_limit", options.memory_limit);
     set("temp_directory", options.temp_directory);
     if (options.threads > 0) set("threads", std::to_string(options.threads));
+
     char* err = nullptr;
     if (duckdb_open_ext(nullptr, &db_, config, &err) != DuckDBSuccess) {
       std::string msg = err ? err : "unknown error";
@@ -334,7 +335,11 @@ class DuckDbEngine : public Engine {
   std::unique_ptr<Session> Connect() override {
     duckdb_connection con;
     if (duckdb_connect(db_, &con) != DuckDBSuccess) throw Internal("cannot connect to DuckDB");
-    return std::make_unique<DuckDbSession>(con);
+    auto session = std::make_unique<DuckDbSession>(con);
+    // DuckDB tracks query progress only with its progress bar on; sluice draws its own, so
+    // DuckDB's printing stays off.
+    session->Execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false");
+    return session;
   }
 
   std::string name() const override { return "duckdb"; }
