@@ -84,12 +84,10 @@ std::map<std::string, std::string> ParseVars(const Args& a) {
   return vars;
 }
 
-std::string DateFlag(const Args& a, bool required_default_today) {
+// --date, or "" when absent. Checked before any pipeline file is read.
+std::string DateFlag(const Args& a) {
   std::string d = a.Get("date");
-  if (d.empty()) {
-    if (!required_default_today) return "";
-    return Date::TodayUtc().ToString();
-  }
+  if (d.empty()) return "";
   if (!Date::Parse(d)) throw UsageError("--date " + d + ": not a date (write YYYY-MM-DD)");
   return d;
 }
@@ -108,9 +106,9 @@ struct Workspace {
     std::string state_dir = w.spec.ResolvePath(w.spec.state_dir);
     w.state = state::StateStore::Open(state_dir + "/state.db");
     std::string root;
-    auto fs = fs::MakeFileSystem(w.spec.ResolvePath(w.spec.lake), &root);
+    auto fs = fs::MakeFileSystem(w.spec.LakeUri(), &root);
     fs->MakeDirs(root);
-    w.lake = std::make_unique<lake::Lake>(std::move(fs), root, w.state.get());
+    w.lake = std::make_unique<lake::Lake>(std::move(fs), root, w.state.get(), w.spec.name);
     auto report = w.lake->Recover();
     if (report.rolled_back || report.rolled_forward) {
       std::cerr << "sluice: recovered " << report.rolled_forward + report.rolled_back
@@ -134,7 +132,13 @@ void OnSignal(int) {
 }
 
 int CmdRun(Args& a) {
-  std::string ds = DateFlag(a, true);
+  std::string ds = DateFlag(a);
+  if (ds.empty()) {
+    // Without --date: today where the pipeline lives (timezone:), like a scheduler would.
+    // Computed before the engine starts its threads (TodayIn changes TZ for a moment).
+    auto spec = pipeline::LoadPipelineOrThrow(a.positional[0], ParseVars(a));
+    ds = Date::TodayIn(spec.timezone).ToString();
+  }
   auto w = Workspace::Open(a.positional[0], ParseVars(a), true);
   runner::RunOptions opts;
   opts.ds = ds;
@@ -200,7 +204,7 @@ int CmdValidate(Args& a) {
 int CmdRuns(Args& a) {
   auto w = Workspace::Open(a.positional[0], ParseVars(a), false);
   int limit = std::atoi(a.Get("limit", "20").c_str());
-  auto runs = w.state->ListRuns(w.spec.name, DateFlag(a, false), limit);
+  auto runs = w.state->ListRuns(w.spec.name, DateFlag(a), limit);
   if (runs.empty()) {
     std::cout << "no runs of " << w.spec.name << " yet (start one with: sluice run "
               << a.positional[0] << " --date YYYY-MM-DD)\n";
@@ -221,7 +225,7 @@ int CmdRuns(Args& a) {
 
 int CmdStatus(Args& a) {
   auto w = Workspace::Open(a.positional[0], ParseVars(a), false);
-  std::string ds = DateFlag(a, false);
+  std::string ds = DateFlag(a);
   if (ds.empty()) {
     auto runs = w.state->ListRuns(w.spec.name, "", 1);
     if (runs.empty()) {
@@ -266,7 +270,7 @@ int CmdStatus(Args& a) {
 
 int CmdLogs(Args& a) {
   auto w = Workspace::Open(a.positional[0], ParseVars(a), false);
-  std::string ds = DateFlag(a, false);
+  std::string ds = DateFlag(a);
   std::string task = a.Get("task");
   if (ds.empty()) {
     auto runs = w.state->ListRuns(w.spec.name, "", 1);
@@ -381,7 +385,7 @@ int CmdQuery(Args& a) {
   if (format != "table" && format != "csv" && format != "json") {
     throw UsageError("--format " + format + ": use table, csv or json");
   }
-  std::string ds = DateFlag(a, false);
+  std::string ds = DateFlag(a);
   auto w = Workspace::Open(file, ParseVars(a), true);
   auto session = w.engine->Connect();
   std::string warehouse = w.spec.ResolvePath(w.spec.warehouse);
@@ -479,7 +483,7 @@ const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
       {"run", "run a pipeline for one logical date (resumes: finished tasks are not redone)",
        "sluice run PIPELINE.yaml [--date YYYY-MM-DD] [--force] [--task T]... [--downstream]",
-       With({{"date", true, "the logical date ds (default: today, UTC)"},
+       With({{"date", true, "the logical date ds (default: today in the pipeline's timezone)"},
              {"force", false, "redo tasks that already succeeded for this date"},
              {"task", true, "run only this task (repeatable); it is always redone"},
              {"downstream", false, "with --task: also run every task that depends on it"}}),

@@ -1,6 +1,7 @@
 #include "common/time.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 
 namespace sluice {
@@ -62,6 +63,25 @@ Date Date::TodayUtc() {
   auto now = std::chrono::system_clock::now();
   auto days = std::chrono::duration_cast<std::chrono::hours>(now.time_since_epoch()).count() / 24;
   return Date{static_cast<int32_t>(days)};
+}
+
+Date Date::TodayIn(const std::string& timezone) {
+  if (timezone.empty() || timezone == "UTC") return TodayUtc();
+  const char* old = std::getenv("TZ");
+  std::string saved = old ? old : "";
+  setenv("TZ", timezone.c_str(), 1);
+  tzset();
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  if (old) {
+    setenv("TZ", saved.c_str(), 1);
+  } else {
+    unsetenv("TZ");
+  }
+  tzset();
+  return Date{DaysFromCivil(tm.tm_year + 1900, static_cast<unsigned>(tm.tm_mon + 1),
+                            static_cast<unsigned>(tm.tm_mday))};
 }
 
 std::string Date::ToString() const {

@@ -16,6 +16,9 @@ struct Date {
   static std::optional<Date> Parse(std::string_view text);
   // Today's date in UTC.
   static Date TodayUtc();
+  // Today's date in an IANA time zone such as Europe/Berlin. Changes the process's TZ for the
+  // duration of the call: call it before starting threads.
+  static Date TodayIn(const std::string& timezone);
 
   std::string ToString() const;  // "2026-11-21"
   std::string NoDash() const;    // "20261121"

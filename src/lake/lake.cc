@@ -74,8 +74,13 @@ Manifest Manifest::FromJson(const std::string& text, const std::string& path) {
   }
 }
 
-Lake::Lake(std::unique_ptr<fs::FileSystem> fs, std::string root, state::StateStore* state)
-    : fs_(std::move(fs)), root_(std::move(root)), state_(state) {}
+Lake::Lake(std::unique_ptr<fs::FileSystem> fs, std::string root, state::StateStore* state,
+           std::string owner)
+    : fs_(std::move(fs)), root_(std::move(root)), state_(state), owner_(std::move(owner)) {}
+
+std::string Lake::RunStagingDir(int64_t run_id) const {
+  return fs::JoinPath(root_, "_staging/" + owner_ + "/" + std::to_string(run_id));
+}
 
 std::string Lake::DatasetPath(const std::string& dataset) const {
   auto dot = dataset.find('.');
@@ -89,8 +94,8 @@ std::string Lake::PartitionPath(const std::string& dataset, const std::string& d
 std::string Lake::StagingDir(int64_t run_id, int64_t attempt_id, const std::string& dataset,
                              const std::string& ds) {
   std::string dir =
-      fs::JoinPath(root_, "_staging/" + std::to_string(run_id) + "/" + std::to_string(attempt_id) +
-                              "/" + dataset + "/" + PartitionName(ds));
+      fs::JoinPath(root_, "_staging/" + owner_ + "/" + std::to_string(run_id) + "/" +
+                              std::to_string(attempt_id) + "/" + dataset + "/" + PartitionName(ds));
   fs_->DeleteRecursive(dir);
   fs_->MakeDirs(dir);
   return dir;
@@ -128,8 +133,9 @@ Manifest Lake::Publish(const PublishRequest& req) {
   entry.partition = m.partition;
   entry.staging_path = req.staging_dir;
   entry.final_path = final_path;
-  entry.backup_path = fs::JoinPath(
-      root_, "_trash/" + std::to_string(req.attempt_id) + "/" + req.dataset + "/" + m.partition);
+  entry.backup_path =
+      fs::JoinPath(root_, "_trash/" + owner_ + "/" + std::to_string(req.attempt_id) + "/" +
+                              req.dataset + "/" + m.partition);
   int64_t journal_id = state_->JournalBegin(entry);  // the lease check
   FaultPoint("publish.after_journal");
 
@@ -152,7 +158,8 @@ Manifest Lake::Publish(const PublishRequest& req) {
   }
   state_->JournalStep(journal_id, "renamed");
   FaultPoint("publish.after_rename");
-  fs_->DeleteRecursive(fs::JoinPath(root_, "_trash/" + std::to_string(req.attempt_id)));
+  fs_->DeleteRecursive(
+      fs::JoinPath(root_, "_trash/" + owner_ + "/" + std::to_string(req.attempt_id)));
   state_->JournalDone(journal_id);
   return m;
 }
@@ -228,12 +235,13 @@ RecoveryReport Lake::Recover() {
       fs_->DeleteRecursive(e.staging_path);
       report.rolled_back++;
     }
-    fs_->DeleteRecursive(fs::JoinPath(root_, "_trash/" + std::to_string(e.attempt_id)));
+    fs_->DeleteRecursive(
+        fs::JoinPath(root_, "_trash/" + owner_ + "/" + std::to_string(e.attempt_id)));
     state_->JournalDone(e.journal_id);
   }
   // Staging and trash folders that no live run owns are leftovers of a crash.
   fs::FileInfo info;
-  std::string staging = fs::JoinPath(root_, "_staging");
+  std::string staging = fs::JoinPath(root_, "_staging/" + owner_);
   if (fs_->Stat(staging, &info)) {
     for (const auto& run_dir : fs_->List(staging)) {
       int64_t run_id = std::atoll(run_dir.name.c_str());
@@ -243,7 +251,7 @@ RecoveryReport Lake::Recover() {
       report.staging_removed++;
     }
   }
-  std::string trash = fs::JoinPath(root_, "_trash");
+  std::string trash = fs::JoinPath(root_, "_trash/" + owner_);
   if (fs_->Stat(trash, &info)) {
     for (const auto& dir : fs_->List(trash)) {
       if (!owner_running(std::atoll(dir.name.c_str()))) fs_->DeleteRecursive(dir.path);
@@ -256,7 +264,9 @@ std::string ReadParquetSql(const std::vector<std::string>& files, bool with_ds) 
   std::vector<std::string> quoted;
   for (const auto& f : files) quoted.push_back(SqlLiteral(f));
   std::string sql = "read_parquet([" + Join(quoted, ", ") + "]";
-  if (with_ds) sql += ", hive_partitioning = true, hive_types = {'ds': DATE}";
+  // The partition folders are named ds=...; DuckDB would add a ds column by itself.
+  sql += with_ds ? ", hive_partitioning = true, hive_types = {'ds': DATE}"
+                 : ", hive_partitioning = false";
   return sql + ")";
 }
 

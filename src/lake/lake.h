@@ -59,12 +59,17 @@ struct RecoveryReport {
 
 // A data lake: datasets zone.name, partitions ds=YYYY-MM-DD, published atomically.
 //   <root>/<zone>/<name>/ds=<date>/part-NNNNN.parquet + _SUCCESS
-//   <root>/_staging/<run>/<attempt>/<zone>.<name>/ds=<date>/   (writes in progress)
-//   <root>/_trash/<journal id>/                              (old partitions being replaced)
-// Thread-safe: tasks of one run publish concurrently (different datasets).
+//   <root>/_staging/<owner>/<run>/<attempt>/<zone>.<name>/ds=<date>/   (writes in progress)
+//   <root>/_trash/<owner>/<attempt>/<zone>.<name>/ds=<date>/  (old partitions being replaced)
+// owner is the pipeline name: pipelines with their own state stores can share a lake, and each
+// recovers only its own staging and trash. Thread-safe: tasks of one run publish concurrently.
 class Lake {
  public:
-  Lake(std::unique_ptr<fs::FileSystem> fs, std::string root, state::StateStore* state);
+  Lake(std::unique_ptr<fs::FileSystem> fs, std::string root, state::StateStore* state,
+       std::string owner);
+
+  // The staging folder of a whole run (deleted when the run ends).
+  std::string RunStagingDir(int64_t run_id) const;
 
   const std::string& root() const { return root_; }
   fs::FileSystem* fs() { return fs_.get(); }
@@ -101,10 +106,11 @@ class Lake {
   std::unique_ptr<fs::FileSystem> fs_;
   std::string root_;
   state::StateStore* state_;
+  std::string owner_;
 };
 
-// Returns the SQL that reads the given files: read_parquet([...]). With hive_ds, adds a ds
-// column from the partition folder names.
+// Returns the SQL that reads the given files: read_parquet([...]). With with_ds, adds a ds
+// column from the partition folder names; without, the files' own columns only.
 std::string ReadParquetSql(const std::vector<std::string>& files, bool with_ds = false);
 
 }  // namespace sluice::lake

@@ -106,7 +106,12 @@ class Reader {
     auto s = Str(node, what);
     if (!s) return std::nullopt;
     auto d = ParseDuration(*s);
-    if (!d) Error(node, what + " '" + *s + "' is not a duration (write e.g. 30s, 5m, 1h, 1h30m)");
+    if (!d) {
+      Error(node, what + " '" + *s + "' is not a duration (write e.g. 30s, 5m, 1h, 1h30m)");
+    } else if (what == "timeout" && d->count() == 0) {
+      Error(node, "timeout must be longer than 0 (e.g. 30m)");
+      return std::nullopt;
+    }
     return d;
   }
 
@@ -300,7 +305,14 @@ void ParseCsvImport(Reader& r, const YAML::Node& n, TaskSpec& t, std::vector<Tem
           c.rejects_max = r.Int(rj["max"], "rejects.max", 0).value_or(0);
         }
       }
-      if (rj["into"]) c.rejects_into = r.Str(rj["into"], "rejects.into").value_or("");
+      if (rj["into"]) {
+        c.rejects_into = r.Str(rj["into"], "rejects.into").value_or("");
+        if (!IsDatasetName(c.rejects_into)) {
+          r.Error(rj["into"],
+                  "rejects.into '" + c.rejects_into +
+                      "' is not a dataset name (write zone.name, e.g. rejects.raw_citizens)");
+        }
+      }
     }
   }
   if (n["allow_empty"]) c.allow_empty = r.Bool(n["allow_empty"], "allow_empty").value_or(false);
@@ -442,6 +454,8 @@ std::string FormatDiagnostic(const Diagnostic& d) {
 bool IsDatasetName(const std::string& name) {
   auto parts = Split(name, '.');
   if (parts.size() != 2) return false;
+  // Names starting with _ are the lake's own folders (_staging, _trash).
+  if (parts[0].empty() || parts[0][0] == '_') return false;
   for (const auto& p : parts) {
     if (!IsIdentifier(p) || ToLower(p) != p) return false;
   }
@@ -475,6 +489,13 @@ std::string PipelineSpec::ResolvePath(const std::string& path) const {
     if (home) return std::string(home) + p.substr(1);
   }
   return (std::filesystem::path(dir) / p).lexically_normal().string();
+}
+
+std::string PipelineSpec::LakeUri() const {
+  auto pos = lake.find("://");
+  if (pos == std::string::npos) return "file://" + ResolvePath(lake);
+  if (lake.substr(0, pos) == "file") return "file://" + ResolvePath(lake.substr(pos + 3));
+  return lake;
 }
 
 std::vector<std::string> PipelineSpec::TopologicalOrder() const {
@@ -590,7 +611,15 @@ PipelineSpec LoadPipeline(const std::string& path,
     }
   }
   if (root["catchup"]) spec.catchup = r.Bool(root["catchup"], "catchup").value_or(false);
-  if (root["lake"]) spec.lake = r.Str(root["lake"], "lake").value_or(spec.lake);
+  if (root["lake"]) {
+    spec.lake = r.Str(root["lake"], "lake").value_or(spec.lake);
+    auto pos = spec.lake.find("://");
+    std::string scheme = pos == std::string::npos ? "file" : spec.lake.substr(0, pos);
+    if (scheme != "file") {
+      r.Error(root["lake"], "lake '" + spec.lake + "': scheme '" + scheme +
+                                "' is not available in this build (use a path or file:///path)");
+    }
+  }
   if (root["warehouse"])
     spec.warehouse = r.Str(root["warehouse"], "warehouse").value_or(spec.warehouse);
   if (root["state"]) spec.state_dir = r.Str(root["state"], "state").value_or(spec.state_dir);

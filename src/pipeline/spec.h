@@ -126,6 +126,9 @@ struct PipelineSpec {
   std::string ProducerOf(const std::string& dataset) const;
   // path if absolute, else relative to the pipeline file's folder.
   std::string ResolvePath(const std::string& path) const;
+  // The lake location as a URI for fs::MakeFileSystem: a relative path or file:// URI resolved
+  // against the pipeline file's folder; other schemes as written.
+  std::string LakeUri() const;
   // Task ids in an order where every task follows its upstream tasks.
   std::vector<std::string> TopologicalOrder() const;
 };

@@ -138,8 +138,10 @@ RunSummary Runner::Run(const RunOptions& options, CancelToken& cancel) {
       std::thread worker([&, result, attempt_cancel, log, attempt_id, attempt] {
         std::optional<Error> error;
         state::TaskCounts counts;
+        state::TaskCounts partial;
         try {
           tasks::TaskContext ctx;
+          ctx.partial_counts = &partial;
           ctx.spec = &spec_;
           ctx.task = &t;
           ctx.ds = options.ds;
@@ -155,8 +157,10 @@ RunSummary Runner::Run(const RunOptions& options, CancelToken& cancel) {
           counts = tasks::RunTask(ctx);
         } catch (const Error& e) {
           error = e;
+          counts = partial;
         } catch (const std::exception& e) {
           error = Internal(std::string("unexpected error: ") + e.what());
+          counts = partial;
         }
         std::lock_guard<std::mutex> lock(result->mu);
         result->finished = true;
@@ -167,14 +171,23 @@ RunSummary Runner::Run(const RunOptions& options, CancelToken& cancel) {
       bool timed_out = false;
       {
         std::unique_lock<std::mutex> lock(result->mu);
-        if (!result->cv.wait_for(lock, t.timeout, [&] { return result->finished; })) {
-          timed_out = true;
+        auto deadline = std::chrono::steady_clock::now() + t.timeout;
+        while (!result->cv.wait_until(lock, deadline, [&] { return result->finished; })) {
+          // Take the lease first, so the attempt cannot start a publish from here on. A publish
+          // already under way is a few renames: it may finish, then the lease is taken.
+          lock.unlock();
+          auto r = state_->RevokeLease(attempt_id, "timed_out",
+                                       "timed out after " + FormatDuration(t.timeout));
+          lock.lock();
+          if (r == state::StateStore::Revoke::kRevoked) {
+            timed_out = true;
+            break;
+          }
+          if (r == state::StateStore::Revoke::kNotRunning) break;
+          deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
         }
       }
       if (timed_out) {
-        // Take the lease first, so the attempt cannot publish from here on.
-        state_->EndAttempt(attempt_id, "timed_out", {},
-                           "timed out after " + FormatDuration(t.timeout));
         attempt_cancel->Cancel("timed out after " + FormatDuration(t.timeout));
         log->Info("timed out after " + FormatDuration(t.timeout) + "; interrupting");
       }
@@ -340,7 +353,7 @@ RunSummary Runner::Run(const RunOptions& options, CancelToken& cancel) {
   if (summary.status == "cancelled") error = cancel.reason();
   state_->EndRun(summary.run_id, summary.status, error);
   try {
-    lake_->fs()->DeleteRecursive(lake_->root() + "/_staging/" + std::to_string(summary.run_id));
+    lake_->fs()->DeleteRecursive(lake_->RunStagingDir(summary.run_id));
   } catch (const Error&) {
   }
   summary.seconds = SteadySeconds() - run_start;

@@ -291,6 +291,34 @@ bool StateStore::EndAttempt(int64_t attempt_id, const std::string& status, const
   return sqlite3_changes(db_) > 0;
 }
 
+StateStore::Revoke StateStore::RevokeLease(int64_t attempt_id, const std::string& status,
+                                           const std::string& error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // IMMEDIATE: serialized with JournalBegin, so a lease is never taken between the lease check
+  // of a publish and its journal row.
+  Exec("BEGIN IMMEDIATE");
+  try {
+    Stmt j(db_, "SELECT count(*) FROM publish_journal WHERE attempt_id = ?", path_);
+    j.Bind(attempt_id);
+    j.Step();
+    if (j.Int(0) > 0) {
+      Exec("COMMIT");
+      return Revoke::kPublishing;
+    }
+    Stmt s(db_,
+           "UPDATE task_attempts SET status = ?, ended_at = ?, error = ? "
+           "WHERE attempt_id = ? AND status = 'running'",
+           path_);
+    s.Bind(status).Bind(NowIso()).Bind(error).Bind(attempt_id).Step();
+    bool changed = sqlite3_changes(db_) > 0;
+    Exec("COMMIT");
+    return changed ? Revoke::kRevoked : Revoke::kNotRunning;
+  } catch (...) {
+    Exec("ROLLBACK");
+    throw;
+  }
+}
+
 std::optional<AttemptRecord> StateStore::LastSuccess(const std::string& pipeline,
                                                      const std::string& ds,
                                                      const std::string& task_id) {

@@ -82,6 +82,11 @@ class StateStore {
   // example marked timed_out by the runner), in which case nothing changes.
   bool EndAttempt(int64_t attempt_id, const std::string& status, const TaskCounts& counts,
                   const std::string& error);
+  // Takes the lease from a running attempt (for a timeout): ends it with status unless it is in
+  // the middle of a publish (a journal row exists), which must be allowed to finish. Returns
+  // kRevoked, kPublishing (try again shortly) or kNotRunning (it already ended).
+  enum class Revoke { kRevoked, kPublishing, kNotRunning };
+  Revoke RevokeLease(int64_t attempt_id, const std::string& status, const std::string& error);
   // The newest successful attempt of task for pipeline and ds, in any run.
   std::optional<AttemptRecord> LastSuccess(const std::string& pipeline, const std::string& ds,
                                            const std::string& task_id);

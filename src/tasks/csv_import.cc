@@ -175,6 +175,7 @@ state::TaskCounts RunCsvImport(TaskContext& ctx) {
   counts.rows_read = static_cast<int64_t>(rows + rejected);
   counts.rows_written = static_cast<int64_t>(rows);
   counts.rows_rejected = static_cast<int64_t>(rejected);
+  if (ctx.partial_counts) *ctx.partial_counts = counts;
   ctx.log->Info("read " + std::to_string(rows + rejected) + " rows: " + std::to_string(rows) +
                 " loaded, " + std::to_string(rejected) + " rejected");
 
@@ -197,7 +198,10 @@ state::TaskCounts RunCsvImport(TaskContext& ctx) {
     auto unterminated = session->Query(
         "SELECT line, line_byte_position - 1, length(csv_line) - "
         "length(replace(csv_line, chr(10), '')) FROM " +
-        SqlIdentifier(rej_table) + " WHERE error_type = 'UNQUOTED VALUE' LIMIT 1");
+        SqlIdentifier(rej_table) +
+        " WHERE error_type = 'UNQUOTED VALUE' AND contains(csv_line, chr(10)) LIMIT 1");
+    // A quote closed and followed by more text ("Ann"x) spoils one row, which is rejected like
+    // any other; a quote never closed swallows the rest of the file, which must not pass.
     if (!unterminated.rows.empty()) {
       const auto& r = unterminated.rows[0];
       fail_with_rejects("line " + r[0].value_or("?") + " (byte " + r[1].value_or("?") +
@@ -210,9 +214,9 @@ state::TaskCounts RunCsvImport(TaskContext& ctx) {
                           c.rejects_max_fraction * static_cast<double>(rows + rejected)
                     : static_cast<int64_t>(rejected) > c.rejects_max;
     if (over) {
-      std::string limit = c.rejects_max_fraction >= 0
-                              ? std::to_string(c.rejects_max_fraction * 100) + "%"
-                              : std::to_string(c.rejects_max);
+      char pct[32];
+      std::snprintf(pct, sizeof pct, "%g%%", c.rejects_max_fraction * 100);
+      std::string limit = c.rejects_max_fraction >= 0 ? pct : std::to_string(c.rejects_max);
       fail_with_rejects(std::to_string(rejected) + " of " + std::to_string(rows + rejected) +
                         " rows were rejected, more than rejects.max (" + limit +
                         "); raise rejects.max or fix the file");

@@ -1,5 +1,7 @@
-// db_load into the embedded DuckDB warehouse file. Every mode changes the target in one
-// transaction, and a ledger table makes a repeated load of the same partition a no-op.
+// db_load into an embedded DuckDB warehouse file. All datasets of the task change their target
+// tables in one transaction, and a ledger table makes a repeated append of the same partition a
+// no-op.
+#include <map>
 #include <mutex>
 
 #include "common/error.h"
@@ -9,17 +11,29 @@
 namespace sluice::tasks {
 namespace {
 
-// ATTACH is per database instance, shared by the sessions of a run.
-std::mutex attach_mu;
-// A DuckDB file has one writer; two loads committing at once conflict on its catalog
-// ("write-write conflict"), so loads into the embedded warehouse take turns.
-std::mutex warehouse_write_mu;
+// ATTACH is per database instance, shared by the sessions of a run; each warehouse file gets
+// its own alias. A DuckDB file has one writer, and two loads committing at once conflict on
+// its catalog ("write-write conflict"), so loads into the same process take turns.
+std::mutex warehouse_mu;
+std::map<std::string, std::string> attached;  // Guarded by warehouse_mu: path -> alias
 
-std::string Target(const std::string& table) {
+struct Source {
+  std::string dataset;
+  std::string table;
+  std::string sql;
+  std::string partition;
+  std::string checksum;
+  uint64_t rows = 0;
+};
+
+std::string SchemaOf(const std::string& table) {
   auto parts = Split(table, '.');
-  std::string schema = parts.size() == 2 ? parts[0] : "main";
-  std::string name = parts.size() == 2 ? parts[1] : parts[0];
-  return "wh." + SqlIdentifier(schema) + "." + SqlIdentifier(name);
+  return parts.size() == 2 ? parts[0] : "main";
+}
+
+std::string NameOf(const std::string& table) {
+  auto parts = Split(table, '.');
+  return parts.back();
 }
 
 }  // namespace
@@ -29,31 +43,35 @@ state::TaskCounts RunDbLoad(TaskContext& ctx) {
   const auto& l = t.load;
   std::string warehouse = ctx.spec->ResolvePath(ctx.spec->warehouse);
   if (!l.connection.empty()) {
-    auto c = ctx.spec->connections.at(l.connection);
-    if (c.options.count("path")) warehouse = ctx.spec->ResolvePath(c.options.at("path"));
+    const auto& c = ctx.spec->connections.at(l.connection);
+    auto path = c.options.find("path");
+    if (path == c.options.end()) {
+      throw InvalidInput(ctx.Name() + ": connection '" + l.connection +
+                         "' of type duckdb needs path: (the warehouse file)");
+    }
+    warehouse = ctx.spec->ResolvePath(path->second);
   }
-  auto session = ctx.Connect("loading " + warehouse);
-  {
-    std::lock_guard<std::mutex> lock(attach_mu);
-    session->Execute("ATTACH IF NOT EXISTS " + SqlLiteral(warehouse) + " AS wh");
-  }
-  state::TaskCounts counts;
+
+  // Resolve every source first: a missing partition fails before anything changes.
+  std::vector<Source> sources;
   for (const auto& [dataset, table] : l.datasets) {
-    ctx.cancel->ThrowIfCancelled();
+    Source s;
+    s.dataset = dataset;
+    s.table = table;
     std::vector<std::string> files;
-    std::string checksum;
-    uint64_t rows = 0;
-    std::string partition;
     if (l.partitions == "all") {
-      partition = "all";
+      s.partition = "all";
       for (const auto& d : ctx.lake->ListPartitions(dataset)) {
         auto m = ctx.lake->ReadManifest(dataset, d);
+        if (!m) continue;
         for (const auto& f : ctx.lake->FilePaths(*m)) files.push_back(f);
-        checksum += m->checksum;
-        rows += m->rows;
+        s.checksum += m->checksum;
+        s.rows += m->rows;
       }
-      if (files.empty())
-        throw NotFound(ctx.Name() + ": " + dataset + " has no published partition");
+      if (files.empty()) {
+        throw NotFound(ctx.Name() + ": " + dataset + " has no published partition (task '" +
+                       ctx.spec->ProducerOf(dataset) + "' produces it)");
+      }
     } else {
       auto m = ctx.lake->ReadManifest(dataset, ctx.ds);
       if (!m) {
@@ -61,71 +79,93 @@ state::TaskCounts RunDbLoad(TaskContext& ctx) {
                        " (task '" + ctx.spec->ProducerOf(dataset) + "' produces it)");
       }
       files = ctx.lake->FilePaths(*m);
-      checksum = m->checksum;
-      rows = m->rows;
-      partition = m->partition;
+      s.checksum = m->checksum;
+      s.rows = m->rows;
+      s.partition = m->partition;
     }
-    std::string src = lake::ReadParquetSql(files, l.partitions == "all");
-    std::string target = Target(table);
-    std::string schema = Split(table, '.').size() == 2 ? Split(table, '.')[0] : "main";
-    std::lock_guard<std::mutex> write_lock(warehouse_write_mu);
-    try {
-      session->Execute("BEGIN TRANSACTION");
-      session->Execute("CREATE SCHEMA IF NOT EXISTS wh." + SqlIdentifier(schema));
-      session->Execute(
-          "CREATE TABLE IF NOT EXISTS wh.main._sluice_loads (dataset VARCHAR, partition VARCHAR, "
-          "target VARCHAR, mode VARCHAR, run_id BIGINT, attempt_id BIGINT, rows BIGINT, "
-          "checksum VARCHAR, loaded_at TIMESTAMP)");
-      // A repeated append or merge of the same data (a retry after a lost acknowledgement,
-      // a re-run) must not load twice.
-      auto seen = session->Query(
-          "SELECT count(*) FROM wh.main._sluice_loads WHERE dataset = " + SqlLiteral(dataset) +
-          " AND partition = " + SqlLiteral(partition) + " AND target = " + SqlLiteral(table) +
-          " AND checksum = " + SqlLiteral(checksum) + " AND mode IN ('append')");
-      if (seen.rows[0][0].value_or("0") != "0") {
-        session->Execute("ROLLBACK");
-        ctx.log->Info(dataset + " " + partition + " was already appended to " + table +
-                      " with the same checksum; skipped");
-        continue;
+    s.sql = lake::ReadParquetSql(files, l.partitions == "all");
+    sources.push_back(s);
+  }
+
+  auto session = ctx.Connect("loading " + warehouse);
+  std::lock_guard<std::mutex> lock(warehouse_mu);
+  std::string& alias = attached[warehouse];
+  if (alias.empty()) {
+    alias = "wh" + std::to_string(attached.size());
+    session->Execute("ATTACH IF NOT EXISTS " + SqlLiteral(warehouse) + " AS " + alias);
+  }
+  auto target = [&](const std::string& table) {
+    return alias + "." + SqlIdentifier(SchemaOf(table)) + "." + SqlIdentifier(NameOf(table));
+  };
+  std::string ledger = alias + ".main._sluice_loads";
+
+  state::TaskCounts counts;
+  std::vector<std::string> done;
+  try {
+    session->Execute("BEGIN TRANSACTION");
+    session->Execute("CREATE TABLE IF NOT EXISTS " + ledger +
+                     " (dataset VARCHAR, partition VARCHAR, target VARCHAR, mode VARCHAR, "
+                     "run_id BIGINT, attempt_id BIGINT, rows BIGINT, checksum VARCHAR, "
+                     "loaded_at TIMESTAMP)");
+    for (const auto& s : sources) {
+      ctx.cancel->ThrowIfCancelled();
+      // Replace, truncate and merge give the same table when repeated; an append does not, so a
+      // repeated append of the same data (a retry after a lost acknowledgement, a re-run) is
+      // skipped.
+      if (l.mode == "append") {
+        auto seen = session->Query(
+            "SELECT count(*) FROM " + ledger + " WHERE dataset = " + SqlLiteral(s.dataset) +
+            " AND partition = " + SqlLiteral(s.partition) + " AND target = " + SqlLiteral(s.table) +
+            " AND checksum = " + SqlLiteral(s.checksum) + " AND mode = 'append'");
+        if (seen.rows[0][0].value_or("0") != "0") {
+          ctx.log->Info(s.dataset + " " + s.partition + " was already appended to " + s.table +
+                        " with the same checksum; skipped");
+          continue;
+        }
       }
+      std::string into = target(s.table);
+      session->Execute("CREATE SCHEMA IF NOT EXISTS " + alias + "." +
+                       SqlIdentifier(SchemaOf(s.table)));
       if (l.mode == "replace") {
-        session->Execute("CREATE OR REPLACE TABLE " + target + " AS SELECT * FROM " + src);
+        session->Execute("CREATE OR REPLACE TABLE " + into + " AS SELECT * FROM " + s.sql);
       } else {
-        session->Execute("CREATE TABLE IF NOT EXISTS " + target + " AS SELECT * FROM " + src +
+        session->Execute("CREATE TABLE IF NOT EXISTS " + into + " AS SELECT * FROM " + s.sql +
                          " LIMIT 0");
-        if (l.mode == "truncate") session->Execute("DELETE FROM " + target);
+        if (l.mode == "truncate") session->Execute("DELETE FROM " + into);
         if (l.mode == "merge") {
           std::vector<std::string> keys;
           for (const auto& k : l.key) keys.push_back(SqlIdentifier(k));
           std::string key_list = Join(keys, ", ");
-          session->Execute("DELETE FROM " + target + " WHERE (" + key_list + ") IN (SELECT (" +
-                           key_list + ") FROM " + src + ")");
+          session->Execute("DELETE FROM " + into + " WHERE (" + key_list + ") IN (SELECT (" +
+                           key_list + ") FROM " + s.sql + ")");
         }
-        session->Execute("INSERT INTO " + target + " BY NAME SELECT * FROM " + src);
+        session->Execute("INSERT INTO " + into + " BY NAME SELECT * FROM " + s.sql);
       }
-      session->Execute("INSERT INTO wh.main._sluice_loads VALUES (" + SqlLiteral(dataset) + ", " +
-                       SqlLiteral(partition) + ", " + SqlLiteral(table) + ", " +
+      session->Execute("INSERT INTO " + ledger + " VALUES (" + SqlLiteral(s.dataset) + ", " +
+                       SqlLiteral(s.partition) + ", " + SqlLiteral(s.table) + ", " +
                        SqlLiteral(l.mode) + ", " + std::to_string(ctx.run_id) + ", " +
-                       std::to_string(ctx.attempt_id) + ", " + std::to_string(rows) + ", " +
-                       SqlLiteral(checksum) + ", now()::TIMESTAMP)");
-      FaultPoint("load.before_commit");
-      session->Execute("COMMIT");
-    } catch (const Error& e) {
-      try {
-        session->Execute("ROLLBACK");
-      } catch (const Error&) {
-      }
-      if (e.kind() == ErrorKind::kCancelled) throw;
-      throw Error(e.kind(),
-                  ctx.Name() + ": loading " + dataset + " into " + table + " (" + warehouse +
-                      "): " + e.what() + " (the table is unchanged)",
-                  e.retryable());
+                       std::to_string(ctx.attempt_id) + ", " + std::to_string(s.rows) + ", " +
+                       SqlLiteral(s.checksum) + ", now()::TIMESTAMP)");
+      done.push_back(s.dataset + " " + s.partition + " -> " + s.table + " (" + l.mode + ", " +
+                     std::to_string(s.rows) + " rows)");
+      counts.rows_read += static_cast<int64_t>(s.rows);
+      counts.rows_written += static_cast<int64_t>(s.rows);
     }
-    ctx.log->Info("loaded " + dataset + " " + partition + " into " + table + " (" + l.mode +
-                  "): " + std::to_string(rows) + " rows");
-    counts.rows_read += static_cast<int64_t>(rows);
-    counts.rows_written += static_cast<int64_t>(rows);
+    FaultPoint("load.before_commit");
+    ctx.cancel->ThrowIfCancelled();
+    session->Execute("COMMIT");
+  } catch (const Error& e) {
+    try {
+      session->Execute("ROLLBACK");
+    } catch (const Error&) {
+    }
+    if (e.kind() == ErrorKind::kCancelled) throw;
+    throw Error(e.kind(),
+                ctx.Name() + ": loading into " + warehouse + ": " + e.what() +
+                    " (nothing was changed: every table of this task is as it was)",
+                e.retryable());
   }
+  for (const auto& d : done) ctx.log->Info("loaded " + d);
   return counts;
 }
 

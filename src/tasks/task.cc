@@ -89,8 +89,8 @@ lake::Manifest PublishStaged(TaskContext& ctx, engine::Session& session, const s
   req.ds = ctx.ds;
   req.staging_dir = staging_dir;
   req.rows = rows;
-  req.schema = session.Describe("SELECT * FROM read_parquet(" +
-                                SqlLiteral(staging_dir + "/part-00000.parquet") + ")");
+  req.schema = session.Describe("SELECT * FROM " +
+                                lake::ReadParquetSql({staging_dir + "/part-00000.parquet"}));
   req.run_id = ctx.run_id;
   req.attempt_id = ctx.attempt_id;
   req.task_id = ctx.task->id;

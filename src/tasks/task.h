@@ -50,6 +50,9 @@ struct TaskContext {
   TaskLog* log = nullptr;
   Activity* activity = nullptr;
   std::string rejects_dir;  // where rejected rows go when a task fails (the attempt's log folder)
+  // Counts known so far; the runner records them when the task fails (a failed import still
+  // reports read = loaded + rejected).
+  state::TaskCounts* partial_counts = nullptr;
 
   // Opens an engine session that Cancel interrupts and the progress reporter watches.
   std::shared_ptr<engine::Session> Connect(const std::string& what, uint64_t total_bytes = 0);
