@@ -101,6 +101,19 @@ std::string Lake::StagingDir(int64_t run_id, int64_t attempt_id, const std::stri
   return dir;
 }
 
+void Lake::RemoveIfEmpty(const std::string& dir) {
+  fs::FileInfo info;
+  if (fs_->Stat(dir, &info) && info.is_dir && fs_->List(dir).empty()) fs_->DeleteRecursive(dir);
+}
+
+void Lake::CleanupRun(int64_t run_id) {
+  fs_->DeleteRecursive(RunStagingDir(run_id));
+  for (const char* area : {"_staging", "_trash"}) {
+    RemoveIfEmpty(fs::JoinPath(root_, std::string(area) + "/" + owner_));
+    RemoveIfEmpty(fs::JoinPath(root_, area));
+  }
+}
+
 Manifest Lake::Publish(const PublishRequest& req) {
   Manifest m;
   m.dataset = req.dataset;
@@ -256,6 +269,10 @@ RecoveryReport Lake::Recover() {
     for (const auto& dir : fs_->List(trash)) {
       if (!owner_running(std::atoll(dir.name.c_str()))) fs_->DeleteRecursive(dir.path);
     }
+  }
+  for (const char* area : {"_staging", "_trash"}) {
+    RemoveIfEmpty(fs::JoinPath(root_, std::string(area) + "/" + owner_));
+    RemoveIfEmpty(fs::JoinPath(root_, area));
   }
   return report;
 }

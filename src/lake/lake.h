@@ -68,8 +68,10 @@ class Lake {
   Lake(std::unique_ptr<fs::FileSystem> fs, std::string root, state::StateStore* state,
        std::string owner);
 
-  // The staging folder of a whole run (deleted when the run ends).
+  // The staging folder of a whole run.
   std::string RunStagingDir(int64_t run_id) const;
+  // Deletes a finished run's staging folder, and the lake's own folders once they are empty.
+  void CleanupRun(int64_t run_id);
 
   const std::string& root() const { return root_; }
   fs::FileSystem* fs() { return fs_.get(); }
@@ -102,6 +104,7 @@ class Lake {
 
  private:
   std::string DatasetPath(const std::string& dataset) const;
+  void RemoveIfEmpty(const std::string& dir);
 
   std::unique_ptr<fs::FileSystem> fs_;
   std::string root_;

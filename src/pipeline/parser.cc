@@ -49,6 +49,13 @@ class Reader {
     out_->push_back({file_, mark, message});
   }
   void Error(const YAML::Node& node, const std::string& message) { Error(MarkOf(node), message); }
+  // At the place a task wrote `key` (see TaskSpec::where), else at the task.
+  void ErrorAt(const TaskSpec& t, const std::string& key, const std::string& message) {
+    auto it = t.where.find(key);
+    if (it == t.where.end()) return Error(t.mark, message);
+    out_->push_back(
+        {it->second.first.empty() ? file_ : it->second.first, it->second.second, message});
+  }
 
   // Reports keys of map that are not in allowed, with a suggestion.
   void CheckKeys(const YAML::Node& map, const std::vector<std::string>& allowed,
@@ -330,7 +337,10 @@ void ParseCheck(Reader& r, const YAML::Node& n, TaskSpec& t, std::vector<Templat
   } else {
     r.Error(t.mark, "check '" + t.id + "' needs dataset: (the dataset to check)");
   }
-  if (!t.dataset.empty()) t.reads.push_back(t.dataset);
+  if (!t.dataset.empty()) {
+    t.reads.push_back(t.dataset);
+    t.where["read:" + t.dataset] = {"", MarkOf(n["dataset"])};
+  }
   if (!n["expect"] || !n["expect"].IsSequence() || n["expect"].size() == 0) {
     r.Error(n["expect"] ? n["expect"] : n, "check '" + t.id +
                                                "' needs expect: a list like [{unique: id}, "
@@ -394,6 +404,7 @@ void ParseCheck(Reader& r, const YAML::Node& n, TaskSpec& t, std::vector<Templat
             r.Error(v, "relationships needs column: and to: (and field: when the name differs)");
           } else {
             t.reads.push_back(e.to_dataset);
+            t.where["read:" + e.to_dataset] = {"", MarkOf(v["to"])};
           }
         }
       } else if (key == "sql") {
@@ -423,6 +434,7 @@ void ParseDbLoad(Reader& r, const YAML::Node& n, TaskSpec& t) {
   for (auto& [ds, table] : l.datasets) {
     if (table.empty()) table = ds;  // zone.name -> table zone.name (schema = zone)
     t.reads.push_back(ds);
+    if (n["datasets"]) t.where["read:" + ds] = {"", MarkOf(n["datasets"])};
   }
   if (n["mode"]) {
     l.mode = r.Str(n["mode"], "mode").value_or("replace");
@@ -740,7 +752,14 @@ PipelineSpec LoadPipeline(const std::string& path,
     std::vector<std::string> allowed = kCommonTaskKeys;
     allowed.insert(allowed.end(), kk->second.begin(), kk->second.end());
     r.CheckKeys(n, allowed, "task '" + t.id + "' (" + t.kind + ")");
-    if (n["after"]) t.after = r.StrList(n["after"], "after");
+    if (n["after"]) {
+      t.after = r.StrList(n["after"], "after");
+      if (n["after"].IsSequence()) {
+        for (const auto& item : n["after"]) t.where["after:" + item.Scalar()] = {"", MarkOf(item)};
+      } else {
+        t.where["after:" + n["after"].Scalar()] = {"", MarkOf(n["after"])};
+      }
+    }
     if (n["retries"])
       t.retries = static_cast<int>(r.Int(n["retries"], "retries", 0).value_or(retries));
     if (n["retry_delay"])
@@ -833,6 +852,8 @@ PipelineSpec LoadPipeline(const std::string& path,
               {file, m, "ref('" + e.args[0] + "'): not a dataset name (zone.name)"});
         } else {
           spec.tasks[use.task_index].reads.push_back(e.args[0]);
+          spec.tasks[use.task_index].where.emplace("read:" + e.args[0],
+                                                   std::make_pair(use.file, m));
         }
       }
     }
@@ -861,8 +882,9 @@ PipelineSpec LoadPipeline(const std::string& path,
         std::vector<std::string> all;
         for (const auto& o : spec.tasks) all.push_back(o.id);
         std::string near = ClosestMatch(a, all);
-        r.Error(t.mark, "task '" + t.id + "' runs after '" + a + "', which is not a task" +
-                            (near.empty() ? "" : " (did you mean '" + near + "'?)"));
+        r.ErrorAt(t, "after:" + a,
+                  "task '" + t.id + "' runs after '" + a + "', which is not a task" +
+                      (near.empty() ? "" : " (did you mean '" + near + "'?)"));
       }
     }
     std::sort(t.reads.begin(), t.reads.end());
@@ -871,13 +893,14 @@ PipelineSpec LoadPipeline(const std::string& path,
       auto it = producer.find(d);
       if (it == producer.end()) {
         std::string near = ClosestMatch(d, produced);
-        r.Error(t.mark, "task '" + t.id + "' reads " + d + ", which no task produces" +
-                            (near.empty() ? " (add a task with into: " + d + ")"
-                                          : " (did you mean '" + near + "'?)"));
+        r.ErrorAt(t, "read:" + d,
+                  "task '" + t.id + "' reads " + d + ", which no task produces" +
+                      (near.empty() ? " (add a task with into: " + d + ")"
+                                    : " (did you mean '" + near + "'?)"));
       } else if (it->second != t.id) {
         up.insert(it->second);
       } else {
-        r.Error(t.mark, "task '" + t.id + "' reads " + d + ", which it writes itself");
+        r.ErrorAt(t, "read:" + d, "task '" + t.id + "' reads " + d + ", which it writes itself");
       }
     }
     t.upstream.assign(up.begin(), up.end());

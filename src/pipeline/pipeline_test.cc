@@ -102,8 +102,8 @@ tasks:
   EXPECT_TRUE(Has(d, 3, "not a duration")) << All(d);
   EXPECT_TRUE(Has(d, 8, "not a dataset name")) << All(d);
   EXPECT_TRUE(Has(d, 10, "did you mean 'sql'")) << All(d);
-  EXPECT_TRUE(Has(d, 11, "'nope', which is not a task")) << All(d);
-  EXPECT_TRUE(Has(d, 11, "raw.missing, which no task produces")) << All(d);
+  EXPECT_TRUE(Has(d, 14, "'nope', which is not a task")) << All(d);
+  EXPECT_TRUE(Has(d, 15, "raw.missing, which no task produces")) << All(d);
   EXPECT_TRUE(Has(d, 15, "unknown template variable 'dss'")) << All(d);
   EXPECT_GE(d.size(), 7u);
 }

@@ -96,7 +96,10 @@ struct TaskSpec {
   std::chrono::milliseconds timeout{3600000};
   std::string into;                // dataset written (csv_import, sql)
   std::vector<std::string> reads;  // datasets read
-  std::string dataset;             // dataset checked (check)
+  // Where each after: entry ("after:<id>") and dataset read ("read:<zone.name>") is written:
+  // file ("" = the pipeline file) and position, for validation messages.
+  std::map<std::string, std::pair<std::string, Mark>> where;
+  std::string dataset;  // dataset checked (check)
   CsvImportSpec csv;
   SqlSpec sql;
   CheckSpec check;

@@ -353,7 +353,7 @@ RunSummary Runner::Run(const RunOptions& options, CancelToken& cancel) {
   if (summary.status == "cancelled") error = cancel.reason();
   state_->EndRun(summary.run_id, summary.status, error);
   try {
-    lake_->fs()->DeleteRecursive(lake_->RunStagingDir(summary.run_id));
+    lake_->CleanupRun(summary.run_id);
   } catch (const Error&) {
   }
   summary.seconds = SteadySeconds() - run_start;

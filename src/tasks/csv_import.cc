@@ -2,8 +2,11 @@
 // tables, so bad rows are kept with file, line, byte offset, column and reason while the good
 // rows go at the engine's full speed.
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 
 #include "common/cancel.h"
 #include "common/error.h"
@@ -52,6 +55,52 @@ std::string FirstLine(const std::string& path) {
   if (StartsWith(line, "\xEF\xBB\xBF")) line = line.substr(3);
   if (!line.empty() && line.back() == '\r') line.pop_back();
   return line;
+}
+
+// Writes "byte_offset,line" for each offset (ascending): the 1-based physical line that starts
+// there, counted by line feeds. Reads the file once, up to the last offset.
+void WritePhysicalLines(const std::string& path, const std::vector<uint64_t>& offsets,
+                        const std::string& out_path) {
+  FILE* in = std::fopen(path.c_str(), "rb");
+  if (in == nullptr) throw IoError(ErrnoMessage("cannot reopen '" + path + "'", errno));
+  FILE* out = std::fopen(out_path.c_str(), "w");
+  if (out == nullptr) {
+    std::fclose(in);
+    throw IoError(ErrnoMessage("cannot write '" + out_path + "'", errno));
+  }
+  std::fprintf(out, "byte_offset,line\n");
+  std::vector<char> buf(1 << 20);
+  uint64_t pos = 0, lines = 1;
+  size_t next = 0;
+  size_t n = 0;
+  while (next < offsets.size() && (n = std::fread(buf.data(), 1, buf.size(), in)) > 0) {
+    const char* p = buf.data();
+    const char* end = p + n;
+    while (next < offsets.size()) {
+      // Count line feeds before the next offset, or to the end of this buffer.
+      uint64_t stop = std::min<uint64_t>(offsets[next], pos + static_cast<uint64_t>(end - p));
+      const char* limit = p + (stop - pos);
+      while (p < limit) {
+        const void* nl = std::memchr(p, '\n', static_cast<size_t>(limit - p));
+        if (nl == nullptr) {
+          p = limit;
+          break;
+        }
+        lines++;
+        p = static_cast<const char*>(nl) + 1;
+      }
+      pos = stop;
+      if (pos == offsets[next]) {
+        std::fprintf(out, "%llu,%llu\n", static_cast<unsigned long long>(offsets[next]),
+                     static_cast<unsigned long long>(lines));
+        next++;
+      } else {
+        break;  // the buffer is used up
+      }
+    }
+  }
+  std::fclose(in);
+  if (std::fclose(out) != 0) throw IoError(ErrnoMessage("cannot write '" + out_path + "'", errno));
 }
 
 std::string TypeMap(const pipeline::NamedTypes& types) {
@@ -158,19 +207,51 @@ state::TaskCounts RunCsvImport(TaskContext& ctx) {
   ctx.cancel->ThrowIfCancelled();
 
   // One row in the rejects table per problem; a row can have several. Rejected rows are
-  // counted once each, by line.
+  // counted once each, by their byte offset.
   bool have_rejects = info.size > 0;
   uint64_t rejected = 0;
   std::string rejects_select;
+  std::string lines_csv = ctx.rejects_dir + "/" + t.id + ".lines.tmp.csv";
   if (have_rejects) {
-    auto n = session->Query("SELECT count(DISTINCT line) FROM " + SqlIdentifier(rej_table));
+    // DuckDB reports a row's position at the line feed that ends the previous row when lines
+    // end in CRLF, with that line feed as the row's first byte; point at the row itself.
+    std::string norm = "sluice_rejects_norm_" + std::to_string(ctx.attempt_id);
+    session->Execute(
+        "CREATE TEMP TABLE " + norm +
+        " AS SELECT line AS record, CASE WHEN starts_with(csv_line, chr(10)) THEN "
+        "line_byte_position ELSE line_byte_position - 1 END::BIGINT AS byte_offset, column_idx, "
+        "column_name, error_type::VARCHAR AS error_type, error_message, CASE WHEN "
+        "starts_with(csv_line, chr(10)) THEN csv_line[2:] ELSE csv_line END AS raw_line FROM " +
+        SqlIdentifier(rej_table));
+    auto n = session->Query("SELECT count(DISTINCT byte_offset) FROM " + norm);
     rejected = std::stoull(n.rows[0][0].value_or("0"));
+    if (rejected > 0) {
+      // DuckDB numbers records; a quoted value with line breaks makes that differ from the
+      // physical line that `sed -n Np` shows. Count line feeds up to each rejected row.
+      std::vector<uint64_t> offsets;
+      session->Stream("SELECT DISTINCT byte_offset FROM " + norm + " ORDER BY 1",
+                      [&](const engine::Batch& b) {
+                        for (size_t r = 0; r < b.num_rows; r++) {
+                          offsets.push_back(std::stoull(b.cells[0][r].value_or("0")));
+                        }
+                      });
+      WritePhysicalLines(file, offsets, lines_csv);
+    }
+    std::string lines_sql =
+        rejected > 0 ? "read_csv(" + SqlLiteral(lines_csv) +
+                           ", header = true, auto_detect = false, columns = {'byte_offset': "
+                           "'BIGINT', 'line': 'BIGINT'})"
+                     : "(SELECT 0::BIGINT AS byte_offset, 0::BIGINT AS line LIMIT 0)";
+    session->Execute("CREATE TEMP TABLE " + norm + "_lines AS SELECT * FROM " + lines_sql);
+    std::error_code ec;
+    std::filesystem::remove(lines_csv, ec);
     rejects_select =
         "SELECT " + SqlLiteral(file) +
-        " AS file, line::BIGINT AS line, (line_byte_position - 1)::BIGINT AS byte_offset, "
-        "column_idx::INTEGER AS column_index, column_name AS \"column\", error_type::VARCHAR AS "
-        "error_type, error_message AS reason, csv_line AS raw_line FROM " +
-        SqlIdentifier(rej_table) + " ORDER BY line, column_idx";
+        " AS file, coalesce(l.line, n.record)::BIGINT AS line, n.byte_offset, "
+        "n.column_idx::INTEGER AS column_index, n.column_name AS \"column\", n.error_type, "
+        "n.error_message AS reason, n.raw_line FROM " +
+        norm + " n LEFT JOIN " + norm +
+        "_lines l ON l.byte_offset = n.byte_offset ORDER BY n.byte_offset, n.column_idx";
   }
   counts.rows_read = static_cast<int64_t>(rows + rejected);
   counts.rows_written = static_cast<int64_t>(rows);
@@ -195,13 +276,18 @@ state::TaskCounts RunCsvImport(TaskContext& ctx) {
   };
 
   if (rejected > 0) {
-    auto unterminated = session->Query(
-        "SELECT line, line_byte_position - 1, length(csv_line) - "
-        "length(replace(csv_line, chr(10), '')) FROM " +
-        SqlIdentifier(rej_table) +
-        " WHERE error_type = 'UNQUOTED VALUE' AND contains(csv_line, chr(10)) LIMIT 1");
     // A quote closed and followed by more text ("Ann"x) spoils one row, which is rejected like
-    // any other; a quote never closed swallows the rest of the file, which must not pass.
+    // any other. A quote never closed swallows the rest of the file, which must not pass: its
+    // reject spans line breaks, or runs to the end of the file with an odd number of quotes.
+    std::string q = SqlLiteral(c.quote.empty() ? "\"" : c.quote);
+    auto unterminated = session->Query(
+        "SELECT line, byte_offset, length(raw_line) - length(replace(raw_line, chr(10), '')) "
+        "FROM (" +
+        rejects_select +
+        ") WHERE error_type = 'UNQUOTED VALUE' AND (contains(raw_line, chr(10)) OR "
+        "(byte_offset + strlen(raw_line) >= " +
+        std::to_string(info.size) + " - 2 AND (length(raw_line) - length(replace(raw_line, " + q +
+        ", ''))) % 2 = 1)) LIMIT 1");
     if (!unterminated.rows.empty()) {
       const auto& r = unterminated.rows[0];
       fail_with_rejects("line " + r[0].value_or("?") + " (byte " + r[1].value_or("?") +
