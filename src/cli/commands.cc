@@ -301,12 +301,16 @@ int CmdLogs(Args& a) {
   return 0;
 }
 
-std::string JsonValue(const std::optional<std::string>& v, const std::string& type) {
-  if (!v) return "null";
+bool IsNumericType(const std::string& type) {
   static const std::set<std::string> numeric = {"TINYINT", "SMALLINT", "INTEGER",   "BIGINT",
                                                 "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                                                 "UBIGINT", "FLOAT",    "DOUBLE"};
-  if (numeric.count(type) || StartsWith(type, "DECIMAL")) {
+  return numeric.count(type) > 0 || StartsWith(type, "DECIMAL");
+}
+
+std::string JsonValue(const std::optional<std::string>& v, const std::string& type) {
+  if (!v) return "null";
+  if (IsNumericType(type)) {
     if (*v == "inf" || *v == "-inf" || *v == "nan") return nlohmann::json(*v).dump();
     return *v;
   }
@@ -370,8 +374,15 @@ void PrintTable(const engine::Table& t, const std::string& format) {
   std::cout << "\n" << sep << "\n";
   for (const auto& row : t.rows) {
     std::cout << "|";
-    for (size_t c = 0; c < t.columns.size(); c++)
-      std::cout << " " << pad(shown(row[c]), width[c]) << " |";
+    for (size_t c = 0; c < t.columns.size(); c++) {
+      // Numbers right-aligned, so digits line up.
+      std::string v = shown(row[c]);
+      std::cout << " "
+                << (IsNumericType(t.columns[c].type) && row[c]
+                        ? std::string(width[c] - display_width(v), ' ') + v
+                        : pad(v, width[c]))
+                << " |";
+    }
     std::cout << "\n";
   }
   std::cout << sep << "\n" << t.rows.size() << " row" << (t.rows.size() == 1 ? "" : "s") << "\n";
