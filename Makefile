@@ -7,7 +7,7 @@ DEMO_ROWS ?= 1000000
 DEMO_DIR := examples/citizens
 DEMO_CSV := $(DEMO_DIR)/incoming/citizens_data_$(subst -,,$(DEMO_DATE)).csv
 
-.PHONY: deps build demo test unit e2e format format-check bench clean
+.PHONY: deps build demo test unit e2e sanitize format format-check bench clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -22,13 +22,20 @@ demo: build
 	$(BUILD)/sluice query --pipeline $(DEMO_DIR)/pipeline.yaml \
 	  "SELECT * FROM warehouse.marts.citizens_by_region ORDER BY citizens DESC"
 
-test: build format-check unit e2e
+test: build format-check unit e2e sanitize
 
 unit:
 	cd $(BUILD) && ctest --output-on-failure -j2
 
 e2e:
 	SLUICE_BIN=$(abspath $(BUILD))/sluice python3 -m pytest -q tests/e2e
+
+# The same tests on an AddressSanitizer + UndefinedBehaviorSanitizer build (leaks checked too).
+sanitize: deps
+	cmake -S . -B $(BUILD)-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=address,undefined >/dev/null
+	ninja -C $(BUILD)-asan
+	cd $(BUILD)-asan && UBSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j2
+	UBSAN_OPTIONS=halt_on_error=1 SLUICE_BIN=$(abspath $(BUILD)-asan)/sluice python3 -m pytest -q tests/e2e
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h')

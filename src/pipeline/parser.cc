@@ -375,7 +375,7 @@ void ParseCheck(Reader& r, const YAML::Node& n, TaskSpec& t, std::vector<Templat
         continue;
       }
       kind = key;
-      const YAML::Node& v = it->second;
+      const YAML::Node v = it->second;  // by value: it-> is a temporary proxy
       e.kind = key;
       if (key == "unique" || key == "not_null") {
         e.columns = r.StrList(v, key);
