@@ -28,6 +28,70 @@ struct Table {
   std::vector<std::vector<std::optional<std::string>>> rows;  // row-major
 };
 
+// The kinds of values a typed batch carries; everything else arrives as kOther (text).
+enum class TypeId : uint8_t {
+  kBoolean,
+  kTinyint,
+  kSmallint,
+  kInteger,
+  kBigint,
+  kUTinyint,
+  kUSmallint,
+  kUInteger,
+  kUBigint,
+  kHugeint,
+  kFloat,
+  kDouble,
+  kDecimal,
+  kDate,
+  kTime,
+  kTimestamp,
+  kTimestampTz,
+  kInterval,
+  kVarchar,
+  kBlob,
+  kUuid,
+  kOther,
+};
+
+struct Interval {
+  int32_t months = 0;
+  int32_t days = 0;
+  int64_t micros = 0;
+};
+
+// One column of a TypedBatch. Values live in the engine's memory and are valid only during the
+// callback that receives the batch.
+struct ColumnData {
+  TypeId id = TypeId::kOther;
+  uint8_t width = 0;           // DECIMAL precision
+  uint8_t scale = 0;           // DECIMAL scale
+  uint8_t physical_bytes = 0;  // bytes per value in data (DECIMAL: 2, 4, 8 or 16)
+  const void* data = nullptr;
+  const uint64_t* validity = nullptr;  // null = no NULLs
+  std::vector<std::string_view> text;  // kVarchar, kBlob, kOther: one view per row
+
+  bool IsNull(size_t row) const {
+    return validity != nullptr && !(validity[row / 64] & (uint64_t{1} << (row % 64)));
+  }
+  // Signed integers, DATE (days since 1970-01-01), TIME (micros since midnight), TIMESTAMP and
+  // TIMESTAMP WITH TIME ZONE (micros since 1970-01-01 UTC), and DECIMAL up to 18 digits
+  // (unscaled).
+  int64_t GetInt(size_t row) const;
+  uint64_t GetUInt(size_t row) const;
+  // HUGEINT, DECIMAL of any width (unscaled), UUID (as 128 bits, most significant first).
+  __int128 GetInt128(size_t row) const;
+  double GetDouble(size_t row) const;
+  bool GetBool(size_t row) const { return static_cast<const uint8_t*>(data)[row] != 0; }
+  Interval GetInterval(size_t row) const { return static_cast<const Interval*>(data)[row]; }
+};
+
+struct TypedBatch {
+  std::vector<Column> columns;  // names and SQL types
+  std::vector<ColumnData> data;
+  size_t num_rows = 0;
+};
+
 struct Progress {
   double fraction = -1;  // 0..1, or -1 when the engine cannot tell
   uint64_t rows_processed = 0;
@@ -47,6 +111,10 @@ class Session {
   // holding the whole result in memory.
   virtual void Stream(const std::string& sql,
                       const std::function<void(const Batch&)>& on_batch) = 0;
+  // Like Stream, with typed values in the engine's own memory: for sinks that encode values
+  // (binary COPY) without going through text.
+  virtual void StreamTyped(const std::string& sql,
+                           const std::function<void(const TypedBatch&)>& on_batch) = 0;
   // Writes the result of a SELECT into one Parquet file; returns the number of rows written.
   virtual uint64_t CopyToParquet(const std::string& select_sql, const std::string& path) = 0;
   // Returns the columns a SELECT would produce, without running it.

@@ -51,6 +51,49 @@ TEST_F(EngineTest, StreamsInBatches) {
   EXPECT_EQ(sum, 49995000);
 }
 
+TEST_F(EngineTest, StreamTypedExposesEveryLayout) {
+  std::vector<TypedBatch> seen;
+  size_t rows = 0;
+  session_->StreamTyped(
+      "SELECT 12.34::DECIMAL(4,2) AS d4, -1234567.89::DECIMAL(9,2) AS d9, "
+      "123456789012345.678::DECIMAL(18,3) AS d18, "
+      "-12345678901234567890123456789.123456789::DECIMAL(38,9) AS d38, DATE '2000-01-02' AS dt, "
+      "TIMESTAMP '1970-01-01 00:00:01.5' AS ts, '00000000-0000-0000-0000-000000000001'::UUID AS "
+      "u, 'héllo' AS s, NULL::VARCHAR AS n, [1, 2] AS l, 18446744073709551615::UBIGINT AS ub, "
+      "true AS b, 1.5::FLOAT AS f",
+      [&](const TypedBatch& b) {
+        rows += b.num_rows;
+        const auto& d = b.data;
+        ASSERT_EQ(d.size(), 13u);
+        EXPECT_EQ(d[0].id, TypeId::kDecimal);
+        EXPECT_EQ(d[0].width, 4);
+        EXPECT_EQ(d[0].scale, 2);
+        EXPECT_EQ(d[0].GetInt(0), 1234);
+        EXPECT_EQ(d[1].GetInt(0), -123456789);
+        EXPECT_EQ(d[2].physical_bytes, 8);
+        EXPECT_EQ(d[2].GetInt(0), 123456789012345678LL);
+        EXPECT_EQ(d[3].physical_bytes, 16);
+        EXPECT_LT(d[3].GetInt128(0), 0);
+        EXPECT_EQ(static_cast<int64_t>((-d[3].GetInt128(0)) % 1000000000), 123456789);
+        EXPECT_EQ(d[4].id, TypeId::kDate);
+        EXPECT_EQ(d[4].GetInt(0), 10958);
+        EXPECT_EQ(d[5].id, TypeId::kTimestamp);
+        EXPECT_EQ(d[5].GetInt(0), 1500000);
+        EXPECT_EQ(d[6].id, TypeId::kUuid);
+        EXPECT_EQ(d[6].GetInt128(0), 1);
+        EXPECT_EQ(d[7].text[0], "h\xc3\xa9llo");
+        EXPECT_TRUE(d[8].IsNull(0));
+        EXPECT_FALSE(d[7].IsNull(0));
+        EXPECT_EQ(d[9].id, TypeId::kVarchar);  // nested types arrive as text
+        EXPECT_EQ(d[9].text[0], "[1, 2]");
+        EXPECT_EQ(d[10].GetUInt(0), 18446744073709551615ULL);
+        EXPECT_TRUE(d[11].GetBool(0));
+        EXPECT_EQ(d[12].GetDouble(0), 1.5);
+        EXPECT_EQ(b.columns[3].type, "DECIMAL(38,9)");
+      });
+  EXPECT_EQ(rows, 1u);
+}
+
 TEST_F(EngineTest, QueryRefusesTooManyRows) {
   EXPECT_THROW(session_->Query("SELECT * FROM range(100)", 10), Error);
 }

@@ -11,7 +11,156 @@
 #include "engine/engine.h"
 
 namespace sluice::engine {
+
+// ColumnData reads DuckDB's vector layouts: little-endian integers, 128-bit values as
+// {uint64 lower, int64 upper}, UUIDs with the top bit flipped (DuckDB stores them so).
+int64_t ColumnData::GetInt(size_t row) const {
+  switch (physical_bytes) {
+    case 1:
+      return static_cast<const int8_t*>(data)[row];
+    case 2:
+      return static_cast<const int16_t*>(data)[row];
+    case 4:
+      return static_cast<const int32_t*>(data)[row];
+    default:
+      return static_cast<const int64_t*>(data)[row];
+  }
+}
+
+uint64_t ColumnData::GetUInt(size_t row) const {
+  switch (physical_bytes) {
+    case 1:
+      return static_cast<const uint8_t*>(data)[row];
+    case 2:
+      return static_cast<const uint16_t*>(data)[row];
+    case 4:
+      return static_cast<const uint32_t*>(data)[row];
+    default:
+      return static_cast<const uint64_t*>(data)[row];
+  }
+}
+
+__int128 ColumnData::GetInt128(size_t row) const {
+  if (physical_bytes != 16) return GetInt(row);
+  const auto* h = static_cast<const duckdb_hugeint*>(data) + row;
+  __int128 v = (static_cast<__int128>(h->upper) << 64) | static_cast<__int128>(h->lower);
+  if (id == TypeId::kUuid) v ^= static_cast<__int128>(1) << 127;
+  return v;
+}
+
+double ColumnData::GetDouble(size_t row) const {
+  if (physical_bytes == 4) return static_cast<const float*>(data)[row];
+  return static_cast<const double*>(data)[row];
+}
+
 namespace {
+
+// Maps a DuckDB type to a TypeId and the bytes per value of its vectors.
+void DescribeType(duckdb_logical_type t, ColumnData* c) {
+  switch (duckdb_get_type_id(t)) {
+    case DUCKDB_TYPE_BOOLEAN:
+      c->id = TypeId::kBoolean;
+      c->physical_bytes = 1;
+      break;
+    case DUCKDB_TYPE_TINYINT:
+      c->id = TypeId::kTinyint;
+      c->physical_bytes = 1;
+      break;
+    case DUCKDB_TYPE_SMALLINT:
+      c->id = TypeId::kSmallint;
+      c->physical_bytes = 2;
+      break;
+    case DUCKDB_TYPE_INTEGER:
+      c->id = TypeId::kInteger;
+      c->physical_bytes = 4;
+      break;
+    case DUCKDB_TYPE_BIGINT:
+      c->id = TypeId::kBigint;
+      c->physical_bytes = 8;
+      break;
+    case DUCKDB_TYPE_UTINYINT:
+      c->id = TypeId::kUTinyint;
+      c->physical_bytes = 1;
+      break;
+    case DUCKDB_TYPE_USMALLINT:
+      c->id = TypeId::kUSmallint;
+      c->physical_bytes = 2;
+      break;
+    case DUCKDB_TYPE_UINTEGER:
+      c->id = TypeId::kUInteger;
+      c->physical_bytes = 4;
+      break;
+    case DUCKDB_TYPE_UBIGINT:
+      c->id = TypeId::kUBigint;
+      c->physical_bytes = 8;
+      break;
+    case DUCKDB_TYPE_HUGEINT:
+      c->id = TypeId::kHugeint;
+      c->physical_bytes = 16;
+      break;
+    case DUCKDB_TYPE_FLOAT:
+      c->id = TypeId::kFloat;
+      c->physical_bytes = 4;
+      break;
+    case DUCKDB_TYPE_DOUBLE:
+      c->id = TypeId::kDouble;
+      c->physical_bytes = 8;
+      break;
+    case DUCKDB_TYPE_DATE:
+      c->id = TypeId::kDate;
+      c->physical_bytes = 4;
+      break;
+    case DUCKDB_TYPE_TIME:
+      c->id = TypeId::kTime;
+      c->physical_bytes = 8;
+      break;
+    case DUCKDB_TYPE_TIMESTAMP:
+      c->id = TypeId::kTimestamp;
+      c->physical_bytes = 8;
+      break;
+    case DUCKDB_TYPE_TIMESTAMP_TZ:
+      c->id = TypeId::kTimestampTz;
+      c->physical_bytes = 8;
+      break;
+    case DUCKDB_TYPE_INTERVAL:
+      c->id = TypeId::kInterval;
+      c->physical_bytes = 16;
+      break;
+    case DUCKDB_TYPE_VARCHAR:
+      c->id = TypeId::kVarchar;
+      break;
+    case DUCKDB_TYPE_BLOB:
+      c->id = TypeId::kBlob;
+      break;
+    case DUCKDB_TYPE_UUID:
+      c->id = TypeId::kUuid;
+      c->physical_bytes = 16;
+      break;
+    case DUCKDB_TYPE_DECIMAL: {
+      c->id = TypeId::kDecimal;
+      c->width = duckdb_decimal_width(t);
+      c->scale = duckdb_decimal_scale(t);
+      switch (duckdb_decimal_internal_type(t)) {
+        case DUCKDB_TYPE_SMALLINT:
+          c->physical_bytes = 2;
+          break;
+        case DUCKDB_TYPE_INTEGER:
+          c->physical_bytes = 4;
+          break;
+        case DUCKDB_TYPE_BIGINT:
+          c->physical_bytes = 8;
+          break;
+        default:
+          c->physical_bytes = 16;
+          break;
+      }
+      break;
+    }
+    default:
+      c->id = TypeId::kOther;
+      break;
+  }
+}
 
 std::string TypeName(duckdb_logical_type type) {
   char* s = duckdb_logical_type_get_alias(type);
@@ -155,6 +304,75 @@ class DuckDbSession : public Session {
         ChunkToBatch(chunk, &batch);
         duckdb_destroy_data_chunk(&chunk);
         on_batch(batch);
+      }
+    } catch (...) {
+      duckdb_destroy_result(&result);
+      throw;
+    }
+    const char* err = duckdb_result_error(&result);
+    if (err != nullptr) {
+      std::string msg = err;
+      duckdb_error_type type = duckdb_result_error_type(&result);
+      duckdb_destroy_result(&result);
+      throw Convert(type, msg);
+    }
+    duckdb_destroy_result(&result);
+  }
+
+  void StreamTyped(const std::string& sql,
+                   const std::function<void(const TypedBatch&)>& on_batch) override {
+    // Types DuckDB stores in ways we do not decode (lists, structs, enums, ...) are cast to
+    // VARCHAR in SQL first, so every column is either a known layout or text.
+    std::string body = Trim(sql);
+    while (!body.empty() && body.back() == ';') body = Trim(body.substr(0, body.size() - 1));
+    std::vector<Column> declared = Describe(body);
+    std::vector<std::string> select;
+    for (const auto& c : declared) {
+      bool known =
+          !(StartsWith(c.type, "STRUCT") || StartsWith(c.type, "MAP") || EndsWith(c.type, "[]") ||
+            c.type == "LIST" || c.type == "ENUM" || c.type == "UNKNOWN" || c.type == "BIT" ||
+            c.type == "UHUGEINT" || StartsWith(c.type, "TIMESTAMP_") ||
+            c.type == "TIME WITH TIME ZONE" || c.type == "UNION");
+      select.push_back(known ? SqlIdentifier(c.name)
+                             : SqlIdentifier(c.name) + "::VARCHAR AS " + SqlIdentifier(c.name));
+    }
+    duckdb_result result;
+    Run("SELECT " + Join(select, ", ") + " FROM (" + body + ")", &result);
+    TypedBatch batch;
+    batch.columns = declared;
+    idx_t ncols = duckdb_column_count(&result);
+    batch.data.resize(ncols);
+    for (idx_t c = 0; c < ncols; c++) {
+      duckdb_logical_type t = duckdb_column_logical_type(&result, c);
+      DescribeType(t, &batch.data[c]);
+      duckdb_destroy_logical_type(&t);
+    }
+    try {
+      for (;;) {
+        duckdb_data_chunk chunk = duckdb_fetch_chunk(result);
+        if (chunk == nullptr) break;
+        batch.num_rows = duckdb_data_chunk_get_size(chunk);
+        for (idx_t c = 0; c < ncols; c++) {
+          auto& col = batch.data[c];
+          duckdb_vector vec = duckdb_data_chunk_get_vector(chunk, c);
+          col.data = duckdb_vector_get_data(vec);
+          col.validity = duckdb_vector_get_validity(vec);
+          col.text.clear();
+          if (col.id == TypeId::kVarchar || col.id == TypeId::kBlob || col.id == TypeId::kOther) {
+            auto* s = static_cast<duckdb_string_t*>(const_cast<void*>(col.data));
+            col.text.reserve(batch.num_rows);
+            for (idx_t r = 0; r < batch.num_rows; r++) {
+              col.text.emplace_back(duckdb_string_t_data(s + r), duckdb_string_t_length(s[r]));
+            }
+          }
+        }
+        try {
+          on_batch(batch);
+        } catch (...) {
+          duckdb_destroy_data_chunk(&chunk);
+          throw;
+        }
+        duckdb_destroy_data_chunk(&chunk);
       }
     } catch (...) {
       duckdb_destroy_result(&result);
