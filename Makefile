@@ -28,7 +28,7 @@ unit:
 	cd $(BUILD) && ctest --output-on-failure -j2
 
 e2e:
-	SLUICE_BIN=$(abspath $(BUILD))/sluice python3 -m pytest -q tests/e2e
+	SLUICE_BIN=$(abspath $(BUILD))/sluice python3 -m pytest -q tests/e2e tests/servers
 
 # The same tests on an AddressSanitizer + UndefinedBehaviorSanitizer build (leaks checked too).
 sanitize: deps

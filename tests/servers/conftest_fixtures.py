@@ -1,0 +1,57 @@
+"""pytest fixtures for real database servers (DESIGN.md section 5).
+
+Use them from any conftest.py:
+
+    import sys; from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "servers"))
+    from conftest_fixtures import postgres_server, mariadb_server  # noqa: F401
+
+Both are session-scoped: one server each per pytest run, started on a free port in a fresh
+temp folder, stopped and deleted at the end. A server that cannot be installed or started
+fails the tests that use it, with its log; it never skips them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from servers import MariaDbServer, PostgresServer, ServerError
+
+# Messages that mean the free port we picked was taken by someone else in the meantime.
+_PORT_TAKEN = ("Address already in use", "Can't start server: Bind on TCP/IP port", "errno: 98")
+
+
+def start_server(cls, label: str, tmp_dir=None):
+    """Install if needed and start a `cls` server; pytest.fail (never skip) on failure.
+    Retries with another port when the picked port was grabbed meanwhile."""
+    try:
+        cls.install()
+    except ServerError as e:
+        pytest.fail(f"{label}: the packages could not be installed:\n{e}", pytrace=False)
+    error = None
+    for _ in range(3):
+        server = cls()
+        try:
+            return server.start(tmp_dir)
+        except ServerError as e:
+            error = e
+            server.cleanup(ignore_errors=True)
+            if not any(m in str(e) for m in _PORT_TAKEN):
+                break
+    pytest.fail(f"{label} could not be started:\n{error}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A running PostgreSQL (PostgresServer): etl/etl, database sluice_test."""
+    server = start_server(PostgresServer, "PostgreSQL")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def mariadb_server():
+    """A running MariaDB (MariaDbServer): etl/etl, database shop."""
+    server = start_server(MariaDbServer, "MariaDB")
+    yield server
+    server.cleanup()
