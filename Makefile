@@ -28,7 +28,8 @@ unit:
 	cd $(BUILD) && ctest --output-on-failure -j2
 
 e2e:
-	SLUICE_BIN=$(abspath $(BUILD))/sluice python3 -m pytest -q tests/e2e tests/servers
+	SLUICE_BIN=$(abspath $(BUILD))/sluice python3 -m pytest -q tests/e2e
+	python3 -m pytest -q tests/servers
 
 # The same tests on an AddressSanitizer + UndefinedBehaviorSanitizer build (leaks checked too).
 sanitize: deps
