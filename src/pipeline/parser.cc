@@ -36,7 +36,8 @@ const std::map<std::string, std::vector<std::string>> kKindKeys = {
       "date_format", "timestamp_format", "encoding", "rejects", "allow_empty", "max_line_size"}},
     {"sql", {"into", "sql"}},
     {"check", {"dataset", "expect"}},
-    {"db_load", {"connection", "datasets", "dataset", "into", "mode", "key", "partitions"}},
+    {"db_load",
+     {"connection", "datasets", "dataset", "into", "mode", "key", "partitions", "new_columns"}},
 };
 const std::vector<std::string> kConnectionTypes = {"postgres", "mysql", "duckdb", "sftp"};
 
@@ -447,6 +448,12 @@ void ParseDbLoad(Reader& r, const YAML::Node& n, TaskSpec& t) {
   if (l.mode == "merge" && l.key.empty()) {
     r.Error(n["mode"], "mode: merge needs key: (the column or columns rows are matched on)");
   }
+  if (n["new_columns"]) {
+    l.new_columns = r.Str(n["new_columns"], "new_columns").value_or("add");
+    if (l.new_columns != "add" && l.new_columns != "fail" && l.new_columns != "ignore") {
+      r.Error(n["new_columns"], "new_columns must be add, fail or ignore");
+    }
+  }
   if (n["partitions"]) {
     l.partitions = r.Str(n["partitions"], "partitions").value_or("current");
     if (l.partitions != "current" && l.partitions != "all") {
@@ -817,7 +824,7 @@ PipelineSpec LoadPipeline(const std::string& path,
           r.Error(n["connection"],
                   "connection '" + t.load.connection + "' is not defined under connections:" +
                       (names.empty() ? "" : " (defined: " + Join(names, ", ") + ")"));
-        } else if (c->second.type != "duckdb") {
+        } else if (c->second.type != "duckdb" && c->second.type != "postgres") {
           r.Error(n["connection"], "db_load to a " + c->second.type +
                                        " connection is not available in this build yet; load into "
                                        "the embedded warehouse (leave out connection:)");

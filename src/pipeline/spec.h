@@ -82,6 +82,7 @@ struct DbLoadSpec {
   std::string mode = "replace";  // replace | append | merge
   std::vector<std::string> key;
   std::string partitions = "current";  // current | all
+  std::string new_columns = "add";     // a dataset column the target lacks: add | fail | ignore
 };
 
 struct TaskSpec {

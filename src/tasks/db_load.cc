@@ -1,12 +1,13 @@
 // db_load into an embedded DuckDB warehouse file. All datasets of the task change their target
 // tables in one transaction, and a ledger table makes a repeated append of the same partition a
 // no-op.
+#include "tasks/db_load.h"
+
 #include <map>
 #include <mutex>
 
 #include "common/error.h"
 #include "common/strings.h"
-#include "tasks/task.h"
 
 namespace sluice::tasks {
 namespace {
@@ -17,45 +18,21 @@ namespace {
 std::mutex warehouse_mu;
 std::map<std::string, std::string> attached;  // Guarded by warehouse_mu: path -> alias
 
-struct Source {
-  std::string dataset;
-  std::string table;
-  std::string sql;
-  std::string partition;
-  std::string checksum;
-  uint64_t rows = 0;
-};
-
-std::string SchemaOf(const std::string& table) {
-  auto parts = Split(table, '.');
-  return parts.size() == 2 ? parts[0] : "main";
-}
-
-std::string NameOf(const std::string& table) {
-  auto parts = Split(table, '.');
-  return parts.back();
-}
-
 }  // namespace
 
-state::TaskCounts RunDbLoad(TaskContext& ctx) {
-  const auto& t = *ctx.task;
-  const auto& l = t.load;
-  std::string warehouse = ctx.spec->ResolvePath(ctx.spec->warehouse);
-  if (!l.connection.empty()) {
-    const auto& c = ctx.spec->connections.at(l.connection);
-    auto path = c.options.find("path");
-    if (path == c.options.end()) {
-      throw InvalidInput(ctx.Name() + ": connection '" + l.connection +
-                         "' of type duckdb needs path: (the warehouse file)");
-    }
-    warehouse = ctx.spec->ResolvePath(path->second);
-  }
+std::string SchemaOf(const std::string& table, const std::string& default_schema) {
+  auto parts = Split(table, '.');
+  return parts.size() == 2 ? parts[0] : default_schema;
+}
 
+std::string NameOf(const std::string& table) { return Split(table, '.').back(); }
+
+std::vector<LoadSource> ResolveLoadSources(TaskContext& ctx) {
+  const auto& l = ctx.task->load;
   // Resolve every source first: a missing partition fails before anything changes.
-  std::vector<Source> sources;
+  std::vector<LoadSource> sources;
   for (const auto& [dataset, table] : l.datasets) {
-    Source s;
+    LoadSource s;
     s.dataset = dataset;
     s.table = table;
     std::vector<std::string> files;
@@ -87,6 +64,32 @@ state::TaskCounts RunDbLoad(TaskContext& ctx) {
     sources.push_back(s);
   }
 
+  return sources;
+}
+
+state::TaskCounts RunDbLoad(TaskContext& ctx) {
+  const auto& l = ctx.task->load;
+  auto sources = ResolveLoadSources(ctx);
+  if (!l.connection.empty() && ctx.spec->connections.at(l.connection).type == "postgres") {
+    return RunPostgresLoad(ctx, sources);
+  }
+  return RunDuckDbLoad(ctx, sources);
+}
+
+state::TaskCounts RunDuckDbLoad(TaskContext& ctx, const std::vector<LoadSource>& sources) {
+  const auto& t = *ctx.task;
+  const auto& l = t.load;
+  std::string warehouse = ctx.spec->ResolvePath(ctx.spec->warehouse);
+  if (!l.connection.empty()) {
+    const auto& c = ctx.spec->connections.at(l.connection);
+    auto path = c.options.find("path");
+    if (path == c.options.end()) {
+      throw InvalidInput(ctx.Name() + ": connection '" + l.connection +
+                         "' of type duckdb needs path: (the warehouse file)");
+    }
+    warehouse = ctx.spec->ResolvePath(path->second);
+  }
+
   auto session = ctx.Connect("loading " + warehouse);
   std::lock_guard<std::mutex> lock(warehouse_mu);
   std::string& alias = attached[warehouse];
@@ -95,7 +98,8 @@ state::TaskCounts RunDbLoad(TaskContext& ctx) {
     session->Execute("ATTACH IF NOT EXISTS " + SqlLiteral(warehouse) + " AS " + alias);
   }
   auto target = [&](const std::string& table) {
-    return alias + "." + SqlIdentifier(SchemaOf(table)) + "." + SqlIdentifier(NameOf(table));
+    return alias + "." + SqlIdentifier(SchemaOf(table, "main")) + "." +
+           SqlIdentifier(NameOf(table));
   };
   std::string ledger = alias + ".main._sluice_loads";
 
@@ -125,7 +129,7 @@ state::TaskCounts RunDbLoad(TaskContext& ctx) {
       }
       std::string into = target(s.table);
       session->Execute("CREATE SCHEMA IF NOT EXISTS " + alias + "." +
-                       SqlIdentifier(SchemaOf(s.table)));
+                       SqlIdentifier(SchemaOf(s.table, "main")));
       if (l.mode == "replace") {
         session->Execute("CREATE OR REPLACE TABLE " + into + " AS SELECT * FROM " + s.sql);
       } else {

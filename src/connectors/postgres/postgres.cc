@@ -1,0 +1,410 @@
+// The PostgreSQL connector: libpq connections, binary COPY, and the lake -> PostgreSQL type
+// mapping. Only this folder includes libpq.
+#include "connectors/postgres/postgres.h"
+
+#include <libpq-fe.h>
+
+#include <cstring>
+
+#include "common/error.h"
+#include "common/strings.h"
+
+namespace sluice::connectors::postgres {
+namespace {
+
+// PostgreSQL's epoch for dates and timestamps is 2000-01-01.
+constexpr int32_t kPgEpochDays = 10957;
+constexpr int64_t kPgEpochMicros = 946684800000000LL;
+
+void PutBig16(std::string& b, uint16_t v) {
+  char c[2] = {static_cast<char>(v >> 8), static_cast<char>(v)};
+  b.append(c, 2);
+}
+void PutBig32(std::string& b, uint32_t v) {
+  char c[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+               static_cast<char>(v)};
+  b.append(c, 4);
+}
+void PutBig64(std::string& b, uint64_t v) {
+  PutBig32(b, static_cast<uint32_t>(v >> 32));
+  PutBig32(b, static_cast<uint32_t>(v));
+}
+
+// Encodes an unscaled integer with `scale` fraction digits as PostgreSQL NUMERIC: base-10000
+// digit groups aligned on the decimal point, with weight (position of the first group) and
+// display scale.
+void EncodeNumeric(__int128 unscaled, int scale, CopyWriter& out) {
+  bool negative = unscaled < 0;
+  unsigned __int128 mag = negative ? static_cast<unsigned __int128>(-(unscaled + 1)) + 1
+                                   : static_cast<unsigned __int128>(unscaled);
+  // Decimal digits of the magnitude, most significant first, padded so at least one integer
+  // digit exists.
+  std::string digits;
+  while (mag > 0) {
+    digits.push_back(static_cast<char>('0' + static_cast<int>(mag % 10)));
+    mag /= 10;
+  }
+  while (static_cast<int>(digits.size()) <= scale) digits.push_back('0');
+  std::string dec(digits.rbegin(), digits.rend());
+  std::string int_part = dec.substr(0, dec.size() - static_cast<size_t>(scale));
+  std::string frac_part = dec.substr(dec.size() - static_cast<size_t>(scale));
+  // Pad the integer part on the left and the fraction on the right to whole groups of 4.
+  while (int_part.size() % 4) int_part.insert(int_part.begin(), '0');
+  while (frac_part.size() % 4) frac_part.push_back('0');
+  std::vector<uint16_t> groups;
+  for (size_t i = 0; i < int_part.size(); i += 4)
+    groups.push_back(static_cast<uint16_t>(std::stoi(int_part.substr(i, 4))));
+  int weight = static_cast<int>(int_part.size() / 4) - 1;
+  for (size_t i = 0; i < frac_part.size(); i += 4)
+    groups.push_back(static_cast<uint16_t>(std::stoi(frac_part.substr(i, 4))));
+  // Drop leading and trailing zero groups (PostgreSQL's canonical form).
+  size_t first = 0;
+  while (first < groups.size() && groups[first] == 0) {
+    first++;
+    weight--;
+  }
+  size_t last = groups.size();
+  while (last > first && groups[last - 1] == 0) last--;
+  if (first == last) weight = 0;
+  std::string& b = out.buffer();
+  uint32_t ndigits = static_cast<uint32_t>(last - first);
+  PutBig32(b, 8 + 2 * ndigits);
+  PutBig16(b, static_cast<uint16_t>(ndigits));
+  PutBig16(b, static_cast<uint16_t>(static_cast<int16_t>(weight)));
+  PutBig16(b, ndigits == 0 ? 0 : (negative ? 0x4000 : 0x0000));
+  PutBig16(b, static_cast<uint16_t>(scale));
+  for (size_t i = first; i < last; i++) PutBig16(b, groups[i]);
+}
+
+bool ValidUtf8(std::string_view s) {
+  size_t i = 0, n = s.size();
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  while (i < n) {
+    unsigned char c = p[i];
+    if (c < 0x80) {
+      if (c == 0) return false;  // PostgreSQL text cannot hold NUL
+      i++;
+      continue;
+    }
+    int len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + static_cast<size_t>(len) > n) return false;
+    for (int k = 1; k < len; k++) {
+      if ((p[i + static_cast<size_t>(k)] & 0xC0) != 0x80) return false;
+    }
+    i += static_cast<size_t>(len);
+  }
+  return true;
+}
+
+}  // namespace
+
+void CopyWriter::BeginRow(int16_t fields) { PutBig16(buf_, static_cast<uint16_t>(fields)); }
+void CopyWriter::Null() { PutBig32(buf_, 0xFFFFFFFFu); }
+void CopyWriter::Field(const void* data, uint32_t n) {
+  PutBig32(buf_, n);
+  buf_.append(static_cast<const char*>(data), n);
+}
+void CopyWriter::Int16(int16_t v) {
+  PutBig32(buf_, 2);
+  PutBig16(buf_, static_cast<uint16_t>(v));
+}
+void CopyWriter::Int32(int32_t v) {
+  PutBig32(buf_, 4);
+  PutBig32(buf_, static_cast<uint32_t>(v));
+}
+void CopyWriter::Int64(int64_t v) {
+  PutBig32(buf_, 8);
+  PutBig64(buf_, static_cast<uint64_t>(v));
+}
+
+std::string Ident(const std::string& name) { return SqlIdentifier(name); }
+
+Options OptionsFromConnection(const pipeline::ConnectionSpec& spec, const std::string& base_dir) {
+  Options o;
+  o.name = spec.name;
+  auto get = [&](const char* key, std::string* out) {
+    auto it = spec.options.find(key);
+    if (it != spec.options.end()) {
+      *out = pipeline::ResolveSecret(it->second, base_dir, "connection '" + spec.name + "'." + key);
+    }
+  };
+  get("host", &o.host);
+  get("port", &o.port);
+  get("database", &o.database);
+  get("user", &o.user);
+  get("password", &o.password);
+  get("sslmode", &o.sslmode);
+  get("sslrootcert", &o.sslrootcert);
+  std::string timeout;
+  get("connect_timeout", &timeout);
+  if (!timeout.empty()) {
+    auto d = ParseDuration(timeout);
+    if (!d)
+      throw InvalidInput("connection '" + spec.name + "': connect_timeout '" + timeout +
+                         "' is not a duration");
+    o.connect_timeout_seconds = static_cast<int>(std::max<int64_t>(1, d->count() / 1000));
+  }
+  if (o.database.empty()) throw InvalidInput("connection '" + spec.name + "' needs database:");
+  if (o.user.empty()) throw InvalidInput("connection '" + spec.name + "' needs user:");
+  return o;
+}
+
+std::unique_ptr<Connection> Connection::Open(const Options& o) {
+  std::string timeout = std::to_string(o.connect_timeout_seconds);
+  // Keywords, not a connection string: the password never passes through a string a log or
+  // error could show.
+  std::vector<const char*> keys = {
+      "host",           "port", "dbname", "user", "sslmode", "connect_timeout", "application_name",
+      "client_encoding"};
+  std::vector<const char*> values = {
+      o.host.c_str(),    o.port.c_str(),  o.database.c_str(), o.user.c_str(),
+      o.sslmode.c_str(), timeout.c_str(), "sluice",           "UTF8"};
+  if (!o.password.empty()) {
+    keys.push_back("password");
+    values.push_back(o.password.c_str());
+  }
+  if (!o.sslrootcert.empty()) {
+    keys.push_back("sslrootcert");
+    values.push_back(o.sslrootcert.c_str());
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  PGconn* conn = PQconnectdbParams(keys.data(), values.data(), 0);
+  if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
+    std::string msg = conn ? Trim(PQerrorMessage(conn)) : "out of memory";
+    PQfinish(conn);
+    bool auth = msg.find("password") != std::string::npos ||
+                msg.find("authentication") != std::string::npos;
+    throw Error(ErrorKind::kConnection,
+                "connection '" + o.name + "' (postgres " + o.user + "@" + o.host + ":" + o.port +
+                    "/" + o.database + "): " + msg +
+                    (auth ? " (check user: and the password secret)"
+                          : " (is the server running and reachable?)"),
+                !auth);
+  }
+  return std::unique_ptr<Connection>(new Connection(conn, o));
+}
+
+Connection::~Connection() { PQfinish(conn_); }
+
+std::string Connection::Describe() const {
+  return options_.user + "@" + options_.host + ":" + options_.port + "/" + options_.database;
+}
+
+int Connection::ServerVersion() const { return PQserverVersion(conn_); }
+
+void Connection::Fail(const std::string& what, PGresult* result) {
+  std::string msg = result ? Trim(PQresultErrorMessage(result)) : "";
+  if (msg.empty()) msg = Trim(PQerrorMessage(conn_));
+  std::string state = result && PQresultErrorField(result, PG_DIAG_SQLSTATE)
+                          ? PQresultErrorField(result, PG_DIAG_SQLSTATE)
+                          : "";
+  PQclear(result);
+  std::string text = "postgres " + Describe() + ": " + what + ": " + ReplaceAll(msg, "\n", " ");
+  bool lost = PQstatus(conn_) != CONNECTION_OK || StartsWith(state, "08") || state == "57P01" ||
+              state == "57P02" || state == "57P03";
+  if (lost) throw Error(ErrorKind::kConnection, text + " (the connection was lost)", true);
+  if (state == "40001" || state == "40P01" || state == "55P03") {
+    throw Error(ErrorKind::kConnection, text, true);
+  }
+  if (StartsWith(state, "22") || StartsWith(state, "23") || StartsWith(state, "42")) {
+    throw InvalidInput(text);
+  }
+  throw Error(ErrorKind::kIo, text, false);
+}
+
+void Connection::Exec(const std::string& sql) {
+  PGresult* r = PQexec(conn_, sql.c_str());
+  ExecStatusType s = PQresultStatus(r);
+  if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) Fail(sql.substr(0, 200), r);
+  PQclear(r);
+}
+
+std::vector<Row> Connection::Query(const std::string& sql, const std::vector<std::string>& params) {
+  std::vector<const char*> values;
+  for (const auto& p : params) values.push_back(p.c_str());
+  PGresult* r = PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                             values.data(), nullptr, nullptr, 0);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) Fail(sql.substr(0, 200), r);
+  std::vector<Row> rows;
+  int n = PQntuples(r), m = PQnfields(r);
+  for (int i = 0; i < n; i++) {
+    Row row;
+    for (int j = 0; j < m; j++) {
+      if (PQgetisnull(r, i, j)) {
+        row.emplace_back(std::nullopt);
+      } else {
+        row.emplace_back(
+            std::string(PQgetvalue(r, i, j), static_cast<size_t>(PQgetlength(r, i, j))));
+      }
+    }
+    rows.push_back(std::move(row));
+  }
+  PQclear(r);
+  return rows;
+}
+
+void Connection::BeginCopy(const std::string& copy_sql, CopyWriter& w) {
+  PGresult* r = PQexec(conn_, copy_sql.c_str());
+  if (PQresultStatus(r) != PGRES_COPY_IN) Fail(copy_sql.substr(0, 200), r);
+  PQclear(r);
+  static const char kHeader[] = "PGCOPY\n\377\r\n\0";
+  w.buffer().append(kHeader, 11);
+  PutBig32(w.buffer(), 0);  // flags
+  PutBig32(w.buffer(), 0);  // header extension length
+}
+
+void Connection::SendCopy(CopyWriter& w) {
+  if (w.buffer().empty()) return;
+  if (PQputCopyData(conn_, w.buffer().data(), static_cast<int>(w.buffer().size())) != 1) {
+    // The server ended the COPY (an error, or the connection went away): its result says why.
+    PQputCopyEnd(conn_, "sluice: sending failed");
+    FinishCopy();
+  }
+  w.buffer().clear();
+}
+
+uint64_t Connection::EndCopy(CopyWriter& w) {
+  PutBig16(w.buffer(), 0xFFFF);  // trailer
+  SendCopy(w);
+  if (PQputCopyEnd(conn_, nullptr) != 1) Fail("COPY", nullptr);
+  return FinishCopy();
+}
+
+void Connection::AbortCopy(const std::string& why) {
+  PQputCopyEnd(conn_, why.c_str());
+  PGresult* r;
+  while ((r = PQgetResult(conn_)) != nullptr) PQclear(r);
+}
+
+uint64_t Connection::FinishCopy() {
+  PGresult* end = PQgetResult(conn_);
+  if (PQresultStatus(end) != PGRES_COMMAND_OK) {
+    // Name the row: PostgreSQL reports it as "COPY <table>, line N" in the context.
+    std::string context = end && PQresultErrorField(end, PG_DIAG_CONTEXT)
+                              ? PQresultErrorField(end, PG_DIAG_CONTEXT)
+                              : "";
+    std::string what = "COPY";
+    auto pos = context.find("line ");
+    if (pos != std::string::npos) {
+      what = "COPY refused row " + std::to_string(std::atoll(context.c_str() + pos + 5));
+    }
+    PGresult* rest;
+    while ((rest = PQgetResult(conn_)) != nullptr) PQclear(rest);
+    Fail(what, end);
+  }
+  uint64_t rows = std::strtoull(PQcmdTuples(end), nullptr, 10);
+  PQclear(end);
+  PGresult* rest;
+  while ((rest = PQgetResult(conn_)) != nullptr) PQclear(rest);
+  return rows;
+}
+
+std::string PgType(const engine::Column& c) {
+  const std::string& t = c.type;
+  if (t == "BOOLEAN") return "boolean";
+  if (t == "TINYINT" || t == "SMALLINT" || t == "UTINYINT") return "smallint";
+  if (t == "INTEGER" || t == "USMALLINT") return "integer";
+  if (t == "BIGINT" || t == "UINTEGER") return "bigint";
+  if (t == "UBIGINT") return "numeric(20,0)";
+  if (t == "HUGEINT") return "numeric(39,0)";
+  if (t == "FLOAT") return "real";
+  if (t == "DOUBLE") return "double precision";
+  if (StartsWith(t, "DECIMAL")) return "numeric" + t.substr(7);
+  if (t == "DATE") return "date";
+  if (t == "TIME") return "time";
+  if (t == "TIMESTAMP") return "timestamp";
+  if (t == "TIMESTAMP WITH TIME ZONE") return "timestamptz";
+  if (t == "INTERVAL") return "interval";
+  if (t == "VARCHAR") return "text";
+  if (t == "BLOB") return "bytea";
+  if (t == "UUID") return "uuid";
+  if (t == "JSON") return "jsonb";
+  // Nested and other types arrive as text (engine::Session::StreamTyped).
+  return "text";
+}
+
+void EncodeValue(const engine::ColumnData& c, const std::string& declared_type, size_t row,
+                 CopyWriter& out) {
+  using engine::TypeId;
+  if (c.IsNull(row)) return out.Null();
+  switch (c.id) {
+    case TypeId::kBoolean: {
+      char v = c.GetBool(row) ? 1 : 0;
+      return out.Field(&v, 1);
+    }
+    case TypeId::kTinyint:
+    case TypeId::kSmallint:
+    case TypeId::kUTinyint:
+      return out.Int16(
+          static_cast<int16_t>(c.id == TypeId::kUTinyint ? c.GetUInt(row) : c.GetInt(row)));
+    case TypeId::kInteger:
+    case TypeId::kUSmallint:
+      return out.Int32(
+          static_cast<int32_t>(c.id == TypeId::kUSmallint ? c.GetUInt(row) : c.GetInt(row)));
+    case TypeId::kBigint:
+    case TypeId::kUInteger:
+      return out.Int64(c.id == TypeId::kUInteger ? static_cast<int64_t>(c.GetUInt(row))
+                                                 : c.GetInt(row));
+    case TypeId::kUBigint:
+      return EncodeNumeric(static_cast<__int128>(c.GetUInt(row)), 0, out);
+    case TypeId::kHugeint:
+      return EncodeNumeric(c.GetInt128(row), 0, out);
+    case TypeId::kDecimal:
+      return EncodeNumeric(c.GetInt128(row), c.scale, out);
+    case TypeId::kFloat: {
+      float f = static_cast<float>(c.GetDouble(row));
+      uint32_t bits;
+      std::memcpy(&bits, &f, 4);
+      PutBig32(out.buffer(), 4);
+      return PutBig32(out.buffer(), bits);
+    }
+    case TypeId::kDouble: {
+      double d = c.GetDouble(row);
+      uint64_t bits;
+      std::memcpy(&bits, &d, 8);
+      PutBig32(out.buffer(), 8);
+      return PutBig64(out.buffer(), bits);
+    }
+    case TypeId::kDate:
+      return out.Int32(static_cast<int32_t>(c.GetInt(row) - kPgEpochDays));
+    case TypeId::kTime:
+      return out.Int64(c.GetInt(row));
+    case TypeId::kTimestamp:
+    case TypeId::kTimestampTz:
+      return out.Int64(c.GetInt(row) - kPgEpochMicros);
+    case TypeId::kInterval: {
+      engine::Interval iv = c.GetInterval(row);
+      PutBig32(out.buffer(), 16);
+      PutBig64(out.buffer(), static_cast<uint64_t>(iv.micros));
+      PutBig32(out.buffer(), static_cast<uint32_t>(iv.days));
+      return PutBig32(out.buffer(), static_cast<uint32_t>(iv.months));
+    }
+    case TypeId::kUuid: {
+      unsigned __int128 v = static_cast<unsigned __int128>(c.GetInt128(row));
+      PutBig32(out.buffer(), 16);
+      PutBig64(out.buffer(), static_cast<uint64_t>(v >> 64));
+      return PutBig64(out.buffer(), static_cast<uint64_t>(v));
+    }
+    case TypeId::kBlob:
+      return out.Field(c.text[row].data(), static_cast<uint32_t>(c.text[row].size()));
+    case TypeId::kVarchar:
+    case TypeId::kOther: {
+      std::string_view s = c.text[row];
+      if (!ValidUtf8(s)) {
+        throw InvalidInput(
+            "a value is not valid UTF-8 text (or contains a NUL byte), which "
+            "PostgreSQL text cannot store; clean it in a model or load it as BLOB");
+      }
+      if (declared_type == "JSON") {
+        PutBig32(out.buffer(), static_cast<uint32_t>(s.size() + 1));
+        out.buffer().push_back(1);  // jsonb binary format version
+        out.buffer().append(s.data(), s.size());
+        return;
+      }
+      return out.Field(s.data(), static_cast<uint32_t>(s.size()));
+    }
+  }
+}
+
+}  // namespace sluice::connectors::postgres

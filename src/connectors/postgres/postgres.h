@@ -1,0 +1,95 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "pipeline/spec.h"
+
+typedef struct pg_conn PGconn;
+typedef struct pg_result PGresult;
+
+namespace sluice::connectors::postgres {
+
+struct Options {
+  std::string host = "127.0.0.1";
+  std::string port = "5432";
+  std::string database;
+  std::string user;
+  std::string password;  // resolved secret; never printed
+  std::string sslmode = "prefer";
+  std::string sslrootcert;
+  int connect_timeout_seconds = 10;
+  std::string name;  // the connection's name in the pipeline, for messages
+};
+
+// Reads a connection: block of type postgres, resolving ${env:}/${file:} secrets. Throws
+// Error(kInvalidInput) naming the connection and the key on a missing or bad option.
+Options OptionsFromConnection(const pipeline::ConnectionSpec& spec, const std::string& base_dir);
+
+using Row = std::vector<std::optional<std::string>>;
+
+// Collects rows for binary COPY ... FROM STDIN and sends them in large chunks.
+class CopyWriter {
+ public:
+  void BeginRow(int16_t fields);
+  void Null();
+  void Field(const void* data, uint32_t n);
+  void Int16(int16_t v);
+  void Int32(int32_t v);
+  void Int64(int64_t v);
+  // Flushes when enough bytes are buffered.
+  std::string& buffer() { return buf_; }
+
+ private:
+  std::string buf_;
+};
+
+// One libpq connection. Not thread-safe. Every call throws sluice::Error: kConnection
+// (retryable) when the server cannot be reached or went away, kInvalidInput for SQL and data
+// the server rejects (with its message, detail and the row for COPY), kIo otherwise.
+class Connection {
+ public:
+  static std::unique_ptr<Connection> Open(const Options& options);
+  ~Connection();
+
+  void Exec(const std::string& sql);
+  std::vector<Row> Query(const std::string& sql, const std::vector<std::string>& params = {});
+  // Binary COPY ... FROM STDIN in three steps: BeginCopy sends the statement and the format
+  // header into writer; SendCopy ships what the writer holds (call it whenever it is large);
+  // EndCopy sends the trailer and returns the rows the server took. AbortCopy makes the server
+  // roll the COPY back (use it when the data source fails midway).
+  void BeginCopy(const std::string& copy_sql, CopyWriter& writer);
+  void SendCopy(CopyWriter& writer);
+  uint64_t EndCopy(CopyWriter& writer);
+  void AbortCopy(const std::string& why);
+  // "user@host:port/database", for messages.
+  std::string Describe() const;
+  // Server version, e.g. 150004.
+  int ServerVersion() const;
+
+ private:
+  Connection(PGconn* conn, Options options) : conn_(conn), options_(std::move(options)) {}
+  [[noreturn]] void Fail(const std::string& what, PGresult* result);
+  uint64_t FinishCopy();
+
+  PGconn* conn_;
+  Options options_;
+};
+
+// The PostgreSQL type a lake column becomes (docs/load.md has the table). Throws
+// Error(kInvalidInput) naming the column for a type with no lossless mapping.
+std::string PgType(const engine::Column& column);
+
+// Appends one typed value in PostgreSQL's binary COPY format for the type PgType gives.
+void EncodeValue(const engine::ColumnData& column, const std::string& declared_type, size_t row,
+                 CopyWriter& out);
+
+// Quotes a name for PostgreSQL: "my ""name""".
+std::string Ident(const std::string& name);
+
+}  // namespace sluice::connectors::postgres
