@@ -824,10 +824,11 @@ PipelineSpec LoadPipeline(const std::string& path,
           r.Error(n["connection"],
                   "connection '" + t.load.connection + "' is not defined under connections:" +
                       (names.empty() ? "" : " (defined: " + Join(names, ", ") + ")"));
-        } else if (c->second.type != "duckdb" && c->second.type != "postgres") {
-          r.Error(n["connection"], "db_load to a " + c->second.type +
-                                       " connection is not available in this build yet; load into "
-                                       "the embedded warehouse (leave out connection:)");
+        } else if (c->second.type == "sftp") {
+          r.Error(n["connection"],
+                  "db_load cannot load into an sftp connection (use a postgres, "
+                  "mysql or duckdb connection, or leave out connection: for the "
+                  "embedded warehouse)");
         }
       }
     }

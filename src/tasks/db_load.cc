@@ -70,8 +70,10 @@ std::vector<LoadSource> ResolveLoadSources(TaskContext& ctx) {
 state::TaskCounts RunDbLoad(TaskContext& ctx) {
   const auto& l = ctx.task->load;
   auto sources = ResolveLoadSources(ctx);
-  if (!l.connection.empty() && ctx.spec->connections.at(l.connection).type == "postgres") {
-    return RunPostgresLoad(ctx, sources);
+  if (!l.connection.empty()) {
+    const std::string& type = ctx.spec->connections.at(l.connection).type;
+    if (type == "postgres") return RunPostgresLoad(ctx, sources);
+    if (type == "mysql") return RunMySqlLoad(ctx, sources);
   }
   return RunDuckDbLoad(ctx, sources);
 }

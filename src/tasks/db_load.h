@@ -26,5 +26,6 @@ std::string NameOf(const std::string& table);
 
 state::TaskCounts RunDuckDbLoad(TaskContext& ctx, const std::vector<LoadSource>& sources);
 state::TaskCounts RunPostgresLoad(TaskContext& ctx, const std::vector<LoadSource>& sources);
+state::TaskCounts RunMySqlLoad(TaskContext& ctx, const std::vector<LoadSource>& sources);
 
 }  // namespace sluice::tasks

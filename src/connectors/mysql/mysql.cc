@@ -1,0 +1,1 @@
+#include "connectors/mysql/mysql.h"
