@@ -3,6 +3,7 @@
 // ledger row happen in the one transaction that also holds the COPY: a failure at any point,
 // the server going away included, leaves every target table exactly as it was.
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "common/error.h"
@@ -72,42 +73,67 @@ state::TaskCounts RunPostgresLoad(TaskContext& ctx, const std::vector<LoadSource
                              s.dataset);
         }
       }
-      std::set<std::string> existing;
+      // The target's columns and their types as PostgreSQL names them (format_type).
+      std::map<std::string, std::string> existing;
       for (const auto& r : conn->Query(
-               "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND "
-               "table_name = $2",
+               "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a JOIN "
+               "pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+               "WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped",
                {schema, name})) {
-        existing.insert(r[0].value_or(""));
+        existing[r[0].value_or("")] = r[1].value_or("");
       }
-      if (l.mode == "replace" && !existing.empty()) {
-        // replace: the table takes the dataset's schema; truncate keeps the table as it is.
-        conn->Exec("DROP TABLE " + target);
-        existing.clear();
-      }
+
+      // Where the rows go. Straight into the table when it is new in this transaction or its
+      // column types are exactly the dataset's (binary COPY needs exact types); through a
+      // staging table when the server must convert types or merge rows.
+      std::string copy_into;                // the table COPY writes to
+      std::string finish;                   // SQL that moves staged rows into the target
+      std::vector<std::string> after_load;  // SQL run after the rows are in
       std::vector<engine::Column> load_columns;
-      if (existing.empty()) {
+      std::vector<std::string> keys;
+      for (const auto& k : l.key) keys.push_back(pg::Ident(k));
+      auto create = [&](const std::string& table) {
         std::vector<std::string> defs;
         for (const auto& c : columns) defs.push_back(pg::Ident(c.name) + " " + pg::PgType(c));
-        if (!l.key.empty()) {
-          std::vector<std::string> keys;
-          for (const auto& k : l.key) keys.push_back(pg::Ident(k));
-          defs.push_back("PRIMARY KEY (" + Join(keys, ", ") + ")");
-        }
-        conn->Exec("CREATE TABLE " + target + " (" + Join(defs, ", ") + ")");
-        ctx.log->Info("created " + s.table + " from the schema of " + s.dataset);
+        conn->Exec("CREATE TABLE " + table + " (" + Join(defs, ", ") + ")");
+      };
+      // The primary key is built after the load: one index build is cheaper than maintaining
+      // it row by row.
+      std::string add_key = keys.empty() ? ""
+                                         : "ALTER TABLE " + target + " ADD CONSTRAINT " +
+                                               pg::Ident(name + "_pkey") + " PRIMARY KEY (" +
+                                               Join(keys, ", ") + ")";
+      if (existing.empty() || l.mode == "replace") {
+        // A new table, or replace: the table takes the dataset's schema. replace builds the new
+        // table beside the old one and swaps them at the end, so readers wait only for the swap.
         load_columns = columns;
+        if (existing.empty()) {
+          create(target);
+          copy_into = target;
+          ctx.log->Info("created " + s.table + " from the schema of " + s.dataset);
+        } else {
+          copy_into = pg::Ident(schema) + "." + pg::Ident(name + "__sluice_new");
+          conn->Exec("DROP TABLE IF EXISTS " + copy_into);
+          create(copy_into);
+          after_load.push_back("DROP TABLE " + target);
+          after_load.push_back("ALTER TABLE " + copy_into + " RENAME TO " + pg::Ident(name));
+        }
+        if (!add_key.empty()) after_load.push_back(add_key);
       } else {
         std::vector<std::string> added;
+        bool types_match = true;
         for (const auto& c : columns) {
-          if (existing.count(c.name)) {
+          auto it = existing.find(c.name);
+          if (it != existing.end()) {
             load_columns.push_back(c);
+            types_match = types_match && it->second == pg::PgType(c);
             continue;
           }
           if (l.new_columns == "fail") {
             throw InvalidInput(ctx.Name() + ": " + s.dataset + " has column '" + c.name +
                                "' that " + s.table +
-                               " lacks (new_columns: fail); add it to the "
-                               "table, or set new_columns: add or ignore");
+                               " lacks (new_columns: fail); add it to the table, or set "
+                               "new_columns: add or ignore");
           }
           if (l.new_columns == "add") {
             conn->Exec("ALTER TABLE " + target + " ADD COLUMN " + pg::Ident(c.name) + " " +
@@ -118,21 +144,42 @@ state::TaskCounts RunPostgresLoad(TaskContext& ctx, const std::vector<LoadSource
         }
         if (!added.empty()) ctx.log->Info("added columns to " + s.table + ": " + Join(added, ", "));
         if (l.mode == "truncate") conn->Exec("TRUNCATE " + target);
+        std::vector<std::string> names;
+        for (const auto& c : load_columns) names.push_back(pg::Ident(c.name));
+        std::string cols = Join(names, ", ");
+        if (l.mode == "merge" || !types_match) {
+          copy_into = pg::Ident("_sluice_stage_" + std::to_string(index++));
+          std::vector<std::string> defs;
+          for (const auto& c : load_columns) {
+            defs.push_back(pg::Ident(c.name) + " " + pg::PgType(c));
+          }
+          conn->Exec("CREATE TEMP TABLE " + copy_into + " (" + Join(defs, ", ") +
+                     ") ON COMMIT DROP");
+          finish =
+              "INSERT INTO " + target + " (" + cols + ") SELECT " + cols + " FROM " + copy_into;
+          if (l.mode == "merge") {
+            std::vector<std::string> updates;
+            for (const auto& c : load_columns) {
+              if (std::find(l.key.begin(), l.key.end(), c.name) == l.key.end()) {
+                updates.push_back(pg::Ident(c.name) + " = EXCLUDED." + pg::Ident(c.name));
+              }
+            }
+            finish += " ON CONFLICT (" + Join(keys, ", ") + ") DO " +
+                      (updates.empty() ? "NOTHING" : "UPDATE SET " + Join(updates, ", "));
+          }
+        } else {
+          copy_into = target;
+        }
       }
 
-      // Stage: a temporary table in this transaction, typed like the dataset so that binary
-      // COPY needs no conversion; the server casts on the way into the target.
-      std::string stage = pg::Ident("_sluice_stage_" + std::to_string(index++));
-      std::vector<std::string> defs, names, select;
+      std::vector<std::string> names, select;
       for (const auto& c : load_columns) {
-        defs.push_back(pg::Ident(c.name) + " " + pg::PgType(c));
         names.push_back(pg::Ident(c.name));
         select.push_back(SqlIdentifier(c.name));
       }
-      conn->Exec("CREATE TEMP TABLE " + stage + " (" + Join(defs, ", ") + ") ON COMMIT DROP");
       pg::CopyWriter writer;
-      conn->BeginCopy("COPY " + stage + " (" + Join(names, ", ") + ") FROM STDIN (FORMAT binary)",
-                      writer);
+      conn->BeginCopy(
+          "COPY " + copy_into + " (" + Join(names, ", ") + ") FROM STDIN (FORMAT binary)", writer);
       uint64_t sent = 0;
       try {
         session->StreamTyped(
@@ -157,22 +204,11 @@ state::TaskCounts RunPostgresLoad(TaskContext& ctx, const std::vector<LoadSource
         throw;
       }
       uint64_t copied = conn->EndCopy(writer);
-      std::string cols = Join(names, ", ");
-      if (l.mode == "merge") {
-        std::vector<std::string> keys, updates;
-        for (const auto& k : l.key) keys.push_back(pg::Ident(k));
-        for (const auto& c : load_columns) {
-          if (std::find(l.key.begin(), l.key.end(), c.name) == l.key.end()) {
-            updates.push_back(pg::Ident(c.name) + " = EXCLUDED." + pg::Ident(c.name));
-          }
-        }
-        conn->Exec("INSERT INTO " + target + " (" + cols + ") SELECT " + cols + " FROM " + stage +
-                   " ON CONFLICT (" + Join(keys, ", ") + ") DO " +
-                   (updates.empty() ? "NOTHING" : "UPDATE SET " + Join(updates, ", ")));
-      } else {
-        conn->Exec("INSERT INTO " + target + " (" + cols + ") SELECT " + cols + " FROM " + stage);
+      if (!finish.empty()) {
+        conn->Exec(finish);
+        conn->Exec("DROP TABLE " + copy_into);
       }
-      conn->Exec("DROP TABLE " + stage);
+      for (const auto& sql : after_load) conn->Exec(sql);
       conn->Query(
           "INSERT INTO public._sluice_loads (dataset, partition, target, mode, run_id, "
           "attempt_id, rows, checksum) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING 1",

@@ -312,9 +312,10 @@ std::string PgType(const engine::Column& c) {
   if (t == "DOUBLE") return "double precision";
   if (StartsWith(t, "DECIMAL")) return "numeric" + t.substr(7);
   if (t == "DATE") return "date";
-  if (t == "TIME") return "time";
-  if (t == "TIMESTAMP") return "timestamp";
-  if (t == "TIMESTAMP WITH TIME ZONE") return "timestamptz";
+  // Spelled as format_type() prints them, so a target's types can be compared with these.
+  if (t == "TIME") return "time without time zone";
+  if (t == "TIMESTAMP") return "timestamp without time zone";
+  if (t == "TIMESTAMP WITH TIME ZONE") return "timestamp with time zone";
   if (t == "INTERVAL") return "interval";
   if (t == "VARCHAR") return "text";
   if (t == "BLOB") return "bytea";
