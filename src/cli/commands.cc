@@ -101,8 +101,14 @@ struct Workspace {
 
   static Workspace Open(const std::string& file, const std::map<std::string, std::string>& vars,
                         bool with_engine) {
+    return FromSpec(pipeline::LoadPipelineOrThrow(file, vars), with_engine);
+  }
+
+  // Opens the state store and the lake of spec (recovering interrupted publishes first) and,
+  // with_engine, starts the engine.
+  static Workspace FromSpec(pipeline::PipelineSpec spec, bool with_engine) {
     Workspace w;
-    w.spec = pipeline::LoadPipelineOrThrow(file, vars);
+    w.spec = std::move(spec);
     std::string state_dir = w.spec.ResolvePath(w.spec.state_dir);
     w.state = state::StateStore::Open(state_dir + "/state.db");
     std::string root;
@@ -482,6 +488,145 @@ int CmdGen(Args& a) {
   return 0;
 }
 
+// Parses a Sqoop-style --connect URL: postgresql://user@host:port/db or mysql://user@host/db.
+pipeline::ConnectionSpec ConnectionFromUrl(const std::string& url, const Args& a) {
+  pipeline::ConnectionSpec c;
+  c.name = "target";
+  auto pos = url.find("://");
+  if (pos == std::string::npos) {
+    throw UsageError("--connect " + url +
+                     ": write postgresql://USER@HOST:PORT/DATABASE or "
+                     "mysql://USER@HOST:PORT/DATABASE");
+  }
+  std::string scheme = url.substr(0, pos), rest = url.substr(pos + 3);
+  if (StartsWith(scheme, "jdbc:")) scheme = scheme.substr(5);
+  if (scheme == "postgresql" || scheme == "postgres") {
+    c.type = "postgres";
+  } else if (scheme == "mysql" || scheme == "mariadb") {
+    c.type = "mysql";
+  } else {
+    throw UsageError("--connect " + url + ": scheme '" + scheme + "' is not postgresql or mysql");
+  }
+  auto slash = rest.find('/');
+  if (slash == std::string::npos) throw UsageError("--connect " + url + ": no /DATABASE");
+  std::string authority = rest.substr(0, slash);
+  c.options["database"] = rest.substr(slash + 1, rest.find('?', slash) - slash - 1);
+  auto at = authority.rfind('@');
+  if (at != std::string::npos) {
+    std::string user = authority.substr(0, at);
+    if (user.find(':') != std::string::npos) {
+      throw UsageError(
+          "--connect: a password in the URL would show in the process list; use "
+          "--password-file FILE (mode 0600) or --password-env NAME");
+    }
+    c.options["user"] = user;
+    authority = authority.substr(at + 1);
+  }
+  auto colon = authority.rfind(':');
+  c.options["host"] = colon == std::string::npos ? authority : authority.substr(0, colon);
+  if (colon != std::string::npos) c.options["port"] = authority.substr(colon + 1);
+  if (a.Has("username")) c.options["user"] = a.Get("username");
+  if (a.Has("password-file")) {
+    std::string f = a.Get("password-file");
+    c.options["password"] = "${file:" + std::filesystem::absolute(f).string() + "}";
+  } else if (a.Has("password-env")) {
+    c.options["password"] = "${env:" + a.Get("password-env") + "}";
+  }
+  if (!c.options.count("user"))
+    throw UsageError("--connect: no user (write USER@HOST or --username)");
+  return c;
+}
+
+int CmdExport(Args& a) {
+  for (const char* f : {"connect", "table", "from"}) {
+    if (!a.Has(f)) throw UsageError(std::string("export needs --") + f);
+  }
+  if (a.Has("password")) {
+    throw UsageError(
+        "--password would show in the process list and shell history; use "
+        "--password-file FILE (mode 0600) or --password-env NAME");
+  }
+  if (!a.Has("pipeline") && !a.Has("lake")) {
+    throw UsageError("export needs --pipeline FILE (whose lake to read) or --lake DIR");
+  }
+  std::string dataset = a.Get("from");
+  if (!pipeline::IsDatasetName(dataset)) {
+    throw UsageError("--from " + dataset + ": not a dataset name (zone.name, e.g. marts.sales)");
+  }
+  pipeline::PipelineSpec spec;
+  if (a.Has("pipeline")) {
+    auto base = pipeline::LoadPipelineOrThrow(a.Get("pipeline"), ParseVars(a));
+    spec.file = base.file;
+    spec.dir = base.dir;
+    spec.lake = base.lake;
+    spec.state_dir = base.state_dir;
+    spec.engine_options = base.engine_options;
+    spec.name = base.name + "_export";
+  } else {
+    spec.dir = std::filesystem::current_path().string();
+    spec.file = spec.dir + "/(sluice export)";
+    spec.lake = std::filesystem::absolute(a.Get("lake")).string();
+    spec.state_dir = spec.lake + "/_export_state";
+    spec.name = "export";
+  }
+  auto conn = ConnectionFromUrl(a.Get("connect"), a);
+  spec.connections[conn.name] = conn;
+  pipeline::TaskSpec t;
+  t.id = "export_" + ReplaceAll(ReplaceAll(a.Get("table"), ".", "_"), "-", "_");
+  t.kind = "db_load";
+  t.reads = {dataset};
+  t.load.connection = conn.name;
+  t.load.datasets = {{dataset, a.Get("table")}};
+  t.load.partitions = a.Has("all-partitions") ? "all" : "current";
+  t.load.mode = a.Get("mode", "append");  // Sqoop export inserts by default
+  if (a.Has("update-key")) {
+    for (const auto& k : Split(a.Get("update-key"), ',')) t.load.key.push_back(Trim(k));
+    std::string update_mode = a.Get("update-mode", "updateonly");
+    if (update_mode == "allowinsert") {
+      t.load.mode = "merge";
+    } else {
+      throw UsageError("--update-mode " + update_mode +
+                       ": only allowinsert (upsert) is supported; updateonly would silently drop "
+                       "new rows (see docs/load.md)");
+    }
+  } else if (a.Has("update-mode")) {
+    throw UsageError("--update-mode needs --update-key");
+  }
+  if (t.load.mode != "append" && t.load.mode != "replace" && t.load.mode != "truncate" &&
+      t.load.mode != "merge") {
+    throw UsageError("--mode " + t.load.mode + ": use append, replace, truncate or merge");
+  }
+  if (t.load.mode == "merge" && t.load.key.empty())
+    throw UsageError("--mode merge needs --update-key");
+  t.timeout = std::chrono::hours(24);
+  t.retries = static_cast<int>(std::atoi(a.Get("retries", "0").c_str()));
+  t.retry_delay = std::chrono::seconds(10);
+  spec.tasks.push_back(t);
+  // The dataset is read, not produced, here: it must already be in the lake.
+  std::string ds = DateFlag(a);
+  if (ds.empty()) ds = Date::TodayIn(spec.timezone).ToString();
+
+  auto w = Workspace::FromSpec(spec, true);
+  std::string root = w.lake->root();
+  if (t.load.partitions == "current" && !w.lake->ReadManifest(dataset, ds)) {
+    auto parts = w.lake->ListPartitions(dataset);
+    throw NotFound("--from " + dataset + ": no published partition ds=" + ds + " in " + root +
+                   (parts.empty()
+                        ? " (the dataset has no partitions at all)"
+                        : " (latest: " + parts.back() + "; pass --date or --all-partitions)"));
+  }
+  CancelToken cancel;
+  runner::RunOptions opts;
+  opts.ds = ds;
+  opts.force = true;
+  opts.trigger = "export";
+  runner::Runner runner(w.spec, w.state.get(), w.lake.get(), w.engine.get(), std::cout,
+                        isatty(STDOUT_FILENO));
+  auto summary = runner.Run(opts, cancel);
+  runner::PrintSummary(summary, std::cout);
+  return summary.status == "success" ? 0 : 1;
+}
+
 const std::vector<Flag> kPipelineFlags = {
     {"var", true, "set var('NAME') for templates: --var NAME=VALUE (repeatable)"}};
 
@@ -533,6 +678,29 @@ const std::vector<Command>& Commands() {
        "  sluice query --pipeline p.yaml --format csv \"SELECT * FROM marts.citizens_by_region\"\n"
        "  sluice query --pipeline p.yaml \"SELECT * FROM warehouse.marts.citizens_by_region\"\n",
        1, 1, CmdQuery},
+      {"export", "load a lake dataset into a PostgreSQL or MySQL table (like sqoop export)",
+       "sluice export --connect URL --table T --from zone.name (--pipeline FILE | --lake DIR) "
+       "[--date D | --all-partitions] [--update-key K --update-mode allowinsert] [--mode M]",
+       With({{"connect", true, "postgresql://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB"},
+             {"username", true, "the user, when not in --connect"},
+             {"password-file", true, "a file holding the password, readable by its owner only"},
+             {"password-env", true, "an environment variable holding the password"},
+             {"password", true, "refused: a password on the command line leaks (see above)"},
+             {"table", true, "the target table, schema.table (created when missing)"},
+             {"from", true, "the lake dataset to export, zone.name"},
+             {"pipeline", true, "read the lake (and keep history in the state) of this pipeline"},
+             {"lake", true, "or read this lake folder directly"},
+             {"date", true, "the partition ds to export (default: today)"},
+             {"all-partitions", false, "export every partition, with a ds column"},
+             {"update-key", true, "key column(s), comma-separated: update matching rows"},
+             {"update-mode", true, "allowinsert: upsert (update matching rows, insert the rest)"},
+             {"mode", true, "append (default), replace, truncate or merge"},
+             {"retries", true, "retries on connection errors (default 0)"}}),
+       "  sluice export --connect postgresql://etl@127.0.0.1:5432/dwh --password-file ~/.dwh.pass "
+       "\\\n"
+       "      --table public.citizens --from staging.citizens --pipeline pipeline.yaml \\\n"
+       "      --date 2026-11-21 --update-key citizen_id --update-mode allowinsert\n",
+       0, 0, CmdExport},
       {"gen",
        "generate sample data: a realistic citizens CSV with duplicates and bad rows",
        "sluice gen citizens [--rows N] [--out FILE] [--duplicates RATE] [--malformed RATE] [--seed "
