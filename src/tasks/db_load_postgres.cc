@@ -15,12 +15,64 @@ namespace sluice::tasks {
 
 namespace pg = connectors::postgres;
 
+namespace {
+
+// After INSERT ... SELECT from a staging table failed (the transaction rolled back to the
+// savepoint before it), finds the first staged row the target refuses, for the error message.
+// Returns "" when the kind of error does not say enough to find it.
+std::string FindRefusedRow(pg::Connection& conn, const std::string& target,
+                           const std::string& stage, const std::vector<std::string>& key,
+                           const std::string& mode) {
+  pg::Connection::ServerError err = conn.last_error();
+  try {
+    conn.Exec("ROLLBACK TO SAVEPOINT sluice_finish");
+    std::string where;
+    if (err.sqlstate == "23502" && !err.column.empty()) {  // not null
+      where = pg::Ident(err.column) + " IS NULL";
+    } else if (err.sqlstate == "23514" && !err.constraint.empty()) {  // check
+      auto def = conn.Query(
+          "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = $1 AND "
+          "conrelid = $2::regclass",
+          {err.constraint, target});
+      if (def.empty() || !def[0][0] || !StartsWith(*def[0][0], "CHECK ")) return "";
+      where = "NOT " + def[0][0]->substr(6);
+    } else if (err.sqlstate == "23505" && !err.constraint.empty()) {  // unique
+      auto cols = conn.Query(
+          "SELECT a.attname FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid "
+          "AND a.attnum = ANY (c.conkey) WHERE c.conname = $1 AND c.conrelid = $2::regclass",
+          {err.constraint, target});
+      std::vector<std::string> match, names;
+      for (const auto& r : cols) {
+        match.push_back("t." + pg::Ident(*r[0]) + " = s." + pg::Ident(*r[0]));
+        names.push_back(pg::Ident(*r[0]));
+      }
+      if (match.empty()) return "";
+      where = "EXISTS (SELECT 1 FROM " + target + " t WHERE " + Join(match, " AND ") + ") OR (" +
+              Join(names, ", ") + ") IN (SELECT " + Join(names, ", ") + " FROM " + stage +
+              " GROUP BY " + Join(names, ", ") + " HAVING count(*) > 1)";
+    } else if (err.sqlstate == "21000" && mode == "merge") {  // the same key twice
+      std::vector<std::string> names;
+      for (const auto& k : key) names.push_back(pg::Ident(k));
+      where = "(" + Join(names, ", ") + ") IN (SELECT " + Join(names, ", ") + " FROM " + stage +
+              " GROUP BY " + Join(names, ", ") + " HAVING count(*) > 1)";
+    } else {
+      return "";
+    }
+    auto row = conn.Query("SELECT min(_sluice_row) FROM " + stage + " s WHERE " + where);
+    return row.empty() || !row[0][0] ? "" : *row[0][0];
+  } catch (const Error&) {
+    return "";
+  }
+}
+
+}  // namespace
+
 state::TaskCounts RunPostgresLoad(TaskContext& ctx, const std::vector<LoadSource>& sources) {
   const auto& l = ctx.task->load;
   const auto& spec = ctx.spec->connections.at(l.connection);
   pg::Options options = pg::OptionsFromConnection(spec, ctx.spec->dir);
   auto conn = pg::Connection::Open(options);
-  std::string where = "postgres " + conn->Describe();
+  std::string where = "postgres " + conn->Describe();  // connection 'x' (user@host:port/db)
   ctx.log->Info("connected to " + where);
   auto session = ctx.Connect("loading into " + where);
 
@@ -153,10 +205,12 @@ state::TaskCounts RunPostgresLoad(TaskContext& ctx, const std::vector<LoadSource
           for (const auto& c : load_columns) {
             defs.push_back(pg::Ident(c.name) + " " + pg::PgType(c));
           }
+          // _sluice_row numbers the rows, so a row the target refuses can be named.
+          defs.push_back("_sluice_row bigint");
           conn->Exec("CREATE TEMP TABLE " + copy_into + " (" + Join(defs, ", ") +
                      ") ON COMMIT DROP");
-          finish =
-              "INSERT INTO " + target + " (" + cols + ") SELECT " + cols + " FROM " + copy_into;
+          finish = "INSERT INTO " + target + " (" + cols + ") SELECT " + cols + " FROM " +
+                   copy_into + " ORDER BY _sluice_row";
           if (l.mode == "merge") {
             std::vector<std::string> updates;
             for (const auto& c : load_columns) {
@@ -177,6 +231,8 @@ state::TaskCounts RunPostgresLoad(TaskContext& ctx, const std::vector<LoadSource
         names.push_back(pg::Ident(c.name));
         select.push_back(SqlIdentifier(c.name));
       }
+      bool staged = !finish.empty();
+      if (staged) names.push_back("_sluice_row");
       pg::CopyWriter writer;
       conn->BeginCopy(
           "COPY " + copy_into + " (" + Join(names, ", ") + ") FROM STDIN (FORMAT binary)", writer);
@@ -185,7 +241,7 @@ state::TaskCounts RunPostgresLoad(TaskContext& ctx, const std::vector<LoadSource
         session->StreamTyped(
             "SELECT " + Join(select, ", ") + " FROM " + s.sql, [&](const engine::TypedBatch& b) {
               for (size_t r = 0; r < b.num_rows; r++) {
-                writer.BeginRow(static_cast<int16_t>(b.data.size()));
+                writer.BeginRow(static_cast<int16_t>(b.data.size() + (staged ? 1 : 0)));
                 for (size_t c = 0; c < b.data.size(); c++) {
                   try {
                     pg::EncodeValue(b.data[c], b.columns[c].type, r, writer);
@@ -194,6 +250,7 @@ state::TaskCounts RunPostgresLoad(TaskContext& ctx, const std::vector<LoadSource
                                        ", column '" + b.columns[c].name + "': " + e.what());
                   }
                 }
+                if (staged) writer.Int64(static_cast<int64_t>(sent + r + 1));
               }
               sent += b.num_rows;
               if (writer.buffer().size() >= (1u << 20)) conn->SendCopy(writer);
@@ -204,8 +261,17 @@ state::TaskCounts RunPostgresLoad(TaskContext& ctx, const std::vector<LoadSource
         throw;
       }
       uint64_t copied = conn->EndCopy(writer);
-      if (!finish.empty()) {
-        conn->Exec(finish);
+      if (staged) {
+        conn->Exec("SAVEPOINT sluice_finish");
+        try {
+          conn->Exec(finish);
+        } catch (const Error& e) {
+          if (e.kind() == ErrorKind::kConnection) throw;
+          std::string row = FindRefusedRow(*conn, target, copy_into, l.key, l.mode);
+          throw Error(e.kind(),
+                      (row.empty() ? "" : s.dataset + " row " + row + " was refused: ") + e.what(),
+                      e.retryable());
+        }
         conn->Exec("DROP TABLE " + copy_into);
       }
       for (const auto& sql : after_load) conn->Exec(sql);

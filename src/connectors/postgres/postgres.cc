@@ -188,7 +188,8 @@ std::unique_ptr<Connection> Connection::Open(const Options& o) {
 Connection::~Connection() { PQfinish(conn_); }
 
 std::string Connection::Describe() const {
-  return options_.user + "@" + options_.host + ":" + options_.port + "/" + options_.database;
+  return "connection '" + options_.name + "' (" + options_.user + "@" + options_.host + ":" +
+         options_.port + "/" + options_.database + ")";
 }
 
 int Connection::ServerVersion() const { return PQserverVersion(conn_); }
@@ -196,11 +197,15 @@ int Connection::ServerVersion() const { return PQserverVersion(conn_); }
 void Connection::Fail(const std::string& what, PGresult* result) {
   std::string msg = result ? Trim(PQresultErrorMessage(result)) : "";
   if (msg.empty()) msg = Trim(PQerrorMessage(conn_));
-  std::string state = result && PQresultErrorField(result, PG_DIAG_SQLSTATE)
-                          ? PQresultErrorField(result, PG_DIAG_SQLSTATE)
-                          : "";
+  auto field = [&](int code) {
+    const char* v = result ? PQresultErrorField(result, code) : nullptr;
+    return std::string(v ? v : "");
+  };
+  std::string state = field(PG_DIAG_SQLSTATE);
+  last_error_ = {state, field(PG_DIAG_COLUMN_NAME), field(PG_DIAG_CONSTRAINT_NAME),
+                 field(PG_DIAG_MESSAGE_DETAIL)};
   PQclear(result);
-  std::string text = "postgres " + Describe() + ": " + what + ": " + ReplaceAll(msg, "\n", " ");
+  std::string text = Describe() + ": " + what + ": " + ReplaceAll(msg, "\n", " ");
   bool lost = PQstatus(conn_) != CONNECTION_OK || StartsWith(state, "08") || state == "57P01" ||
               state == "57P02" || state == "57P03";
   if (lost) throw Error(ErrorKind::kConnection, text + " (the connection was lost)", true);

@@ -72,6 +72,15 @@ class Connection {
   // Server version, e.g. 150004.
   int ServerVersion() const;
 
+  // The fields of the last error the server reported (empty when none).
+  struct ServerError {
+    std::string sqlstate;
+    std::string column;
+    std::string constraint;
+    std::string detail;
+  };
+  const ServerError& last_error() const { return last_error_; }
+
  private:
   Connection(PGconn* conn, Options options) : conn_(conn), options_(std::move(options)) {}
   [[noreturn]] void Fail(const std::string& what, PGresult* result);
@@ -79,6 +88,7 @@ class Connection {
 
   PGconn* conn_;
   Options options_;
+  ServerError last_error_;
 };
 
 // The PostgreSQL type a lake column becomes (docs/load.md has the table). Throws

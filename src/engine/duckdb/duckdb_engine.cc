@@ -391,8 +391,30 @@ class DuckDbSession : public Session {
   uint64_t CopyToParquet(const std::string& select_sql, const std::string& path) override {
     // ROW_GROUP_SIZE and compression: DuckDB's defaults (122880 rows, snappy) read well in
     // both DuckDB and Spark.
+    // Parquet has no 128-bit integer and DuckDB would write HUGEINT as DOUBLE, losing digits:
+    // such columns are stored as DECIMAL(38,0) instead, and a value that does not fit fails
+    // the write instead of being rounded.
+    std::string body = Trim(select_sql);
+    while (!body.empty() && body.back() == ';') body = Trim(body.substr(0, body.size() - 1));
+    std::vector<std::string> replace;
+    // Parquet's INTERVAL keeps milliseconds: a finer value fails the write, naming the column.
+    for (const auto& c : Describe(body)) {
+      std::string col = SqlIdentifier(c.name);
+      if (c.type == "HUGEINT" || c.type == "UHUGEINT") {
+        replace.push_back("CAST(" + col + " AS DECIMAL(38,0)) AS " + col);
+      } else if (c.type == "INTERVAL") {
+        replace.push_back("CASE WHEN date_part('microsecond', " + col +
+                          ") % 1000 <> 0 THEN error('column " + ReplaceAll(c.name, "'", "''") +
+                          ": INTERVAL ' || " + col +
+                          "::VARCHAR || ' has sub-millisecond precision, which the lake (Parquet "
+                          "INTERVAL) cannot store; round it to milliseconds') ELSE " +
+                          col + " END AS " + col);
+      }
+    }
+    if (!replace.empty())
+      body = "SELECT * REPLACE (" + Join(replace, ", ") + ") FROM (" + body + ")";
     duckdb_result result;
-    Run("COPY (" + select_sql + ") TO " + SqlLiteral(path) + " (FORMAT parquet)", &result);
+    Run("COPY (" + body + ") TO " + SqlLiteral(path) + " (FORMAT parquet)", &result);
     uint64_t rows = 0;
     if (duckdb_column_count(&result) > 0 && duckdb_row_count(&result) > 0) {
       rows = static_cast<uint64_t>(duckdb_value_int64(&result, 0, 0));
