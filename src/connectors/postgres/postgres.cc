@@ -30,40 +30,57 @@ void PutBig64(std::string& b, uint64_t v) {
   PutBig32(b, static_cast<uint32_t>(v));
 }
 
+// Splits a magnitude with `scale` fraction digits into base-10000 groups aligned on the decimal
+// point, most significant first; returns the weight (position of the first group). U is
+// uint64_t when the value fits, for speed, else unsigned __int128.
+template <typename U>
+int NumericGroups(U mag, int scale, uint16_t* groups, int* count) {
+  U pow10 = 1;
+  for (int i = 0; i < scale; i++) pow10 *= 10;
+  U ip = mag / pow10, fp = mag % pow10;
+  uint16_t frac[10], ints[10];
+  int nfrac = (scale + 3) / 4, nint = 0;
+  int rem = scale % 4;
+  for (int g = 0; g < nfrac; g++) {
+    if (g == 0 && rem != 0) {
+      // The last group holds only `rem` digits: scale them up to a whole group.
+      U m = rem == 1 ? 10 : rem == 2 ? 100 : 1000;
+      frac[g] = static_cast<uint16_t>((fp % m) * (10000 / m));
+      fp /= m;
+    } else {
+      frac[g] = static_cast<uint16_t>(fp % 10000);
+      fp /= 10000;
+    }
+  }
+  while (ip > 0) {
+    ints[nint++] = static_cast<uint16_t>(ip % 10000);
+    ip /= 10000;
+  }
+  int n = 0;
+  for (int i = nint - 1; i >= 0; i--) groups[n++] = ints[i];
+  for (int i = nfrac - 1; i >= 0; i--) groups[n++] = frac[i];
+  *count = n;
+  return nint - 1;
+}
+
 // Encodes an unscaled integer with `scale` fraction digits as PostgreSQL NUMERIC: base-10000
 // digit groups aligned on the decimal point, with weight (position of the first group) and
-// display scale.
+// display scale, in canonical form (no leading or trailing zero groups).
 void EncodeNumeric(__int128 unscaled, int scale, CopyWriter& out) {
   bool negative = unscaled < 0;
   unsigned __int128 mag = negative ? static_cast<unsigned __int128>(-(unscaled + 1)) + 1
                                    : static_cast<unsigned __int128>(unscaled);
-  // Decimal digits of the magnitude, most significant first, padded so at least one integer
-  // digit exists.
-  std::string digits;
-  while (mag > 0) {
-    digits.push_back(static_cast<char>('0' + static_cast<int>(mag % 10)));
-    mag /= 10;
-  }
-  while (static_cast<int>(digits.size()) <= scale) digits.push_back('0');
-  std::string dec(digits.rbegin(), digits.rend());
-  std::string int_part = dec.substr(0, dec.size() - static_cast<size_t>(scale));
-  std::string frac_part = dec.substr(dec.size() - static_cast<size_t>(scale));
-  // Pad the integer part on the left and the fraction on the right to whole groups of 4.
-  while (int_part.size() % 4) int_part.insert(int_part.begin(), '0');
-  while (frac_part.size() % 4) frac_part.push_back('0');
-  std::vector<uint16_t> groups;
-  for (size_t i = 0; i < int_part.size(); i += 4)
-    groups.push_back(static_cast<uint16_t>(std::stoi(int_part.substr(i, 4))));
-  int weight = static_cast<int>(int_part.size() / 4) - 1;
-  for (size_t i = 0; i < frac_part.size(); i += 4)
-    groups.push_back(static_cast<uint16_t>(std::stoi(frac_part.substr(i, 4))));
-  // Drop leading and trailing zero groups (PostgreSQL's canonical form).
-  size_t first = 0;
-  while (first < groups.size() && groups[first] == 0) {
+  uint16_t groups[24];
+  int n = 0;
+  int weight = mag <= UINT64_MAX
+                   ? NumericGroups<uint64_t>(static_cast<uint64_t>(mag), scale, groups, &n)
+                   : NumericGroups<unsigned __int128>(mag, scale, groups, &n);
+  int first = 0;
+  while (first < n && groups[first] == 0) {
     first++;
     weight--;
   }
-  size_t last = groups.size();
+  int last = n;
   while (last > first && groups[last - 1] == 0) last--;
   if (first == last) weight = 0;
   std::string& b = out.buffer();
@@ -73,7 +90,7 @@ void EncodeNumeric(__int128 unscaled, int scale, CopyWriter& out) {
   PutBig16(b, static_cast<uint16_t>(static_cast<int16_t>(weight)));
   PutBig16(b, ndigits == 0 ? 0 : (negative ? 0x4000 : 0x0000));
   PutBig16(b, static_cast<uint16_t>(scale));
-  for (size_t i = first; i < last; i++) PutBig16(b, groups[i]);
+  for (int i = first; i < last; i++) PutBig16(b, groups[i]);
 }
 
 bool ValidUtf8(std::string_view s) {
