@@ -10,7 +10,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-$root/build}
 rows=${ROWS:-5800000}
-runs=${RUNS:-3}
+runs=${RUNS:-5}
 out=${OUT:-$root/bench/out}
 sluice=$build/sluice
 peer=$build/bench_duckdb_alone
