@@ -139,13 +139,11 @@ void OnSignal(int) {
 
 int CmdRun(Args& a) {
   std::string ds = DateFlag(a);
-  if (ds.empty()) {
-    // Without --date: today where the pipeline lives (timezone:), like a scheduler would.
-    // Computed before the engine starts its threads (TodayIn changes TZ for a moment).
-    auto spec = pipeline::LoadPipelineOrThrow(a.positional[0], ParseVars(a));
-    ds = Date::TodayIn(spec.timezone).ToString();
-  }
-  auto w = Workspace::Open(a.positional[0], ParseVars(a), true);
+  auto spec = pipeline::LoadPipelineOrThrow(a.positional[0], ParseVars(a));
+  // Without --date: today where the pipeline lives (timezone:), like a scheduler would.
+  // Computed before the engine starts its threads (TodayIn changes TZ for a moment).
+  if (ds.empty()) ds = Date::TodayIn(spec.timezone).ToString();
+  auto w = Workspace::FromSpec(std::move(spec), true);
   runner::RunOptions opts;
   opts.ds = ds;
   opts.force = a.Has("force");
@@ -245,13 +243,11 @@ int CmdStatus(Args& a) {
   std::snprintf(line, sizeof line, "  %-24s %-15s %-4s %-8s %12s %12s %12s  %s\n", "task", "status",
                 "run", "attempts", "read", "loaded", "rejected", "ended");
   std::cout << line;
-  int not_ok = 0;
   for (const auto& id : w.spec.TopologicalOrder()) {
     auto history = w.state->TaskHistory(w.spec.name, ds, id);
     if (history.empty()) {
       std::snprintf(line, sizeof line, "  %-24s %-15s\n", id.c_str(), "never run");
       std::cout << line;
-      not_ok++;
       continue;
     }
     const auto& last = history.back();
@@ -265,7 +261,6 @@ int CmdStatus(Args& a) {
                   last.ended_at.c_str());
     std::cout << line;
     if (last.status != "success") {
-      not_ok++;
       if (!last.error.empty()) {
         std::cout << "      " << ReplaceAll(last.error.substr(0, 400), "\n", "\n      ") << "\n";
       }
@@ -488,8 +483,20 @@ int CmdGen(Args& a) {
   return 0;
 }
 
+// The URL with any password in it replaced by ***, for messages.
+std::string RedactUrl(const std::string& url) {
+  auto scheme = url.find("://");
+  auto at = url.rfind('@');
+  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return url;
+  auto colon = url.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
 // Parses a Sqoop-style --connect URL: postgresql://user@host:port/db or mysql://user@host/db.
-pipeline::ConnectionSpec ConnectionFromUrl(const std::string& url, const Args& a) {
+pipeline::ConnectionSpec ConnectionFromUrl(const std::string& raw_url, const Args& a) {
+  // Parsed and shown redacted: a URL that holds a password is refused below anyway.
+  const std::string url = RedactUrl(raw_url);
   pipeline::ConnectionSpec c;
   c.name = "target";
   auto pos = url.find("://");

@@ -14,6 +14,12 @@ std::string Trim(std::string_view s) {
   return std::string(s.substr(b, e - b));
 }
 
+std::string StripSqlTerminator(std::string_view s) {
+  std::string out = Trim(s);
+  while (!out.empty() && out.back() == ';') out = Trim(out.substr(0, out.size() - 1));
+  return out;
+}
+
 std::vector<std::string> Split(std::string_view s, char sep) {
   std::vector<std::string> out;
   size_t start = 0;

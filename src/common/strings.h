@@ -7,6 +7,8 @@
 namespace sluice {
 
 std::string Trim(std::string_view s);
+// Trims s and drops the semicolons that end a SQL statement, so it can be nested in another.
+std::string StripSqlTerminator(std::string_view s);
 std::vector<std::string> Split(std::string_view s, char sep);
 std::string Join(const std::vector<std::string>& parts, std::string_view sep);
 bool StartsWith(std::string_view s, std::string_view prefix);

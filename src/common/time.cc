@@ -135,6 +135,8 @@ std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
       return std::nullopt;
     }
     total += value * ms;
+    // Ten years is longer than any sensible timeout or delay, and far from overflow.
+    if (total > int64_t{3650} * 24 * 3600 * 1000) return std::nullopt;
     any = true;
   }
   return std::chrono::milliseconds(total);

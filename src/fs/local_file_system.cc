@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 
 #include "common/error.h"
 #include "common/strings.h"
@@ -51,6 +52,7 @@ class LocalFileSystem : public FileSystem {
       if (errno == ENOENT) throw NotFound("directory '" + dir + "' does not exist");
       throw IoError(ErrnoMessage("cannot list '" + dir + "'", errno));
     }
+    std::unique_ptr<DIR, int (*)(DIR*)> guard(d, ::closedir);
     std::vector<FileInfo> out;
     while (struct dirent* e = ::readdir(d)) {
       std::string name = e->d_name;
@@ -58,7 +60,6 @@ class LocalFileSystem : public FileSystem {
       FileInfo info;
       if (Stat(JoinPath(dir, name), &info)) out.push_back(info);
     }
-    ::closedir(d);
     std::sort(out.begin(), out.end(),
               [](const FileInfo& a, const FileInfo& b) { return a.name < b.name; });
     return out;

@@ -127,7 +127,11 @@ Manifest Lake::Publish(const PublishRequest& req) {
   uint32_t combined = 0;
   for (const auto& f : fs_->List(req.staging_dir)) {
     if (f.is_dir || f.name == kManifestName) continue;
-    std::string crc = fs_->engine_native() ? Crc32cOfFile(f.path) : "";
+    if (!fs_->engine_native()) {
+      throw Internal("publishing on a " + fs_->scheme() +
+                     " lake needs checksums from that file system");
+    }
+    std::string crc = Crc32cOfFile(f.path);
     m.files.push_back({f.name, f.size, crc});
     m.bytes += f.size;
     combined = Crc32cExtend(combined, crc.data(), crc.size());

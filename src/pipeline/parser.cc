@@ -138,6 +138,25 @@ class Reader {
     return out;
   }
 
+  // Column types go into SQL as written, so only type-shaped text is accepted:
+  // NAME, NAME(p,s), NAME WITH TIME ZONE, NAME[].
+  NamedTypes Types(const YAML::Node& node, const std::string& what) {
+    NamedTypes out = Pairs(node, what);
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      std::string t = it->second.IsScalar() ? it->second.Scalar() : "";
+      bool ok = !t.empty() && std::isalpha(static_cast<unsigned char>(t[0]));
+      for (char c : t) {
+        ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ' ' ||
+                    c == '(' || c == ')' || c == ',' || c == '[' || c == ']');
+      }
+      if (!ok) {
+        Error(it->second, what + "." + it->first.Scalar() + ": '" + t +
+                              "' is not a column type (e.g. BIGINT, VARCHAR, DATE, DECIMAL(12,2))");
+      }
+    }
+    return out;
+  }
+
   NamedTypes Pairs(const YAML::Node& node, const std::string& what) {
     NamedTypes out;
     if (!IsMap(node, what)) return out;
@@ -256,8 +275,8 @@ void ParseCsvImport(Reader& r, const YAML::Node& n, TaskSpec& t, std::vector<Tem
   } else {
     r.Error(t.mark, "csv_import '" + t.id + "' needs path: (the CSV file to read)");
   }
-  if (n["columns"]) c.columns = r.Pairs(n["columns"], "columns");
-  if (n["types"]) c.types = r.Pairs(n["types"], "types");
+  if (n["columns"]) c.columns = r.Types(n["columns"], "columns");
+  if (n["types"]) c.types = r.Types(n["types"], "types");
   if (!c.columns.empty() && !c.types.empty()) {
     r.Error(n["types"], "csv_import '" + t.id +
                             "': use columns: (every column, in file order) or types: (overrides "

@@ -82,7 +82,12 @@ RunSummary Runner::Run(const RunOptions& options, CancelToken& cancel) {
   summary.run_id = state_->BeginRun(spec_.name, options.ds, options.trigger);
   std::string log_dir = spec_.ResolvePath(spec_.state_dir) + "/logs/" + spec_.name + "/" +
                         options.ds + "/run-" + std::to_string(summary.run_id);
-  std::filesystem::create_directories(log_dir);
+  try {
+    std::filesystem::create_directories(log_dir);
+  } catch (const std::exception& e) {
+    state_->EndRun(summary.run_id, "failed", e.what());
+    throw IoError("cannot create the log folder " + log_dir + ": " + e.what(), false);
+  }
   ProgressLine progress(out_, tty_);
   progress.Print("run " + std::to_string(summary.run_id) + ": pipeline " + spec_.name + ", ds " +
                  options.ds + ", " + std::to_string(order.size()) + " tasks (logs: " + log_dir +
@@ -169,7 +174,7 @@ RunSummary Runner::Run(const RunOptions& options, CancelToken& cancel) {
         result->cv.notify_all();
       });
       bool timed_out = false;
-      {
+      try {
         std::unique_lock<std::mutex> lock(result->mu);
         auto deadline = std::chrono::steady_clock::now() + t.timeout;
         while (!result->cv.wait_until(lock, deadline, [&] { return result->finished; })) {
@@ -186,6 +191,12 @@ RunSummary Runner::Run(const RunOptions& options, CancelToken& cancel) {
           if (r == state::StateStore::Revoke::kNotRunning) break;
           deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
         }
+      } catch (...) {
+        // The state store failed while watching the attempt: stop it before giving up.
+        attempt_cancel->Cancel("the state store failed");
+        worker.join();
+        cancel.RemoveOnCancel(parent_id);
+        throw;
       }
       if (timed_out) {
         attempt_cancel->Cancel("timed out after " + FormatDuration(t.timeout));
@@ -297,7 +308,14 @@ RunSummary Runner::Run(const RunOptions& options, CancelToken& cancel) {
         running++;
         progress.Print("  > " + id + " started");
         threads.emplace_back([&, p = &ts] {
-          run_task(p);
+          try {
+            run_task(p);
+          } catch (const std::exception& e) {
+            // The state store or the log folder failed around the task: the task fails, the
+            // run goes on and ends failed.
+            p->outcome.status = "failed";
+            p->outcome.error = std::string("cannot record the task: ") + e.what();
+          }
           std::lock_guard<std::mutex> l(mu);
           p->running = false;
           p->done = true;

@@ -4,7 +4,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "common/error.h"
 #include "common/time.h"
@@ -109,10 +113,51 @@ class Stmt {
   std::string path_;
 };
 
-bool ProcessAlive(int64_t pid) {
+// When process pid started, in seconds since the epoch, from /proc; 0 when unknown.
+double ProcessStartTime(int64_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), {});
+  auto paren = text.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream fields(text.substr(paren + 2));
+  std::string f;
+  // Field 22 (starttime) is the 20th after the command name.
+  for (int i = 0; i < 20 && fields >> f; i++) {
+  }
+  double ticks = std::atof(f.c_str());
+  std::ifstream proc_stat("/proc/stat");
+  std::string line;
+  double boot = 0;
+  while (std::getline(proc_stat, line)) {
+    if (line.rfind("btime ", 0) == 0) boot = std::atof(line.c_str() + 6);
+  }
+  long hz = ::sysconf(_SC_CLK_TCK);
+  return boot > 0 && hz > 0 ? boot + ticks / static_cast<double>(hz) : 0;
+}
+
+// Seconds since the epoch of a NowIso() timestamp; 0 when malformed.
+double ParseIso(const std::string& iso) {
+  std::tm tm{};
+  int ms = 0;
+  if (std::sscanf(iso.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) < 6) {
+    return 0;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<double>(timegm(&tm)) + ms / 1000.0;
+}
+
+// True when the process that started a run at started_at still runs. A live pid that started
+// after the run is another process that got the same pid (in a container every sluice is
+// pid 1), so the run's process is gone.
+bool ProcessAlive(int64_t pid, const std::string& started_at = "") {
   if (pid <= 0) return false;
-  if (::kill(static_cast<pid_t>(pid), 0) == 0) return true;
-  return errno == EPERM;
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return false;
+  double run_start = started_at.empty() ? 0 : ParseIso(started_at);
+  double process_start = ProcessStartTime(pid);
+  if (run_start > 0 && process_start > 0 && process_start > run_start + 2) return false;
+  return true;
 }
 
 constexpr const char* kAttemptColumns =
@@ -212,11 +257,12 @@ int64_t StateStore::BeginRun(const std::string& pipeline, const std::string& ds,
   Exec("BEGIN IMMEDIATE");
   try {
     Stmt live(db_,
-              "SELECT run_id, pid FROM runs WHERE pipeline = ? AND ds = ? AND status = 'running'",
+              "SELECT run_id, pid, started_at FROM runs WHERE pipeline = ? AND ds = ? AND "
+              "status = 'running'",
               path_);
     live.Bind(pipeline).Bind(ds);
     while (live.Step()) {
-      if (ProcessAlive(live.Int(1)) && live.Int(1) != ::getpid()) {
+      if (ProcessAlive(live.Int(1), live.Text(2)) && live.Int(1) != ::getpid()) {
         throw InvalidInput("pipeline '" + pipeline + "' is already running for " + ds + " (run " +
                            std::to_string(live.Int(0)) + ", pid " + std::to_string(live.Int(1)) +
                            "); wait for it or stop it first");
@@ -247,9 +293,9 @@ int StateStore::CloseDeadRuns() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<int64_t> dead;
   {
-    Stmt s(db_, "SELECT run_id, pid FROM runs WHERE status = 'running'", path_);
+    Stmt s(db_, "SELECT run_id, pid, started_at FROM runs WHERE status = 'running'", path_);
     while (s.Step()) {
-      if (!ProcessAlive(s.Int(1))) dead.push_back(s.Int(0));
+      if (!ProcessAlive(s.Int(1), s.Text(2))) dead.push_back(s.Int(0));
     }
   }
   for (int64_t id : dead) {

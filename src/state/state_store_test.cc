@@ -116,6 +116,28 @@ TEST_F(StateStoreTest, ClosesRunsOfDeadProcesses) {
   EXPECT_EQ(store_->CloseDeadRuns(), 0);
 }
 
+TEST_F(StateStoreTest, ARunOfAnEarlierProcessWithTheSamePidIsDead) {
+  // In a container every sluice is pid 1: a run left 'running' by a crashed process must not
+  // look alive because the new process got the same pid.
+  int64_t run = store_->BeginRun("p", "2026-11-21", "manual");
+  store_.reset();
+  {
+    sqlite3* db;
+    ASSERT_EQ(sqlite3_open((dir_ + "/state.db").c_str(), &db), SQLITE_OK);
+    std::string sql = "UPDATE runs SET started_at = '2000-01-01T00:00:00.000Z' WHERE run_id = " +
+                      std::to_string(run);
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  store_ = StateStore::Open(dir_ + "/state.db");
+  EXPECT_EQ(store_->CloseDeadRuns(), 1);
+  EXPECT_EQ(store_->GetRun(run)->status, "failed");
+  // A run this process started is alive.
+  int64_t live = store_->BeginRun("p", "2026-11-22", "manual");
+  EXPECT_EQ(store_->CloseDeadRuns(), 0);
+  EXPECT_EQ(store_->GetRun(live)->status, "running");
+}
+
 TEST_F(StateStoreTest, StoresWatermarks) {
   EXPECT_FALSE(store_->GetWatermark("p", "t", "orders"));
   store_->SetWatermark("p", "t", "orders", "100");

@@ -95,8 +95,7 @@ state::TaskCounts RunCheck(TaskContext& ctx) {
                     e.to_dataset + "." + e.to_column + ": " + Examples(ex);
         }
       } else if (e.kind == "sql") {
-        std::string sql = Trim(ctx.Render(e.sql, ctx.Name() + " sql check"));
-        while (!sql.empty() && sql.back() == ';') sql.pop_back();
+        std::string sql = StripSqlTerminator(ctx.Render(e.sql, ctx.Name() + " sql check"));
         int64_t n = count_of("SELECT count(*) FROM (" + sql + ")");
         if (n > 0) {
           auto ex = session->Query("SELECT * FROM (" + sql + ") LIMIT 5");

@@ -94,10 +94,15 @@ state::TaskCounts RunDuckDbLoad(TaskContext& ctx, const std::vector<LoadSource>&
 
   auto session = ctx.Connect("loading " + warehouse);
   std::lock_guard<std::mutex> lock(warehouse_mu);
-  std::string& alias = attached[warehouse];
-  if (alias.empty()) {
-    alias = "wh" + std::to_string(attached.size());
+  std::string alias;
+  auto known = attached.find(warehouse);
+  if (known != attached.end()) {
+    alias = known->second;
+  } else {
+    // Remembered only once ATTACH worked: a failed ATTACH (a locked file) is retried.
+    alias = "wh" + std::to_string(attached.size() + 1);
     session->Execute("ATTACH IF NOT EXISTS " + SqlLiteral(warehouse) + " AS " + alias);
+    attached[warehouse] = alias;
   }
   auto target = [&](const std::string& table) {
     return alias + "." + SqlIdentifier(SchemaOf(table, "main")) + "." +

@@ -730,11 +730,10 @@ state::TaskCounts MySqlLoader::PublishReplace() {
   // One RENAME swaps every target of the task: readers see all old or all new tables.
   std::vector<std::string> swap, undo;
   for (const auto& p : plans_) {
-    if (p.exists) {
-      swap.push_back(p.target + " TO " + p.old);
-      undo.push_back(p.target + " TO " + p.shadow);
-    }
+    if (p.exists) swap.push_back(p.target + " TO " + p.old);
     swap.push_back(p.shadow + " TO " + p.target);
+    // A new target is moved aside too, so that a failure leaves no table behind.
+    undo.push_back(p.target + " TO " + p.shadow);
     if (p.exists) undo.push_back(p.old + " TO " + p.target);
   }
   conn_.Exec("RENAME TABLE " + Join(swap, ", "));

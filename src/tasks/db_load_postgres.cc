@@ -72,6 +72,12 @@ state::TaskCounts RunPostgresLoad(TaskContext& ctx, const std::vector<LoadSource
   const auto& spec = ctx.spec->connections.at(l.connection);
   pg::Options options = pg::OptionsFromConnection(spec, ctx.spec->dir);
   auto conn = pg::Connection::Open(options);
+  // Ctrl-C and timeouts stop a statement the server is running (a long INSERT or index build).
+  struct CancelGuard {
+    CancelToken* token;
+    int id;
+    ~CancelGuard() { token->RemoveOnCancel(id); }
+  } cancel_guard{ctx.cancel, ctx.cancel->OnCancel([c = conn.get()] { c->Cancel(); })};
   std::string where = "postgres " + conn->Describe();  // connection 'x' (user@host:port/db)
   ctx.log->Info("connected to " + where);
   auto session = ctx.Connect("loading into " + where);

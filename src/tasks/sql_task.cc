@@ -8,8 +8,7 @@ namespace sluice::tasks {
 state::TaskCounts RunSqlModel(TaskContext& ctx) {
   const auto& t = *ctx.task;
   std::string where = ctx.Name() + (t.sql.file.empty() ? "" : " (" + t.sql.file + ")");
-  std::string sql = Trim(ctx.Render(t.sql.text, where));
-  while (!sql.empty() && sql.back() == ';') sql = Trim(sql.substr(0, sql.size() - 1));
+  std::string sql = StripSqlTerminator(ctx.Render(t.sql.text, where));
   ctx.log->Info("model SQL:\n" + sql);
   std::string staging = ctx.lake->StagingDir(ctx.run_id, ctx.attempt_id, t.into, ctx.ds);
   auto session = ctx.Connect("building " + t.into);

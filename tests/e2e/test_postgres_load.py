@@ -497,6 +497,10 @@ TYPE_CASES = [
       Decimal("-9999999999999999999999999999.9999999999"), Decimal("0.0000000001"),
       Decimal("-0.0000000001"), Decimal("0"), Decimal("-12345.6789")],
      lambda v: sq(format(v, "f")), lambda v: pg_numeric(v, 10)),
+    # scale >= 20: 10^scale does not fit 64 bits even when the value does (a past bug).
+    ("c_decimal_38_20", "DECIMAL(38,20)", "numeric(38,20)",
+     [Decimal("0.1"), Decimal("-0.00000000000000000001"), Decimal("123456789012345678.5"),
+      Decimal("0")], lambda v: sq(format(v, "f")), lambda v: pg_numeric(v, 20)),
     ("c_decimal_38_0", "DECIMAL(38,0)", "numeric(38,0)",
      [Decimal("99999999999999999999999999999999999999"), Decimal("-1"), Decimal("10000")],
      lambda v: sq(format(v, "f")), lambda v: pg_numeric(v, 0)),

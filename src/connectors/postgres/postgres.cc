@@ -72,7 +72,8 @@ void EncodeNumeric(__int128 unscaled, int scale, CopyWriter& out) {
                                    : static_cast<unsigned __int128>(unscaled);
   uint16_t groups[24];
   int n = 0;
-  int weight = mag <= UINT64_MAX
+  // The 64-bit path needs 10^scale to fit too (scale <= 19).
+  int weight = mag <= UINT64_MAX && scale <= 19
                    ? NumericGroups<uint64_t>(static_cast<uint64_t>(mag), scale, groups, &n)
                    : NumericGroups<unsigned __int128>(mag, scale, groups, &n);
   int first = 0;
@@ -202,7 +203,18 @@ std::unique_ptr<Connection> Connection::Open(const Options& o) {
   return std::unique_ptr<Connection>(new Connection(conn, o));
 }
 
-Connection::~Connection() { PQfinish(conn_); }
+Connection::Connection(PGconn* conn, Options options)
+    : conn_(conn), cancel_(PQgetCancel(conn)), options_(std::move(options)) {}
+
+Connection::~Connection() {
+  PQfreeCancel(cancel_);
+  PQfinish(conn_);
+}
+
+void Connection::Cancel() {
+  char err[256];
+  if (cancel_ != nullptr) PQcancel(cancel_, err, sizeof err);
+}
 
 std::string Connection::Describe() const {
   return "connection '" + options_.name + "' (" + options_.user + "@" + options_.host + ":" +
@@ -226,6 +238,7 @@ void Connection::Fail(const std::string& what, PGresult* result) {
   bool lost = PQstatus(conn_) != CONNECTION_OK || StartsWith(state, "08") || state == "57P01" ||
               state == "57P02" || state == "57P03";
   if (lost) throw Error(ErrorKind::kConnection, text + " (the connection was lost)", true);
+  if (state == "57014") throw Cancelled(text);  // our own Cancel()
   if (state == "40001" || state == "40P01" || state == "55P03") {
     throw Error(ErrorKind::kConnection, text, true);
   }

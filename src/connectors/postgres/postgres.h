@@ -12,6 +12,7 @@
 
 typedef struct pg_conn PGconn;
 typedef struct pg_result PGresult;
+typedef struct pg_cancel PGcancel;
 
 namespace sluice::connectors::postgres {
 
@@ -67,6 +68,9 @@ class Connection {
   void SendCopy(CopyWriter& writer);
   uint64_t EndCopy(CopyWriter& writer);
   void AbortCopy(const std::string& why);
+  // Asks the server to stop the statement running on this connection (it then fails with
+  // "canceling statement"). Thread-safe: for Ctrl-C and timeouts.
+  void Cancel();
   // "user@host:port/database", for messages.
   std::string Describe() const;
   // Server version, e.g. 150004.
@@ -82,11 +86,12 @@ class Connection {
   const ServerError& last_error() const { return last_error_; }
 
  private:
-  Connection(PGconn* conn, Options options) : conn_(conn), options_(std::move(options)) {}
+  Connection(PGconn* conn, Options options);
   [[noreturn]] void Fail(const std::string& what, PGresult* result);
   uint64_t FinishCopy();
 
   PGconn* conn_;
+  PGcancel* cancel_;  // made up front: PQcancel on it is safe from any thread
   Options options_;
   ServerError last_error_;
 };

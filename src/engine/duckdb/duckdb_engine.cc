@@ -271,8 +271,7 @@ class DuckDbSession : public Session {
   void Stream(const std::string& sql, const std::function<void(const Batch&)>& on_batch) override {
     // Values are rendered to text by DuckDB itself (exact DECIMAL, timestamps, nested types):
     // the query is wrapped in a cast to VARCHAR when it is a query that can be wrapped.
-    std::string body = Trim(sql);
-    while (!body.empty() && body.back() == ';') body = Trim(body.substr(0, body.size() - 1));
+    std::string body = StripSqlTerminator(sql);
     std::vector<Column> declared;
     std::string to_run = sql;
     try {
@@ -323,8 +322,7 @@ class DuckDbSession : public Session {
                    const std::function<void(const TypedBatch&)>& on_batch) override {
     // Types DuckDB stores in ways we do not decode (lists, structs, enums, ...) are cast to
     // VARCHAR in SQL first, so every column is either a known layout or text.
-    std::string body = Trim(sql);
-    while (!body.empty() && body.back() == ';') body = Trim(body.substr(0, body.size() - 1));
+    std::string body = StripSqlTerminator(sql);
     std::vector<Column> declared = Describe(body);
     std::vector<std::string> select;
     for (const auto& c : declared) {
@@ -394,8 +392,7 @@ class DuckDbSession : public Session {
     // Parquet has no 128-bit integer and DuckDB would write HUGEINT as DOUBLE, losing digits:
     // such columns are stored as DECIMAL(38,0) instead, and a value that does not fit fails
     // the write instead of being rounded.
-    std::string body = Trim(select_sql);
-    while (!body.empty() && body.back() == ';') body = Trim(body.substr(0, body.size() - 1));
+    std::string body = StripSqlTerminator(select_sql);
     std::vector<std::string> replace;
     // Parquet's INTERVAL keeps milliseconds: a finer value fails the write, naming the column.
     for (const auto& c : Describe(body)) {
@@ -464,6 +461,11 @@ class DuckDbSession : public Session {
       duckdb_error_type type = duckdb_result_error_type(result);
       duckdb_destroy_result(result);
       throw Convert(type, msg);
+    }
+    // DuckDB ignores an interrupt that arrives before a query starts: check again.
+    if (interrupted_) {
+      duckdb_destroy_result(result);
+      throw Cancelled("query interrupted");
     }
   }
 
@@ -534,8 +536,8 @@ class DuckDbSession : public Session {
         break;
     }
     (void)t;
-    // Everything else is rendered by the engine itself; Stream callers that need exact text
-    // for such types cast to VARCHAR in SQL (see RenderQuery).
+    // Other types only reach here for statements Stream could not wrap in a cast to VARCHAR
+    // (PRAGMA, SHOW and the like), which return text columns.
     return "?";
   }
 
