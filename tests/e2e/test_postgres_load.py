@@ -1124,25 +1124,28 @@ def lake_table(pipeline: Path, sql: str, names, types, env, date=None):
 
 def test_example_citizens_postgres(postgres_server, tmp_path):
     pg = postgres_server
-    for name in ("pipeline.yaml", "README.md", "models"):
+    for name in ("pipeline.yaml", "README.md"):
         assert (EXAMPLE / name).exists(), f"examples/citizens-postgres/{name} is missing"
     pg.sql("DROP SCHEMA IF EXISTS marts CASCADE; DROP SCHEMA IF EXISTS dwh CASCADE; "
            "DELETE FROM public._sluice_loads WHERE target LIKE 'marts.%' OR target LIKE 'dwh.%'"
            if table_exists(pg, "public._sluice_loads") else
            "DROP SCHEMA IF EXISTS marts CASCADE; DROP SCHEMA IF EXISTS dwh CASCADE")
-    shutil.copy(EXAMPLE / "pipeline.yaml", tmp_path / "pipeline.yaml")
-    shutil.copytree(EXAMPLE / "models", tmp_path / "models")
+    # The example shares the citizens example's models (../citizens/models): same layout here.
+    work = tmp_path / "citizens-postgres"
+    work.mkdir()
+    shutil.copy(EXAMPLE / "pipeline.yaml", work / "pipeline.yaml")
+    shutil.copytree(EXAMPLE.parent / "citizens" / "models", tmp_path / "citizens" / "models")
     env = {"DWH_HOST": "127.0.0.1", "DWH_PORT": str(pg.port), "DWH_DATABASE": pg.database,
            "DWH_USER": pg.user, "DWH_PASSWORD": pg.password}
-    pipeline = tmp_path / "pipeline.yaml"
+    pipeline = work / "pipeline.yaml"
     assert "${env:DWH_PASSWORD}" in pipeline.read_text()
-    run_sluice("validate", pipeline, cwd=tmp_path, env=env, expect=0)
+    run_sluice("validate", pipeline, cwd=work, env=env, expect=0)
 
     for ds, seed in ((EX_DS, 1), (EX_DS2, 2)):
-        csv = tmp_path / "incoming" / f"citizens_data_{ds.replace('-', '')}.csv"
+        csv = work / "incoming" / f"citizens_data_{ds.replace('-', '')}.csv"
         run_sluice("gen", "citizens", "--rows", 20000, "--out", csv, "--seed", seed,
-                   "--duplicates", "0.05", "--malformed", "0.002", cwd=tmp_path, expect=0)
-        r = run_sluice("run", pipeline, "--date", ds, cwd=tmp_path, env=env, timeout=180)
+                   "--duplicates", "0.05", "--malformed", "0.002", cwd=work, expect=0)
+        r = run_sluice("run", pipeline, "--date", ds, cwd=work, env=env, timeout=180)
         assert_ok(r)
         for task in ("load_warehouse", "load_citizens"):
             assert summary_rows(r.stdout).get(task, {}).get("status") == "success", str(r)
