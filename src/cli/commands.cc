@@ -405,18 +405,13 @@ int CmdQuery(Args& a) {
     session->Execute("ATTACH " + SqlLiteral(warehouse) + " AS warehouse (READ_ONLY)");
   }
   auto ref_sql = [&](const std::string& dataset, const std::string& scope) -> std::string {
-    std::vector<std::string> files;
     bool all = ds.empty() || scope == "all";
-    for (const auto& d : w.lake->ListPartitions(dataset)) {
-      if (!all && d != ds) continue;
-      auto m = w.lake->ReadManifest(dataset, d);
-      for (const auto& f : w.lake->FilePaths(*m)) files.push_back(f);
-    }
-    if (files.empty()) {
+    auto selection = w.lake->Select(dataset, all ? "" : ds);
+    if (!selection) {
       throw NotFound("ref('" + dataset + "'): no published partition" +
                      (all ? "" : " for ds=" + ds) + " in the lake " + w.lake->root());
     }
-    return lake::ReadParquetSql(files, all);
+    return selection->Sql();
   };
   // Every dataset is also a view zone.name, so plain SQL works without ref().
   for (const auto& dataset : w.lake->ListDatasets()) {

@@ -223,6 +223,23 @@ std::vector<std::string> Lake::FilePaths(const Manifest& m) const {
   return out;
 }
 
+std::optional<Lake::Selection> Lake::Select(const std::string& dataset, const std::string& ds) {
+  Selection s;
+  s.partition = ds.empty() ? "all" : PartitionName(ds);
+  std::vector<std::string> dates = ds.empty() ? ListPartitions(dataset) : std::vector{ds};
+  for (const auto& d : dates) {
+    auto m = ReadManifest(dataset, d);
+    if (!m) continue;
+    for (const auto& f : FilePaths(*m)) s.files.push_back(f);
+    s.rows += m->rows;
+    s.checksum += m->checksum;
+  }
+  if (s.files.empty()) return std::nullopt;
+  return s;
+}
+
+std::string Lake::Selection::Sql() const { return ReadParquetSql(files, partition == "all"); }
+
 RecoveryReport Lake::Recover() {
   RecoveryReport report;
   state_->CloseDeadRuns();

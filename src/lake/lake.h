@@ -97,6 +97,18 @@ class Lake {
   // Absolute paths of a manifest's files.
   std::vector<std::string> FilePaths(const Manifest& manifest) const;
 
+  // What a reader needs of a dataset: the partition ds, or every published partition when ds
+  // is empty. nullopt when there is none. Resolved through the manifests only.
+  struct Selection {
+    std::vector<std::string> files;
+    uint64_t rows = 0;
+    std::string checksum;   // the manifest's, or for every partition their concatenation
+    std::string partition;  // "ds=YYYY-MM-DD", or "all"
+    // read_parquet SQL for the files; every partition adds a ds column.
+    std::string Sql() const;
+  };
+  std::optional<Selection> Select(const std::string& dataset, const std::string& ds);
+
   // Resolves every unfinished publish in the journal (finish or roll back, never a mix) and
   // removes staging folders that no running attempt owns. Call once at process start, before
   // any run begins.

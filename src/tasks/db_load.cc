@@ -35,32 +35,16 @@ std::vector<LoadSource> ResolveLoadSources(TaskContext& ctx) {
     LoadSource s;
     s.dataset = dataset;
     s.table = table;
-    std::vector<std::string> files;
-    if (l.partitions == "all") {
-      s.partition = "all";
-      for (const auto& d : ctx.lake->ListPartitions(dataset)) {
-        auto m = ctx.lake->ReadManifest(dataset, d);
-        if (!m) continue;
-        for (const auto& f : ctx.lake->FilePaths(*m)) files.push_back(f);
-        s.checksum += m->checksum;
-        s.rows += m->rows;
-      }
-      if (files.empty()) {
-        throw NotFound(ctx.Name() + ": " + dataset + " has no published partition (task '" +
-                       ctx.spec->ProducerOf(dataset) + "' produces it)");
-      }
-    } else {
-      auto m = ctx.lake->ReadManifest(dataset, ctx.ds);
-      if (!m) {
-        throw NotFound(ctx.Name() + ": " + dataset + " has no published partition ds=" + ctx.ds +
-                       " (task '" + ctx.spec->ProducerOf(dataset) + "' produces it)");
-      }
-      files = ctx.lake->FilePaths(*m);
-      s.checksum = m->checksum;
-      s.rows = m->rows;
-      s.partition = m->partition;
+    auto selection = ctx.lake->Select(dataset, l.partitions == "all" ? "" : ctx.ds);
+    if (!selection) {
+      throw NotFound(ctx.Name() + ": " + dataset + " has no published partition" +
+                     (l.partitions == "all" ? "" : " ds=" + ctx.ds) + " (task '" +
+                     ctx.spec->ProducerOf(dataset) + "' produces it)");
     }
-    s.sql = lake::ReadParquetSql(files, l.partitions == "all");
+    s.partition = selection->partition;
+    s.checksum = selection->checksum;
+    s.rows = selection->rows;
+    s.sql = selection->Sql();
     sources.push_back(s);
   }
 

@@ -49,27 +49,16 @@ TaskContext::~TaskContext() {
 std::string TaskContext::Name() const { return task->kind + " '" + task->id + "'"; }
 
 std::string TaskContext::RefSql(const std::string& dataset, const std::string& scope) {
-  if (scope == "all") {
-    std::vector<std::string> files;
-    for (const auto& ds_value : lake->ListPartitions(dataset)) {
-      auto m = lake->ReadManifest(dataset, ds_value);
-      if (!m) continue;
-      for (const auto& f : lake->FilePaths(*m)) files.push_back(f);
-    }
-    if (files.empty()) {
-      throw NotFound(Name() + ": ref('" + dataset + "', 'all'): " + dataset +
-                     " has no published partition yet (run the task that produces it)");
-    }
-    return lake::ReadParquetSql(files, true);
-  }
-  auto m = lake->ReadManifest(dataset, ds);
-  if (!m) {
+  auto selection = lake->Select(dataset, scope == "all" ? "" : ds);
+  if (!selection) {
     std::string producer = spec->ProducerOf(dataset);
     throw NotFound(
-        Name() + ": ref('" + dataset + "'): no published partition ds=" + ds +
+        Name() + ": ref('" + dataset + (scope == "all" ? "', 'all')" : "')") + ": " +
+        (scope == "all" ? dataset + " has no published partition yet"
+                        : "no published partition ds=" + ds) +
         (producer.empty() ? "" : " (task '" + producer + "' produces it; run it first)"));
   }
-  return lake::ReadParquetSql(lake->FilePaths(*m));
+  return selection->Sql();
 }
 
 std::string TaskContext::Render(const std::string& text, const std::string& what) {
