@@ -92,6 +92,48 @@ struct TypedBatch {
   size_t num_rows = 0;
 };
 
+// A column a RowSource produces, in one of the lake's types (never kOther).
+struct SourceColumn {
+  std::string name;
+  TypeId id = TypeId::kVarchar;
+  uint8_t width = 0;  // DECIMAL precision, 1..38
+  uint8_t scale = 0;  // DECIMAL scale
+};
+
+// The engine's SQL name of a source column's type, e.g. "DECIMAL(12,2)" or "UBIGINT".
+std::string SqlTypeName(const SourceColumn& column);
+
+// Where a RowSource writes rows: the engine's vectors for one chunk of rows. Fixed-width values
+// go straight into Data(column), an array of capacity() values in the type's physical form:
+//   BOOLEAN uint8_t 0/1; TINYINT..BIGINT int8_t..int64_t; UTINYINT..UBIGINT uint8_t..uint64_t;
+//   HUGEINT __int128; FLOAT float; DOUBLE double;
+//   DECIMAL the unscaled value as int16_t (width <= 4), int32_t (<= 9), int64_t (<= 18) or
+//   __int128 (<= 38); DATE int32_t days since 1970-01-01; TIME int64_t microseconds since
+//   midnight; TIMESTAMP and TIMESTAMP WITH TIME ZONE int64_t microseconds since 1970-01-01 (UTC
+//   for the latter); INTERVAL engine::Interval; UUID __int128 holding the 16 bytes read
+//   big-endian (the engine converts it to its own form).
+// Every row starts valid; SetNull marks one NULL. VARCHAR and BLOB values go through
+// SetString, which copies the bytes.
+class OutputChunk {
+ public:
+  virtual ~OutputChunk() = default;
+  virtual size_t capacity() const = 0;
+  virtual void* Data(size_t column) = 0;
+  virtual void SetNull(size_t column, size_t row) = 0;
+  virtual void SetString(size_t column, size_t row, const char* data, size_t size) = 0;
+};
+
+// Rows that the engine pulls while it writes them (Session::CopySourceToParquet). Fill runs on
+// one engine thread at a time.
+class RowSource {
+ public:
+  virtual ~RowSource() = default;
+  virtual const std::vector<SourceColumn>& columns() const = 0;
+  // Writes up to out.capacity() rows, from row 0; returns how many. 0 means the source is done.
+  // Throws sluice::Error, which CopySourceToParquet rethrows unchanged.
+  virtual size_t Fill(OutputChunk& out) = 0;
+};
+
 struct Progress {
   double fraction = -1;  // 0..1, or -1 when the engine cannot tell
   uint64_t rows_processed = 0;
@@ -117,6 +159,9 @@ class Session {
                            const std::function<void(const TypedBatch&)>& on_batch) = 0;
   // Writes the result of a SELECT into one Parquet file; returns the number of rows written.
   virtual uint64_t CopyToParquet(const std::string& select_sql, const std::string& path) = 0;
+  // Writes every row of source into one Parquet file, streaming: memory stays bounded whatever
+  // the number of rows. Returns the number of rows written.
+  virtual uint64_t CopySourceToParquet(RowSource& source, const std::string& path) = 0;
   // Returns the columns a SELECT would produce, without running it.
   virtual std::vector<Column> Describe(const std::string& select_sql) = 0;
   // Stops the running statement, which then throws Error(kCancelled). Thread-safe.

@@ -420,6 +420,10 @@ class DuckDbSession : public Session {
     return rows;
   }
 
+  uint64_t CopySourceToParquet(RowSource& source, const std::string& path) override {
+    throw Internal("CopySourceToParquet: being written");
+  }
+
   std::vector<Column> Describe(const std::string& select_sql) override {
     duckdb_prepared_statement stmt;
     if (duckdb_prepare(con_, select_sql.c_str(), &stmt) != DuckDBSuccess) {
