@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "cli/gen_citizens.h"
+#include "cli/gen_shop.h"
 #include "common/cancel.h"
 #include "common/error.h"
 #include "common/strings.h"
@@ -436,9 +437,53 @@ int CmdQuery(Args& a) {
   return 0;
 }
 
+pipeline::ConnectionSpec ConnectionFromUrl(const std::string& raw_url, const Args& a);
+
+int CmdGenShop(Args& a) {
+  if (!a.Has("connect")) {
+    throw UsageError(
+        "gen shop needs --connect URL (the database to fill, e.g. "
+        "mysql://etl@127.0.0.1:3306/shop)");
+  }
+  if (a.Has("out")) throw UsageError("gen shop writes into a database (--connect), not --out");
+  auto conn = ConnectionFromUrl(a.Get("connect"), a);
+  GenShopOptions o;
+  std::string rows = a.Get("rows", "100000");
+  char* end = nullptr;
+  double d = std::strtod(rows.c_str(), &end);
+  if (*end != '\0' || d < 1 || d > 1e10) {
+    throw UsageError("--rows " + rows + ": the number of orders, 1 to 10000000000");
+  }
+  o.orders = static_cast<uint64_t>(d);
+  if (a.Has("tables")) {
+    for (const auto& t : Split(a.Get("tables"), ',')) o.tables.push_back(Trim(t));
+  }
+  o.seed = static_cast<uint64_t>(std::strtoull(a.Get("seed", "42").c_str(), nullptr, 10));
+  o.replace = a.Has("replace");
+  runner::ProgressLine progress(std::cerr, isatty(STDERR_FILENO));
+  double start = SteadySeconds();
+  o.on_progress = [&](const std::string& table, uint64_t done, uint64_t total) {
+    double fraction = total ? static_cast<double>(done) / static_cast<double>(total) : 1;
+    progress.Update(
+        runner::FormatProgress("gen shop " + table, fraction, 0, 0, SteadySeconds() - start, true));
+  };
+  auto report = GenerateShop(conn, std::filesystem::current_path().string(), o);
+  progress.Clear();
+  for (const auto& [table, n] : report.tables) {
+    std::cerr << "  " << table << ": " << HumanCount(n) << " rows\n";
+  }
+  std::cerr << "generated the shop database in " << HumanSeconds(SteadySeconds() - start) << "\n";
+  return 0;
+}
+
 int CmdGen(Args& a) {
+  if (a.positional[0] == "shop") return CmdGenShop(a);
   if (a.positional[0] != "citizens") {
-    throw UsageError("gen " + a.positional[0] + ": unknown dataset (available: citizens)");
+    throw UsageError("gen " + a.positional[0] + ": unknown dataset (available: citizens, shop)");
+  }
+  for (const char* f :
+       {"connect", "tables", "replace", "username", "password-file", "password-env"}) {
+    if (a.Has(f)) throw UsageError(std::string("--") + f + " is for gen shop");
   }
   GenCitizensOptions o;
   auto num = [&](const char* flag, double fallback, double lo, double hi) {
@@ -704,15 +749,27 @@ const std::vector<Command>& Commands() {
        "      --date 2026-11-21 --update-key citizen_id --update-mode allowinsert\n",
        0, 0, CmdExport},
       {"gen",
-       "generate sample data: a realistic citizens CSV with duplicates and bad rows",
+       "generate sample data: a citizens CSV, or a shop database in a server",
        "sluice gen citizens [--rows N] [--out FILE] [--duplicates RATE] [--malformed RATE] [--seed "
+       "S]\n"
+       "       sluice gen shop --connect URL [--rows ORDERS] [--tables T,..] [--replace] [--seed "
        "S]",
-       {{"rows", true, "data rows to write (default 10000; 37000000 is about 6.5 GB)"},
-        {"out", true, "output file, - for stdout (default citizens_data.csv)"},
-        {"duplicates", true, "fraction of rows repeating an earlier citizen (default 0.02)"},
-        {"malformed", true, "fraction of rows a strict reader rejects (default 0.001)"},
-        {"seed", true, "random seed; the same seed writes the same bytes (default 42)"}},
-       "  sluice gen citizens --rows 1000000 --out incoming/citizens_data_20261121.csv\n",
+       {{"rows", true,
+         "citizens: data rows (default 10000; 37000000 is about 6.5 GB); shop: orders (default "
+         "100000)"},
+        {"out", true, "citizens: output file, - for stdout (default citizens_data.csv)"},
+        {"duplicates", true, "citizens: fraction of rows repeating an earlier one (default 0.02)"},
+        {"malformed", true, "citizens: fraction of rows a strict reader rejects (default 0.001)"},
+        {"seed", true, "random seed; the same seed writes the same data (default 42)"},
+        {"connect", true, "shop: mysql://USER@HOST:PORT/DB or postgresql://USER@HOST:PORT/DB"},
+        {"username", true, "shop: the user, when not in --connect"},
+        {"password-file", true, "shop: a file holding the password, readable by its owner only"},
+        {"password-env", true, "shop: an environment variable holding the password"},
+        {"tables", true, "shop: only these tables (regions,customers,products,orders,order_items)"},
+        {"replace", false, "shop: drop and recreate tables that exist (else it refuses)"}},
+       "  sluice gen citizens --rows 1000000 --out incoming/citizens_data_20261121.csv\n"
+       "  SHOP_PASSWORD=... sluice gen shop --connect mysql://etl@127.0.0.1:3306/shop \\\n"
+       "      --password-env SHOP_PASSWORD --rows 1000000\n",
        1,
        1,
        CmdGen},
