@@ -139,6 +139,93 @@ TEST_F(EngineTest, InterruptStopsARunningQuery) {
   EXPECT_LT(SteadySeconds() - start, 10);
 }
 
+// A RowSource of `rows` rows over several chunks: every fixed-width layout, text, NULLs.
+class CountingSource : public RowSource {
+ public:
+  explicit CountingSource(size_t rows, size_t fail_at = SIZE_MAX) : rows_(rows), fail_at_(fail_at) {
+    columns_ = {{"i", TypeId::kBigint},          {"u", TypeId::kUBigint},
+                {"d", TypeId::kDecimal, 38, 10}, {"d4", TypeId::kDecimal, 4, 2},
+                {"day", TypeId::kDate},          {"ts", TypeId::kTimestampTz},
+                {"s", TypeId::kVarchar},         {"b", TypeId::kBlob},
+                {"id", TypeId::kUuid},           {"ok", TypeId::kBoolean}};
+  }
+  const std::vector<SourceColumn>& columns() const override { return columns_; }
+  size_t Fill(OutputChunk& out) override {
+    size_t n = 0;
+    for (; n < out.capacity() && next_ < rows_; n++, next_++) {
+      if (next_ == fail_at_) throw InvalidInput("row " + std::to_string(next_) + " is bad");
+      int64_t i = static_cast<int64_t>(next_);
+      static_cast<int64_t*>(out.Data(0))[n] = i - 5;
+      static_cast<uint64_t*>(out.Data(1))[n] = UINT64_MAX - next_;
+      __int128 big = 1;
+      for (int k = 0; k < 37; k++) big *= 10;
+      static_cast<__int128*>(out.Data(2))[n] = -(big + i);
+      static_cast<int16_t*>(out.Data(3))[n] = static_cast<int16_t>(i % 10000);
+      static_cast<int32_t*>(out.Data(4))[n] = static_cast<int32_t>(i);
+      static_cast<int64_t*>(out.Data(5))[n] = i * 1000001;
+      if (next_ % 3 == 0) {
+        out.SetNull(6, n);
+      } else {
+        std::string s = next_ % 3 == 1 ? "" : "Zürich \xF0\x9F\x9A\x80 " + std::to_string(i);
+        out.SetString(6, n, s.data(), s.size());
+      }
+      out.SetString(7, n, "\0\xff", 2);
+      static_cast<__int128*>(out.Data(8))[n] =
+          (static_cast<__int128>(0x0123456789abcdefULL) << 64) | next_;
+      static_cast<uint8_t*>(out.Data(9))[n] = next_ % 2;
+    }
+    return n;
+  }
+
+ private:
+  std::vector<SourceColumn> columns_;
+  size_t rows_, next_ = 0, fail_at_;
+};
+
+TEST_F(EngineTest, CopySourceToParquetWritesEveryLayoutExactly) {
+  std::string path = ::testing::TempDir() + "/source.parquet";
+  CountingSource source(5000);
+  EXPECT_EQ(session_->CopySourceToParquet(source, path), 5000u);
+  auto t = session_->Query(
+      "SELECT count(*), min(i), max(u)::VARCHAR, min(d)::VARCHAR, max(d4)::VARCHAR, max(day), "
+      "count(s), count(*) FILTER (WHERE s = ''), max(s), min(b), min(id), sum(ok::INT), "
+      "max(ts)::VARCHAR FROM read_parquet('" +
+      path + "')");
+  ASSERT_EQ(t.rows.size(), 1u);
+  const auto& r = t.rows[0];
+  EXPECT_EQ(*r[0], "5000");
+  EXPECT_EQ(*r[1], "-5");
+  EXPECT_EQ(*r[2], "18446744073709551615");
+  EXPECT_EQ(*r[3], "-1000000000000000000000000000.0000004999");
+  EXPECT_EQ(*r[4], "49.99");
+  EXPECT_EQ(*r[5], "1983-09-09");  // 1970-01-01 + 4999 days
+  EXPECT_EQ(*r[6], "3333");        // a third are NULL
+  EXPECT_EQ(*r[7], "1667");
+  EXPECT_EQ(*r[8], "Zürich \xF0\x9F\x9A\x80 998");
+  EXPECT_EQ(*r[9], "\\x00\\xFF");
+  EXPECT_EQ(*r[10], "01234567-89ab-cdef-0000-000000000000");
+  EXPECT_EQ(*r[11], "2500");
+  EXPECT_EQ(*r[12], "1970-01-01 01:23:19.004999+00");  // 4999 * 1000001 microseconds
+  auto types = session_->Describe("SELECT * FROM read_parquet('" + path + "')");
+  EXPECT_EQ(types[1].type, "UBIGINT");
+  EXPECT_EQ(types[2].type, "DECIMAL(38,10)");
+  EXPECT_EQ(types[8].type, "UUID");
+}
+
+TEST_F(EngineTest, CopySourceToParquetRethrowsTheSourcesOwnError) {
+  std::string path = ::testing::TempDir() + "/failing.parquet";
+  CountingSource source(10000, 4321);
+  try {
+    session_->CopySourceToParquet(source, path);
+    FAIL() << "expected the source's error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput);
+    EXPECT_NE(std::string(e.what()).find("row 4321 is bad"), std::string::npos) << e.what();
+  }
+  // The session stays usable.
+  EXPECT_EQ(*session_->Query("SELECT 42").rows[0][0], "42");
+}
+
 TEST(EngineOptionsTest, RejectsABadMemoryLimit) {
   EngineOptions o;
   o.memory_limit = "lots";

@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <cstring>
+#include <exception>
+#include <map>
 #include <mutex>
 
 #include "common/error.h"
@@ -51,6 +53,76 @@ __int128 ColumnData::GetInt128(size_t row) const {
 double ColumnData::GetDouble(size_t row) const {
   if (physical_bytes == 4) return static_cast<const float*>(data)[row];
   return static_cast<const double*>(data)[row];
+}
+
+std::string SqlTypeName(const SourceColumn& c) {
+  if (c.id == TypeId::kDecimal) {
+    return "DECIMAL(" + std::to_string(c.width) + "," + std::to_string(c.scale) + ")";
+  }
+  std::string out;
+  switch (c.id) {
+    case TypeId::kBoolean:
+      out = "BOOLEAN";
+      break;
+    case TypeId::kTinyint:
+      out = "TINYINT";
+      break;
+    case TypeId::kSmallint:
+      out = "SMALLINT";
+      break;
+    case TypeId::kInteger:
+      out = "INTEGER";
+      break;
+    case TypeId::kBigint:
+      out = "BIGINT";
+      break;
+    case TypeId::kUTinyint:
+      out = "UTINYINT";
+      break;
+    case TypeId::kUSmallint:
+      out = "USMALLINT";
+      break;
+    case TypeId::kUInteger:
+      out = "UINTEGER";
+      break;
+    case TypeId::kUBigint:
+      out = "UBIGINT";
+      break;
+    case TypeId::kHugeint:
+      out = "HUGEINT";
+      break;
+    case TypeId::kFloat:
+      out = "FLOAT";
+      break;
+    case TypeId::kDouble:
+      out = "DOUBLE";
+      break;
+    case TypeId::kDate:
+      out = "DATE";
+      break;
+    case TypeId::kTime:
+      out = "TIME";
+      break;
+    case TypeId::kTimestamp:
+      out = "TIMESTAMP";
+      break;
+    case TypeId::kTimestampTz:
+      out = "TIMESTAMP WITH TIME ZONE";
+      break;
+    case TypeId::kInterval:
+      out = "INTERVAL";
+      break;
+    case TypeId::kBlob:
+      out = "BLOB";
+      break;
+    case TypeId::kUuid:
+      out = "UUID";
+      break;
+    default:
+      out = "VARCHAR";
+      break;
+  }
+  return out;
 }
 
 namespace {
@@ -238,6 +310,169 @@ std::string TypeName(duckdb_logical_type type) {
   return out;
 }
 
+// RowSources reach DuckDB through the table function sluice_source(id): a session registers
+// the source under a fresh id for the duration of one COPY, and the function's callbacks look
+// it up. The registry is process-wide because DuckDB's callbacks carry no session.
+struct SourceSlot {
+  RowSource* source = nullptr;
+  std::vector<duckdb_logical_type> types;
+  std::vector<TypeId> ids;
+  std::exception_ptr error;  // what Fill threw, rethrown by CopySourceToParquet
+};
+
+std::mutex g_sources_mu;
+std::map<int64_t, SourceSlot*> g_sources;  // Guarded by g_sources_mu
+int64_t g_next_source = 1;                 // Guarded by g_sources_mu
+
+int64_t RegisterSource(SourceSlot* slot) {
+  std::lock_guard<std::mutex> lock(g_sources_mu);
+  int64_t id = g_next_source++;
+  g_sources[id] = slot;
+  return id;
+}
+
+void UnregisterSource(int64_t id) {
+  std::lock_guard<std::mutex> lock(g_sources_mu);
+  g_sources.erase(id);
+}
+
+duckdb_logical_type LogicalType(const SourceColumn& c) {
+  switch (c.id) {
+    case TypeId::kBoolean:
+      return duckdb_create_logical_type(DUCKDB_TYPE_BOOLEAN);
+    case TypeId::kTinyint:
+      return duckdb_create_logical_type(DUCKDB_TYPE_TINYINT);
+    case TypeId::kSmallint:
+      return duckdb_create_logical_type(DUCKDB_TYPE_SMALLINT);
+    case TypeId::kInteger:
+      return duckdb_create_logical_type(DUCKDB_TYPE_INTEGER);
+    case TypeId::kBigint:
+      return duckdb_create_logical_type(DUCKDB_TYPE_BIGINT);
+    case TypeId::kUTinyint:
+      return duckdb_create_logical_type(DUCKDB_TYPE_UTINYINT);
+    case TypeId::kUSmallint:
+      return duckdb_create_logical_type(DUCKDB_TYPE_USMALLINT);
+    case TypeId::kUInteger:
+      return duckdb_create_logical_type(DUCKDB_TYPE_UINTEGER);
+    case TypeId::kUBigint:
+      return duckdb_create_logical_type(DUCKDB_TYPE_UBIGINT);
+    case TypeId::kHugeint:
+      return duckdb_create_logical_type(DUCKDB_TYPE_HUGEINT);
+    case TypeId::kFloat:
+      return duckdb_create_logical_type(DUCKDB_TYPE_FLOAT);
+    case TypeId::kDouble:
+      return duckdb_create_logical_type(DUCKDB_TYPE_DOUBLE);
+    case TypeId::kDecimal:
+      return duckdb_create_decimal_type(c.width, c.scale);
+    case TypeId::kDate:
+      return duckdb_create_logical_type(DUCKDB_TYPE_DATE);
+    case TypeId::kTime:
+      return duckdb_create_logical_type(DUCKDB_TYPE_TIME);
+    case TypeId::kTimestamp:
+      return duckdb_create_logical_type(DUCKDB_TYPE_TIMESTAMP);
+    case TypeId::kTimestampTz:
+      return duckdb_create_logical_type(DUCKDB_TYPE_TIMESTAMP_TZ);
+    case TypeId::kInterval:
+      return duckdb_create_logical_type(DUCKDB_TYPE_INTERVAL);
+    case TypeId::kBlob:
+      return duckdb_create_logical_type(DUCKDB_TYPE_BLOB);
+    case TypeId::kUuid:
+      return duckdb_create_logical_type(DUCKDB_TYPE_UUID);
+    case TypeId::kVarchar:
+    case TypeId::kOther:
+      break;
+  }
+  return duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
+}
+
+// One output chunk of sluice_source, as a RowSource sees it.
+class DuckDbChunk : public OutputChunk {
+ public:
+  DuckDbChunk(duckdb_data_chunk chunk, size_t columns) {
+    vectors_.resize(columns);
+    data_.resize(columns);
+    validity_.assign(columns, nullptr);
+    for (size_t c = 0; c < columns; c++) {
+      vectors_[c] = duckdb_data_chunk_get_vector(chunk, c);
+      data_[c] = duckdb_vector_get_data(vectors_[c]);
+    }
+  }
+  size_t capacity() const override { return duckdb_vector_size(); }
+  void* Data(size_t column) override { return data_[column]; }
+  void SetNull(size_t column, size_t row) override {
+    if (validity_[column] == nullptr) {
+      duckdb_vector_ensure_validity_writable(vectors_[column]);
+      validity_[column] = duckdb_vector_get_validity(vectors_[column]);
+    }
+    duckdb_validity_set_row_invalid(validity_[column], row);
+  }
+  void SetString(size_t column, size_t row, const char* data, size_t size) override {
+    duckdb_vector_assign_string_element_len(vectors_[column], row, data, size);
+  }
+
+ private:
+  std::vector<duckdb_vector> vectors_;
+  std::vector<void*> data_;
+  std::vector<uint64_t*> validity_;
+};
+
+void SourceBind(duckdb_bind_info info) {
+  duckdb_value v = duckdb_bind_get_parameter(info, 0);
+  int64_t id = duckdb_get_int64(v);
+  duckdb_destroy_value(&v);
+  SourceSlot* slot = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(g_sources_mu);
+    auto it = g_sources.find(id);
+    if (it != g_sources.end()) slot = it->second;
+  }
+  if (slot == nullptr) {
+    duckdb_bind_set_error(info, "sluice_source: no source with this id (it is internal to sluice)");
+    return;
+  }
+  for (const auto& c : slot->source->columns()) {
+    duckdb_logical_type t = LogicalType(c);
+    duckdb_bind_add_result_column(info, c.name.c_str(), t);
+    duckdb_destroy_logical_type(&t);
+    slot->ids.push_back(c.id);
+  }
+  duckdb_bind_set_bind_data(info, slot, nullptr);
+}
+
+void SourceInit(duckdb_init_info info) { duckdb_init_set_max_threads(info, 1); }
+
+void SourceScan(duckdb_function_info info, duckdb_data_chunk output) {
+  auto* slot = static_cast<SourceSlot*>(duckdb_function_get_bind_data(info));
+  try {
+    DuckDbChunk chunk(output, slot->ids.size());
+    size_t n = slot->source->Fill(chunk);
+    for (size_t c = 0; c < slot->ids.size(); c++) {
+      if (slot->ids[c] != TypeId::kUuid) continue;
+      // DuckDB keeps UUIDs with the top bit flipped, so that they sort as signed numbers.
+      auto* v = static_cast<__int128*>(chunk.Data(c));
+      for (size_t r = 0; r < n; r++) v[r] ^= static_cast<__int128>(1) << 127;
+    }
+    duckdb_data_chunk_set_size(output, n);
+  } catch (const std::exception& e) {
+    slot->error = std::current_exception();
+    duckdb_function_set_error(info, e.what());
+  }
+}
+
+void RegisterSourceFunction(duckdb_connection con) {
+  duckdb_table_function f = duckdb_create_table_function();
+  duckdb_table_function_set_name(f, "sluice_source");
+  duckdb_logical_type bigint = duckdb_create_logical_type(DUCKDB_TYPE_BIGINT);
+  duckdb_table_function_add_parameter(f, bigint);
+  duckdb_destroy_logical_type(&bigint);
+  duckdb_table_function_set_bind(f, SourceBind);
+  duckdb_table_function_set_init(f, SourceInit);
+  duckdb_table_function_set_function(f, SourceScan);
+  duckdb_state state = duckdb_register_table_function(con, f);
+  duckdb_destroy_table_function(&f);
+  if (state != DuckDBSuccess) throw Internal("cannot register the sluice_source table function");
+}
+
 class DuckDbSession : public Session {
  public:
   explicit DuckDbSession(duckdb_connection con) : con_(con) {}
@@ -421,7 +656,27 @@ class DuckDbSession : public Session {
   }
 
   uint64_t CopySourceToParquet(RowSource& source, const std::string& path) override {
-    throw Internal("CopySourceToParquet: being written");
+    SourceSlot slot;
+    slot.source = &source;
+    int64_t id = RegisterSource(&slot);
+    duckdb_result result;
+    try {
+      Run("COPY (SELECT * FROM sluice_source(" + std::to_string(id) + ")) TO " + SqlLiteral(path) +
+              " (FORMAT parquet)",
+          &result);
+    } catch (...) {
+      UnregisterSource(id);
+      // The source's own error (a lost connection, a value out of range) is the one to report.
+      if (slot.error) std::rethrow_exception(slot.error);
+      throw;
+    }
+    UnregisterSource(id);
+    uint64_t rows = 0;
+    if (duckdb_column_count(&result) > 0 && duckdb_row_count(&result) > 0) {
+      rows = static_cast<uint64_t>(duckdb_value_int64(&result, 0, 0));
+    }
+    duckdb_destroy_result(&result);
+    return rows;
   }
 
   std::vector<Column> Describe(const std::string& select_sql) override {
@@ -575,6 +830,16 @@ class DuckDbEngine : public Engine {
       throw InvalidInput("cannot start DuckDB: " + msg);
     }
     duckdb_destroy_config(&config);
+    duckdb_connection con;
+    if (duckdb_connect(db_, &con) != DuckDBSuccess) throw Internal("cannot connect to DuckDB");
+    try {
+      RegisterSourceFunction(con);
+    } catch (...) {
+      duckdb_disconnect(&con);
+      duckdb_close(&db_);
+      throw;
+    }
+    duckdb_disconnect(&con);
   }
   ~DuckDbEngine() override { duckdb_close(&db_); }
 
