@@ -36,6 +36,7 @@ std::string Manifest::ToJson() const {
   j["attempt_id"] = attempt_id;
   j["task"] = task_id;
   j["created_at"] = created_at;
+  if (!watermark.empty()) j["watermark"] = nlohmann::ordered_json::parse(watermark);
   return j.dump(2) + "\n";
 }
 
@@ -66,6 +67,7 @@ Manifest Manifest::FromJson(const std::string& text, const std::string& path) {
     m.attempt_id = j.at("attempt_id").get<int64_t>();
     m.task_id = j.at("task").get<std::string>();
     m.created_at = j.at("created_at").get<std::string>();
+    if (j.contains("watermark")) m.watermark = j.at("watermark").dump();
     return m;
   } catch (const nlohmann::json::exception& e) {
     throw IoError(
@@ -123,6 +125,7 @@ Manifest Lake::Publish(const PublishRequest& req) {
   m.run_id = req.run_id;
   m.attempt_id = req.attempt_id;
   m.task_id = req.task_id;
+  m.watermark = req.watermark;
   m.created_at = NowIso();
   uint32_t combined = 0;
   for (const auto& f : fs_->List(req.staging_dir)) {

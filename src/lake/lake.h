@@ -33,6 +33,9 @@ struct Manifest {
   std::string task_id;
   std::string created_at;
   std::string checksum;  // crc32c over the files' crc32c values, in file order
+  // An incremental import's position in its source, as a JSON object (docs/import.md), or ""
+  // for other datasets. Kept here, published atomically with the rows it describes.
+  std::string watermark;
 
   std::string ToJson() const;
   // Throws Error(kIo) naming path when text is not a manifest.
@@ -49,6 +52,7 @@ struct PublishRequest {
   int64_t run_id = 0;
   int64_t attempt_id = 0;
   std::string task_id;
+  std::string watermark;  // JSON object or ""; see Manifest::watermark
 };
 
 struct RecoveryReport {

@@ -38,7 +38,15 @@ const std::map<std::string, std::vector<std::string>> kKindKeys = {
     {"check", {"dataset", "expect"}},
     {"db_load",
      {"connection", "datasets", "dataset", "into", "mode", "key", "partitions", "new_columns"}},
+    {"db_import",
+     {"connection", "tables", "table", "query", "exclude", "zone", "into", "split_by",
+      "boundary_query", "where", "columns", "incremental", "check_column", "key", "last_value",
+      "lookback", "parallel", "snapshot", "zero_dates"}},
 };
+// Keys of one entry of db_import's tables: list, when it is a mapping.
+const std::vector<std::string> kImportTableKeys = {
+    "name",        "into",         "split_by", "boundary_query", "where",   "columns",
+    "incremental", "check_column", "key",      "last_value",     "lookback"};
 const std::vector<std::string> kConnectionTypes = {"postgres", "mysql", "duckdb", "sftp"};
 
 // Collects diagnostics while reading the YAML tree.
@@ -481,6 +489,167 @@ void ParseDbLoad(Reader& r, const YAML::Node& n, TaskSpec& t) {
   }
 }
 
+// Reads the per-table keys of db_import (at the task, or in one entry of tables:).
+void ParseImportTable(Reader& r, const YAML::Node& n, ImportTableSpec& t) {
+  auto str = [&](const char* key, std::string& out) {
+    if (n[key]) out = r.Str(n[key], key).value_or("");
+  };
+  str("into", t.into);
+  str("split_by", t.split_by);
+  str("boundary_query", t.boundary_query);
+  str("where", t.where);
+  str("check_column", t.check_column);
+  str("last_value", t.last_value);
+  str("lookback", t.lookback);
+  if (n["columns"]) t.columns = r.StrList(n["columns"], "columns");
+  if (n["key"]) t.key = r.StrList(n["key"], "key");
+  if (n["into"] && !IsDatasetName(t.into)) {
+    r.Error(n["into"], "into: '" + t.into +
+                           "' is not a dataset name (write zone.name, lowercase, e.g. raw.orders)");
+  }
+  if (n["incremental"]) {
+    t.incremental = r.Str(n["incremental"], "incremental").value_or("");
+    if (t.incremental != "append" && t.incremental != "lastmodified") {
+      r.Error(n["incremental"], "incremental: '" + t.incremental +
+                                    "' is unknown (use append: new rows with a larger "
+                                    "check_column, or lastmodified: rows changed since the "
+                                    "last import, merged by key)");
+    } else if (t.check_column.empty()) {
+      r.Error(n["incremental"],
+              "incremental: " + t.incremental +
+                  " needs check_column: (the column that grows: an id, or an updated_at)");
+    }
+  } else {
+    for (const char* k : {"check_column", "last_value", "lookback"}) {
+      if (n[k]) r.Error(n[k], std::string(k) + ": is for incremental imports (add incremental:)");
+    }
+  }
+  if (n["lookback"] && !t.lookback.empty()) {
+    bool number = t.lookback.find_first_not_of("0123456789") == std::string::npos;
+    if (!number && !ParseDuration(t.lookback)) {
+      r.Error(n["lookback"], "lookback: '" + t.lookback +
+                                 "' is neither a number (for a numeric check_column) nor a "
+                                 "duration like 2h (for a date or time one)");
+    }
+  }
+}
+
+void ParseDbImport(Reader& r, const YAML::Node& n, TaskSpec& t) {
+  auto& im = t.import;
+  if (n["connection"]) {
+    im.connection = r.Str(n["connection"], "connection").value_or("");
+  } else {
+    r.Error(n, "db_import '" + t.id + "' needs connection: (a mysql or postgres connection)");
+  }
+  int sources = (n["tables"] ? 1 : 0) + (n["table"] ? 1 : 0) + (n["query"] ? 1 : 0);
+  if (sources != 1) {
+    r.Error(n, "db_import '" + t.id +
+                   "' needs exactly one of tables: (all, or a list), table: (one table) or "
+                   "query: (a SELECT)");
+  }
+  if (n["zone"]) {
+    im.zone = r.Str(n["zone"], "zone").value_or("raw");
+    if (!IsDatasetName(im.zone + ".x")) {
+      r.Error(n["zone"], "zone: '" + im.zone + "' must be a lowercase name like raw");
+    }
+  }
+  if (n["exclude"]) im.exclude = r.StrList(n["exclude"], "exclude");
+  if (n["parallel"]) {
+    im.parallel = static_cast<int>(r.Int(n["parallel"], "parallel", 1).value_or(1));
+    if (im.parallel > 64) r.Error(n["parallel"], "parallel: at most 64 connections per table");
+  }
+  if (n["snapshot"]) {
+    im.snapshot = ToLower(r.Str(n["snapshot"], "snapshot").value_or("auto"));
+    if (im.snapshot == "yes" || im.snapshot == "on") im.snapshot = "true";
+    if (im.snapshot == "no" || im.snapshot == "off") im.snapshot = "false";
+    if (im.snapshot != "auto" && im.snapshot != "true" && im.snapshot != "false") {
+      r.Error(n["snapshot"], "snapshot: must be auto, true or false");
+    }
+  }
+  if (n["zero_dates"]) {
+    std::string z = r.Str(n["zero_dates"], "zero_dates").value_or("error");
+    if (z == "null" || z == "~" || z.empty()) {
+      im.zero_dates_null = true;
+    } else if (z != "error") {
+      r.Error(n["zero_dates"], "zero_dates: must be error (fail on '0000-00-00') or null");
+    }
+  }
+  if (n["table"] || n["query"]) {
+    ImportTableSpec one;
+    one.mark = t.mark;
+    if (n["table"]) one.table = r.Str(n["table"], "table").value_or("");
+    if (n["query"]) {
+      one.query = r.Str(n["query"], "query").value_or("");
+      if (!n["into"]) r.Error(n["query"], "query: needs into: zone.name (the dataset it writes)");
+      if (im.parallel > 1 && !n["split_by"]) {
+        r.Error(n["query"], "a query read by parallel: " + std::to_string(im.parallel) +
+                                " connections needs split_by: (an integer or date column of its "
+                                "result)");
+      }
+    }
+    ParseImportTable(r, n, one);
+    im.tables.push_back(one);
+  } else {
+    for (const char* k : {"into", "split_by", "boundary_query", "where", "columns", "incremental",
+                          "check_column", "key", "last_value", "lookback"}) {
+      if (n[k]) {
+        r.Error(n[k], std::string(k) +
+                          ": with tables:, write it in the table's own entry (tables: [{name: "
+                          "orders, " +
+                          k + ": ...}])");
+      }
+    }
+  }
+  if (n["tables"]) {
+    const auto& tn = n["tables"];
+    if (tn.IsScalar()) {
+      if (tn.Scalar() == "all") {
+        im.all_tables = true;
+      } else {
+        ImportTableSpec one;
+        one.table = tn.Scalar();
+        one.mark = MarkOf(tn);
+        im.tables.push_back(one);
+      }
+    } else if (tn.IsSequence()) {
+      for (const auto& item : tn) {
+        ImportTableSpec one;
+        one.mark = MarkOf(item);
+        if (item.IsScalar()) {
+          one.table = item.Scalar();
+        } else if (item.IsMap()) {
+          r.CheckKeys(item, kImportTableKeys, "an entry of tables");
+          if (item["name"]) {
+            one.table = r.Str(item["name"], "name").value_or("");
+          } else {
+            r.Error(item, "an entry of tables: needs name: (the table)");
+          }
+          ParseImportTable(r, item, one);
+        } else {
+          r.Error(item, "an entry of tables: is a table name or a mapping with name:");
+          continue;
+        }
+        im.tables.push_back(one);
+      }
+    } else {
+      r.Error(tn, "tables: must be all, or a list of tables");
+    }
+  }
+  if (!im.exclude.empty() && !im.all_tables) {
+    r.Error(n["exclude"], "exclude: goes with tables: all");
+  }
+  std::set<std::string> seen;
+  for (auto& one : im.tables) {
+    if (one.into.empty() && !one.table.empty()) one.into = ImportDatasetName(im.zone, one.table);
+    if (one.into.empty()) continue;
+    if (!seen.insert(one.into).second) {
+      r.Error(one.mark, "two tables of db_import '" + t.id + "' write " + one.into +
+                            "; give one of them into: zone.name");
+    }
+    t.produces.push_back(one.into);
+  }
+  t.produces_zone = im.all_tables;
+}
 }  // namespace
 
 std::string FormatDiagnostic(const Diagnostic& d) {
@@ -515,8 +684,31 @@ std::string PipelineSpec::ProducerOf(const std::string& dataset) const {
   for (const auto& t : tasks) {
     if (t.into == dataset) return t.id;
     if (t.kind == "csv_import" && t.csv.rejects_into == dataset) return t.id;
+    if (std::find(t.produces.begin(), t.produces.end(), dataset) != t.produces.end()) return t.id;
+  }
+  for (const auto& t : tasks) {
+    if (t.produces_zone && ZoneProduces(t, dataset)) return t.id;
   }
   return "";
+}
+
+std::string ImportDatasetName(const std::string& zone, const std::string& table) {
+  std::string name = table.substr(table.rfind('.') == std::string::npos ? 0 : table.rfind('.') + 1);
+  std::string out;
+  for (char c : name) {
+    unsigned char u = static_cast<unsigned char>(c);
+    out += std::isalnum(u) ? static_cast<char>(std::tolower(u)) : '_';
+  }
+  if (out.empty() || std::isdigit(static_cast<unsigned char>(out[0]))) out = "t_" + out;
+  return zone + "." + out;
+}
+
+bool ZoneProduces(const TaskSpec& t, const std::string& dataset) {
+  if (!t.produces_zone || !StartsWith(dataset, t.import.zone + ".")) return false;
+  for (const auto& e : t.import.exclude) {
+    if (ImportDatasetName(t.import.zone, e) == dataset) return false;
+  }
+  return true;
 }
 
 std::string PipelineSpec::ResolvePath(const std::string& path) const {
@@ -833,6 +1025,21 @@ PipelineSpec LoadPipeline(const std::string& path,
       }
     } else if (t.kind == "check") {
       ParseCheck(r, n, t, uses, index);
+    } else if (t.kind == "db_import") {
+      ParseDbImport(r, n, t);
+      if (!t.import.connection.empty()) {
+        auto c = spec.connections.find(t.import.connection);
+        if (c == spec.connections.end()) {
+          std::vector<std::string> names;
+          for (const auto& [k, v] : spec.connections) names.push_back(k);
+          r.Error(n["connection"],
+                  "connection '" + t.import.connection + "' is not defined under connections:" +
+                      (names.empty() ? "" : " (defined: " + Join(names, ", ") + ")"));
+        } else if (c->second.type != "mysql" && c->second.type != "postgres") {
+          r.Error(n["connection"],
+                  "db_import reads from a mysql or postgres connection, not " + c->second.type);
+        }
+      }
     } else if (t.kind == "db_load") {
       ParseDbLoad(r, n, t);
       if (!t.load.connection.empty()) {
@@ -889,7 +1096,7 @@ PipelineSpec LoadPipeline(const std::string& path,
   // Datasets: one producer each; every dataset read is produced by some task.
   std::map<std::string, std::string> producer;
   for (const auto& t : spec.tasks) {
-    std::vector<std::string> outs;
+    std::vector<std::string> outs = t.produces;
     if (!t.into.empty()) outs.push_back(t.into);
     if (t.kind == "csv_import" && !t.csv.rejects_into.empty()) outs.push_back(t.csv.rejects_into);
     for (const auto& d : outs) {
@@ -919,6 +1126,11 @@ PipelineSpec LoadPipeline(const std::string& path,
     for (const auto& d : t.reads) {
       auto it = producer.find(d);
       if (it == producer.end()) {
+        std::string zone_producer = spec.ProducerOf(d);
+        if (!zone_producer.empty()) {
+          if (zone_producer != t.id) up.insert(zone_producer);
+          continue;
+        }
         std::string near = ClosestMatch(d, produced);
         r.ErrorAt(t, "read:" + d,
                   "task '" + t.id + "' reads " + d + ", which no task produces" +

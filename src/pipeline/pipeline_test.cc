@@ -165,6 +165,71 @@ tasks:
   EXPECT_EQ(d[0].mark.column, 11);
 }
 
+TEST_F(PipelineTest, DbImportTablesAllProducesItsZoneForRefs) {
+  std::string d = dir_;
+  auto spec = LoadPipelineOrThrow(Write("p.yaml", R"(pipeline: shop
+connections:
+  shop: {type: mysql, host: 127.0.0.1, database: shop, user: etl}
+tasks:
+  - id: import_shop
+    kind: db_import
+    connection: shop
+    tables: all
+    exclude: [audit_log]
+    parallel: 4
+  - id: import_orders_q
+    kind: db_import
+    connection: shop
+    query: SELECT * FROM orders WHERE $CONDITIONS
+    into: staging.orders_q
+    split_by: order_id
+  - id: daily
+    kind: sql
+    into: marts.daily
+    sql: SELECT * FROM {{ ref('raw.orders') }} JOIN {{ ref('staging.orders_q') }} USING (order_id)
+)"));
+  const TaskSpec* daily = spec.FindTask("daily");
+  ASSERT_NE(daily, nullptr);
+  EXPECT_EQ(daily->upstream, (std::vector<std::string>{"import_orders_q", "import_shop"}));
+  EXPECT_EQ(spec.ProducerOf("raw.customers"), "import_shop");
+  EXPECT_EQ(spec.ProducerOf("raw.audit_log"), "");
+  EXPECT_EQ(spec.FindTask("import_shop")->import.parallel, 4);
+  EXPECT_EQ(ImportDatasetName("raw", "public.Order-Items"), "raw.order_items");
+}
+
+TEST_F(PipelineTest, DbImportReportsEveryMistake) {
+  auto d = Validate(R"(pipeline: shop
+connections:
+  shop: {type: mysql, host: 127.0.0.1, database: shop, user: etl}
+  files: {type: sftp, host: 127.0.0.1}
+tasks:
+  - id: a
+    kind: db_import
+    connection: shop
+    tables: [orders, {name: customers, incremental: sometimes}]
+  - id: b
+    kind: db_import
+    connection: files
+    table: orders
+    check_column: id
+  - id: c
+    kind: db_import
+    connection: shop
+    query: SELECT 1
+    parallel: 2
+  - id: e
+    kind: db_import
+    connection: shop
+    tables: [orders]
+)");
+  EXPECT_TRUE(Has(d, 9, "incremental: 'sometimes' is unknown")) << All(d);
+  EXPECT_TRUE(Has(d, 12, "db_import reads from a mysql or postgres connection")) << All(d);
+  EXPECT_TRUE(Has(d, 14, "check_column: is for incremental imports")) << All(d);
+  EXPECT_TRUE(Has(d, 18, "needs into:")) << All(d);
+  EXPECT_TRUE(Has(d, 18, "needs split_by:")) << All(d);
+  EXPECT_TRUE(Has(d, 20, "writes raw.orders, which task 'a' already writes")) << All(d);
+}
+
 TEST(TemplateTest, RendersDateVariablesRefsAndVars) {
   TemplateContext tc;
   tc.variables = DateVariables("2026-03-01");

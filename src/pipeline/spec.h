@@ -85,9 +85,37 @@ struct DbLoadSpec {
   std::string new_columns = "add";     // a dataset column the target lacks: add | fail | ignore
 };
 
+// One table (or query) of a db_import task.
+struct ImportTableSpec {
+  std::string table;  // as written: name or schema.name; "" for a query
+  std::string query;  // a SELECT, with $CONDITIONS where split ranges go (optional)
+  std::string into;   // the dataset; default <zone>.<table name in lowercase>
+  std::string split_by;
+  std::string boundary_query;  // returns the min and max of split_by
+  std::string where;           // a condition in the source's SQL
+  std::vector<std::string> columns;
+  std::string incremental;  // "" (whole table) | append | lastmodified
+  std::string check_column;
+  std::vector<std::string> key;  // lastmodified merge key / lookback dedupe key; default: PK
+  std::string last_value;        // the starting point when no earlier partition has one
+  std::string lookback;          // re-read window: a number (numeric columns) or a duration
+  Mark mark;
+};
+
+struct DbImportSpec {
+  std::string connection;
+  bool all_tables = false;           // tables: all
+  std::vector<std::string> exclude;  // with tables: all
+  std::string zone = "raw";          // datasets <zone>.<table>
+  std::vector<ImportTableSpec> tables;
+  int parallel = 1;               // connections reading each table at once (Sqoop's -m)
+  std::string snapshot = "auto";  // auto | true | false (docs/import.md)
+  bool zero_dates_null = false;   // MySQL '0000-00-00': NULL, or fail the task
+};
+
 struct TaskSpec {
   std::string id;
-  std::string kind;  // csv_import | sql | check | db_load
+  std::string kind;  // csv_import | sql | check | db_load | db_import
   Mark mark;
   std::vector<std::string> after;     // as written
   std::vector<std::string> upstream;  // after plus the producers of every dataset read
@@ -105,6 +133,12 @@ struct TaskSpec {
   SqlSpec sql;
   CheckSpec check;
   DbLoadSpec load;
+  DbImportSpec import;
+  // The datasets this task writes besides `into` (db_import of named tables).
+  std::vector<std::string> produces;
+  // True when the task writes every dataset of a zone it finds at run time (db_import with
+  // tables: all): import.zone, except import.exclude.
+  bool produces_zone = false;
 };
 
 struct PipelineSpec {
@@ -151,6 +185,13 @@ PipelineSpec LoadPipelineOrThrow(const std::string& path,
 
 // True for "zone.name" with both parts lowercase identifiers.
 bool IsDatasetName(const std::string& name);
+
+// The dataset a db_import writes for a table: <zone>.<the table's name, lowercase, other
+// characters as _>; a schema prefix is dropped.
+std::string ImportDatasetName(const std::string& zone, const std::string& table);
+
+// True when t imports tables: all into dataset's zone and does not exclude it.
+bool ZoneProduces(const TaskSpec& t, const std::string& dataset);
 
 // The default rejects dataset for a csv_import into `into`: rejects.<zone>_<name>.
 std::string DefaultRejectsDataset(const std::string& into);

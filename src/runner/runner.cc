@@ -154,6 +154,7 @@ RunSummary Runner::Run(const RunOptions& options, CancelToken& cancel) {
           ctx.attempt_id = attempt_id;
           ctx.attempt = attempt;
           ctx.lake = lake_;
+          ctx.state = state_;
           ctx.engine = engine_;
           ctx.cancel = attempt_cancel.get();
           ctx.log = log.get();

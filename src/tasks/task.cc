@@ -72,7 +72,8 @@ std::string TaskContext::Render(const std::string& text, const std::string& what
 }
 
 lake::Manifest PublishStaged(TaskContext& ctx, engine::Session& session, const std::string& dataset,
-                             const std::string& staging_dir, uint64_t rows) {
+                             const std::string& staging_dir, uint64_t rows,
+                             const std::string& watermark) {
   lake::PublishRequest req;
   req.dataset = dataset;
   req.ds = ctx.ds;
@@ -83,6 +84,7 @@ lake::Manifest PublishStaged(TaskContext& ctx, engine::Session& session, const s
   req.run_id = ctx.run_id;
   req.attempt_id = ctx.attempt_id;
   req.task_id = ctx.task->id;
+  req.watermark = watermark;
   ctx.cancel->ThrowIfCancelled();
   lake::Manifest m = ctx.lake->Publish(req);
   ctx.log->Info("published " + dataset + " ds=" + ctx.ds + ": " + std::to_string(rows) + " rows, " +
@@ -96,6 +98,7 @@ state::TaskCounts RunTask(TaskContext& ctx) {
   if (kind == "sql") return RunSqlModel(ctx);
   if (kind == "check") return RunCheck(ctx);
   if (kind == "db_load") return RunDbLoad(ctx);
+  if (kind == "db_import") return RunDbImport(ctx);
   throw Internal("task kind '" + kind + "' has no implementation");
 }
 

@@ -45,6 +45,7 @@ struct TaskContext {
   int64_t attempt_id = 0;
   int attempt = 1;
   lake::Lake* lake = nullptr;
+  state::StateStore* state = nullptr;
   engine::Engine* engine = nullptr;
   CancelToken* cancel = nullptr;
   TaskLog* log = nullptr;
@@ -77,9 +78,12 @@ state::TaskCounts RunCsvImport(TaskContext& ctx);
 state::TaskCounts RunSqlModel(TaskContext& ctx);
 state::TaskCounts RunCheck(TaskContext& ctx);
 state::TaskCounts RunDbLoad(TaskContext& ctx);
+state::TaskCounts RunDbImport(TaskContext& ctx);
 
-// Publishes one Parquet file written to staging_dir as dataset's partition for ctx.ds.
+// Publishes the Parquet files written to staging_dir (part-00000.parquet and any more parts of
+// the same schema) as dataset's partition for ctx.ds, with an incremental import's watermark.
 lake::Manifest PublishStaged(TaskContext& ctx, engine::Session& session, const std::string& dataset,
-                             const std::string& staging_dir, uint64_t rows);
+                             const std::string& staging_dir, uint64_t rows,
+                             const std::string& watermark = "");
 
 }  // namespace sluice::tasks
