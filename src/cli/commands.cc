@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -558,6 +559,26 @@ pipeline::ConnectionSpec ConnectionFromUrl(const std::string& raw_url, const Arg
   if (slash == std::string::npos) throw UsageError("--connect " + url + ": no /DATABASE");
   std::string authority = rest.substr(0, slash);
   c.options["database"] = rest.substr(slash + 1, rest.find('?', slash) - slash - 1);
+  // ?sslmode=verify-full&sslrootcert=ca.pem&connect_timeout=10s: the connection options of a
+  // pipeline file (docs/load.md), in the URL as JDBC users write them.
+  if (auto q = rest.find('?', slash); q != std::string::npos) {
+    const std::vector<std::string> allowed = {"ssl_mode",    "sslmode",         "ssl_ca",
+                                              "sslrootcert", "connect_timeout", "read_timeout"};
+    for (const auto& kv : Split(rest.substr(q + 1), '&')) {
+      auto eq = kv.find('=');
+      std::string k = kv.substr(0, eq), v = eq == std::string::npos ? "" : kv.substr(eq + 1);
+      if (k == "user" || k == "password") {
+        throw UsageError("--connect: put no " + k +
+                         " in the URL's parameters; use --username, "
+                         "--password-file or --password-env");
+      }
+      if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
+        throw UsageError("--connect: unknown URL parameter '" + k +
+                         "' (known: " + Join(allowed, ", ") + ")");
+      }
+      c.options[k] = v;
+    }
+  }
   auto at = authority.rfind('@');
   if (at != std::string::npos) {
     std::string user = authority.substr(0, at);

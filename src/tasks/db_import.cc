@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "common/cancel.h"
 #include "common/error.h"
 #include "common/strings.h"
 #include "common/time.h"
@@ -453,6 +454,10 @@ class RangeSource : public engine::RowSource {
       filled += n;
     }
     *rows_ += filled;
+    if (filled > 0 && !faulted_) {
+      faulted_ = true;
+      FaultPoint("import.reading");
+    }
     return filled;
   }
 
@@ -465,6 +470,7 @@ class RangeSource : public engine::RowSource {
   bool zero_dates_null_;
   std::atomic<uint64_t>* rows_;
   bool active_ = false;
+  bool faulted_ = false;
 };
 
 std::string JoinConditions(const std::vector<std::string>& conditions) {
@@ -877,7 +883,7 @@ class Importer {
         }
         int64_t est = EstimatedTableRows(job);
         int64_t target =
-            est > 0 ? std::max<int64_t>(20000, est / (static_cast<int64_t>(workers) * 4)) : 0;
+            est > 0 ? std::max<int64_t>(1000, est / (static_cast<int64_t>(workers) * 4)) : 0;
         ranges = SplitRanges(db(), job.from_sql, key_sql, *codec, *lo, *hi,
                              static_cast<int>(workers) * 4, job.spec.table.empty() ? 0 : target,
                              base_where, ctx_.log);
@@ -946,6 +952,7 @@ class Importer {
       }
     }
     if (first) std::rethrow_exception(first);
+    FaultPoint("import.after_read");
     uint64_t bytes = 0;
     for (size_t w = 0; w < workers; w++) bytes += dbs_[w]->bytes_read();
     bytes -= bytes_before;

@@ -63,6 +63,8 @@ class InfileWriter {
   void* stream_;
 };
 
+struct ImportAccess;
+
 // One MariaDB/MySQL connection in utf8mb4, UTC, strict SQL mode. Not thread-safe, except that
 // a CancelToken passed to Open may abort a running statement from another thread. Every call
 // throws sluice::Error: kConnection (retryable) when the server cannot be reached or the
@@ -99,6 +101,9 @@ class Connection {
   uint64_t max_allowed_packet() const { return max_allowed_packet_; }
 
  private:
+  // The import reader (mysql_import.cc) streams results off the client handle itself, row by
+  // row, and reports failures through Fail.
+  friend struct ImportAccess;
   struct CancelState;
   Connection(MYSQL* conn, Options options);
   [[noreturn]] void Fail(const std::string& what);

@@ -1,20 +1,939 @@
-// Placeholder until the reader lands.
+// Reading MySQL/MariaDB results into the lake's types, for db_import: the server type -> lake
+// type mapping (PlanImport) and the text-protocol decoders of the streaming reader (RowReader).
+// docs/import.md has the mapping as a table; keep the two in step.
 #include "connectors/mysql/mysql_import.h"
 
+#include <errmsg.h>
+#include <mysql.h>
+
+#include <algorithm>
+#include <cassert>
+#include <charconv>
+#include <cstring>
+#include <limits>
+#include <string_view>
+#include <type_traits>
+
 #include "common/error.h"
+#include "common/strings.h"
 
 namespace sluice::connectors::mysql {
 
-struct RowReader::State {};
+// The client handle of a Connection, for reading results row by row off the wire.
+struct ImportAccess {
+  static MYSQL* Handle(Connection& c) { return c.conn_; }
+  [[noreturn]] static void Fail(Connection& c, const std::string& what) { c.Fail(what); }
+};
 
-ImportPlan PlanImport(Connection&, const std::string&, const std::vector<std::string>&,
-                      const ImportOptions&) {
-  throw Internal("not yet");
+namespace {
+
+using engine::SourceColumn;
+using engine::TypeId;
+
+constexpr unsigned kBinaryCharset = 63;     // charsetnr of binary strings
+constexpr unsigned kNotFixedDecimals = 31;  // FLOAT / DOUBLE without (M,D)
+constexpr unsigned kMaxDecimalWidth = 38;   // the lake's widest DECIMAL
+constexpr int64_t kMicrosPerSecond = 1000000;
+constexpr int64_t kMicrosPerDay = 86400 * kMicrosPerSecond;
+
+// What a result's metadata says about one column.
+struct FieldInfo {
+  std::string name;
+  enum_field_types type = MYSQL_TYPE_NULL;
+  unsigned flags = 0;
+  unsigned charsetnr = 0;
+  unsigned decimals = 0;
+  unsigned long length = 0;
+  std::string data_type;  // MariaDB's extended metadata: "uuid", "inet6", "point", ...
+  std::string format;     // MariaDB's extended metadata: "json" for JSON columns
+};
+
+FieldInfo DescribeField(const MYSQL_FIELD& f) {
+  FieldInfo info;
+  info.name.assign(f.name, f.name_length);
+  info.type = f.type;
+  info.flags = f.flags;
+  info.charsetnr = f.charsetnr;
+  info.decimals = f.decimals;
+  info.length = f.length;
+  MARIADB_CONST_STRING s{nullptr, 0};
+  if (mariadb_field_attr(&s, &f, MARIADB_FIELD_ATTR_DATA_TYPE_NAME) == 0 && s.str != nullptr) {
+    info.data_type = ToLower(std::string_view(s.str, s.length));
+  }
+  s = {nullptr, 0};
+  if (mariadb_field_attr(&s, &f, MARIADB_FIELD_ATTR_FORMAT_NAME) == 0 && s.str != nullptr) {
+    info.format = ToLower(std::string_view(s.str, s.length));
+  }
+  return info;
 }
+
+bool IsUnsigned(const FieldInfo& f) { return (f.flags & UNSIGNED_FLAG) != 0; }
+bool IsBinary(const FieldInfo& f) { return f.charsetnr == kBinaryCharset; }
+bool IsJson(const FieldInfo& f) { return f.type == MYSQL_TYPE_JSON || f.format == "json"; }
+
+bool IsStringType(enum_field_types t) {
+  switch (t) {
+    case MYSQL_TYPE_VARCHAR:
+    case MYSQL_TYPE_VAR_STRING:
+    case MYSQL_TYPE_STRING:
+    case MYSQL_TYPE_TINY_BLOB:
+    case MYSQL_TYPE_MEDIUM_BLOB:
+    case MYSQL_TYPE_LONG_BLOB:
+    case MYSQL_TYPE_BLOB:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// DECIMAL(p,s): the protocol sends the display length, p plus a point (s > 0) plus a sign
+// (signed only), as the server computes it (my_decimal_precision_to_length).
+unsigned DecimalPrecision(const FieldInfo& f) {
+  long p = static_cast<long>(f.length) - (f.decimals > 0 ? 1 : 0) - (IsUnsigned(f) ? 0 : 1);
+  return static_cast<unsigned>(std::max<long>({p, static_cast<long>(f.decimals), 1}));
+}
+
+// The server's type of a column in its own words, e.g. "decimal(12,2) unsigned".
+std::string ServerTypeName(const FieldInfo& f) {
+  if (!f.data_type.empty()) return f.data_type;  // MariaDB's own name (uuid, inet6, point)
+  if (IsJson(f)) return "json";
+  const std::string u = IsUnsigned(f) ? " unsigned" : "";
+  auto fsp = [&](const char* name) {
+    return f.decimals > 0 && f.decimals <= 6
+               ? std::string(name) + "(" + std::to_string(f.decimals) + ")"
+               : std::string(name);
+  };
+  switch (f.type) {
+    case MYSQL_TYPE_TINY:
+      return (f.length == 1 ? "tinyint(1)" : "tinyint") + u;
+    case MYSQL_TYPE_SHORT:
+      return "smallint" + u;
+    case MYSQL_TYPE_INT24:
+      return "mediumint" + u;
+    case MYSQL_TYPE_LONG:
+      return "int" + u;
+    case MYSQL_TYPE_LONGLONG:
+      return "bigint" + u;
+    case MYSQL_TYPE_DECIMAL:
+    case MYSQL_TYPE_NEWDECIMAL:
+      return "decimal(" + std::to_string(DecimalPrecision(f)) + "," + std::to_string(f.decimals) +
+             ")" + u;
+    case MYSQL_TYPE_FLOAT:
+      return "float" + u;
+    case MYSQL_TYPE_DOUBLE:
+      return "double" + u;
+    case MYSQL_TYPE_BIT:
+      return "bit(" + std::to_string(f.length) + ")";
+    case MYSQL_TYPE_YEAR:
+      return f.length == 2 ? "year(2)" : "year";
+    case MYSQL_TYPE_DATE:
+    case MYSQL_TYPE_NEWDATE:
+      return "date";
+    case MYSQL_TYPE_DATETIME:
+      return fsp("datetime");
+    case MYSQL_TYPE_TIMESTAMP:
+      return fsp("timestamp");
+    case MYSQL_TYPE_TIME:
+      return fsp("time");
+    case MYSQL_TYPE_NULL:
+      return "null";
+    case MYSQL_TYPE_ENUM:
+      return "enum";
+    case MYSQL_TYPE_SET:
+      return "set";
+    case MYSQL_TYPE_GEOMETRY:
+      return "geometry";
+    default:
+      break;
+  }
+  if (IsStringType(f.type)) {
+    if (f.flags & ENUM_FLAG) return "enum";
+    if (f.flags & SET_FLAG) return "set";
+    // Text arrives in utf8mb4 (the connection's result charset): 4 bytes a character.
+    const bool bin = IsBinary(f);
+    const unsigned long chars = bin ? f.length : f.length / 4;
+    if (f.type == MYSQL_TYPE_STRING)
+      return (bin ? "binary(" : "char(") + std::to_string(chars) + ")";
+    if (f.type == MYSQL_TYPE_VAR_STRING || f.type == MYSQL_TYPE_VARCHAR) {
+      return (bin ? "varbinary(" : "varchar(") + std::to_string(chars) + ")";
+    }
+    const char* size = chars <= 255        ? "tiny"
+                       : chars <= 65535    ? ""
+                       : chars <= 16777215 ? "medium"
+                                           : "long";
+    return std::string(size) + (bin ? "blob" : "text");
+  }
+  return "type " + std::to_string(static_cast<int>(f.type));
+}
+
+std::string ColumnWhere(const std::string& object, std::string_view column) {
+  return (object.empty() ? std::string("the result") : object) + " column " + Ident(column);
+}
+
+// The lake type of a column, for messages (the engine's SqlTypeName, which this library does
+// not link).
+std::string LakeTypeName(const SourceColumn& c) {
+  switch (c.id) {
+    case TypeId::kBoolean:
+      return "BOOLEAN";
+    case TypeId::kTinyint:
+      return "TINYINT";
+    case TypeId::kSmallint:
+      return "SMALLINT";
+    case TypeId::kInteger:
+      return "INTEGER";
+    case TypeId::kBigint:
+      return "BIGINT";
+    case TypeId::kUTinyint:
+      return "UTINYINT";
+    case TypeId::kUSmallint:
+      return "USMALLINT";
+    case TypeId::kUInteger:
+      return "UINTEGER";
+    case TypeId::kUBigint:
+      return "UBIGINT";
+    case TypeId::kFloat:
+      return "FLOAT";
+    case TypeId::kDouble:
+      return "DOUBLE";
+    case TypeId::kDecimal:
+      return "DECIMAL(" + std::to_string(c.width) + "," + std::to_string(c.scale) + ")";
+    case TypeId::kDate:
+      return "DATE";
+    case TypeId::kTime:
+      return "TIME";
+    case TypeId::kTimestamp:
+      return "TIMESTAMP";
+    case TypeId::kTimestampTz:
+      return "TIMESTAMP WITH TIME ZONE";
+    case TypeId::kVarchar:
+      return "VARCHAR";
+    case TypeId::kBlob:
+      return "BLOB";
+    default:
+      return "type " + std::to_string(static_cast<int>(c.id));
+  }
+}
+
+// The lake column of one server column and the expression that reads it.
+struct MappedColumn {
+  SourceColumn column;
+  std::string server_type;
+  std::string select;
+};
+
+MappedColumn MapColumn(const FieldInfo& f, const ImportOptions& options) {
+  MappedColumn m;
+  m.column.name = f.name;
+  m.server_type = ServerTypeName(f);
+  m.select = Ident(f.name);
+  const bool u = IsUnsigned(f);
+  TypeId& id = m.column.id;
+  switch (f.type) {
+    case MYSQL_TYPE_TINY:
+      // TINYINT(1) (BOOL) stays TINYINT: it holds -128..127, not only 0 and 1.
+      id = u ? TypeId::kUTinyint : TypeId::kTinyint;
+      return m;
+    case MYSQL_TYPE_SHORT:
+      id = u ? TypeId::kUSmallint : TypeId::kSmallint;
+      return m;
+    case MYSQL_TYPE_INT24:
+    case MYSQL_TYPE_LONG:
+      id = u ? TypeId::kUInteger : TypeId::kInteger;
+      return m;
+    case MYSQL_TYPE_LONGLONG:
+      id = u ? TypeId::kUBigint : TypeId::kBigint;
+      return m;
+    case MYSQL_TYPE_YEAR:
+      id = TypeId::kSmallint;
+      if (f.length == 2) {
+        // YEAR(2) (MariaDB) sends two digits: 70..99 are 1970..1999, 00..69 are 2000..2069.
+        const std::string q = Ident(f.name);
+        m.select = "IF(" + q + " < 70, " + q + " + 2000, " + q + " + 1900) AS " + q;
+      }
+      return m;
+    case MYSQL_TYPE_DECIMAL:
+    case MYSQL_TYPE_NEWDECIMAL: {
+      unsigned p = DecimalPrecision(f);
+      if (p > kMaxDecimalWidth) {
+        // MySQL allows 65 digits; the lake's DECIMAL has 38. The server's text has every digit.
+        id = TypeId::kVarchar;
+        return m;
+      }
+      id = TypeId::kDecimal;
+      m.column.width = static_cast<uint8_t>(p);
+      m.column.scale = static_cast<uint8_t>(std::min(f.decimals, p));
+      return m;
+    }
+    case MYSQL_TYPE_FLOAT:
+      // The server prints a FLOAT with 6 significant digits (1.2345678 comes as "1.23457"), which
+      // loses bits. As a DOUBLE it prints the shortest text of the exact widened value, which
+      // reads back as that double and narrows to the same float.
+      id = TypeId::kFloat;
+      m.select = "CAST(" + Ident(f.name) + " AS DOUBLE) AS " + Ident(f.name);
+      return m;
+    case MYSQL_TYPE_DOUBLE:
+      // A DOUBLE prints as its shortest round-trip text (0.30000000000000004, 5e-324), except
+      // DOUBLE(M,D), which prints D decimals: read that through a plain DOUBLE too.
+      id = TypeId::kDouble;
+      if (f.decimals != kNotFixedDecimals) {
+        m.select = "CAST(" + Ident(f.name) + " AS DOUBLE) AS " + Ident(f.name);
+      }
+      return m;
+    case MYSQL_TYPE_BIT:
+      id = f.length == 1 ? TypeId::kBoolean : TypeId::kUBigint;
+      return m;
+    case MYSQL_TYPE_DATE:
+    case MYSQL_TYPE_NEWDATE:
+      id = TypeId::kDate;
+      return m;
+    case MYSQL_TYPE_DATETIME:
+      id = TypeId::kTimestamp;  // the wall-clock value as stored
+      return m;
+    case MYSQL_TYPE_TIMESTAMP:
+      id = TypeId::kTimestampTz;  // the session's time zone is UTC, so the text is UTC
+      return m;
+    case MYSQL_TYPE_TIME:
+      id = TypeId::kTime;
+      return m;
+    case MYSQL_TYPE_NULL:  // a query's NULL literal: no value to lose
+    case MYSQL_TYPE_JSON:  // MySQL sends JSON in charset binary, but it is utf8mb4 text
+    case MYSQL_TYPE_ENUM:
+    case MYSQL_TYPE_SET:
+      id = TypeId::kVarchar;
+      return m;
+    default:
+      break;
+  }
+  if (IsStringType(f.type)) {
+    const bool text = IsJson(f) || (f.flags & (ENUM_FLAG | SET_FLAG)) || !IsBinary(f);
+    id = text ? TypeId::kVarchar : TypeId::kBlob;
+    return m;
+  }
+  std::string how = f.type == MYSQL_TYPE_GEOMETRY
+                        ? "ST_AsText(" + Ident(f.name) + ") or CAST(" + Ident(f.name) + " AS CHAR)"
+                        : "CAST(" + Ident(f.name) + " AS CHAR)";
+  throw InvalidInput(ColumnWhere(options.object, f.name) + ": type " + m.server_type +
+                     " has no lake type; import it through a query: with " + how);
+}
+
+// ---- Decoding the text protocol. Each function reads one non-NULL value.
+
+// Hinnant's days_from_civil: days since 1970-01-01 of a proleptic Gregorian date.
+constexpr int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+static_assert(DaysFromCivil(1970, 1, 1) == 0);
+static_assert(DaysFromCivil(0, 1, 1) == -719528);
+
+constexpr unsigned DaysInMonth(int64_t y, unsigned m) {
+  constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+  return m == 2 && leap ? 29 : kDays[m - 1];
+}
+
+inline bool Digit(char c, unsigned* d) {
+  *d = static_cast<unsigned>(static_cast<unsigned char>(c) - '0');
+  return *d <= 9;
+}
+
+// Parses exactly n digits.
+inline bool FixedDigits(const char* p, int n, unsigned* out) {
+  unsigned v = 0, d;
+  for (int i = 0; i < n; i++) {
+    if (!Digit(p[i], &d)) return false;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return true;
+}
+
+// ".ffffff" with 1..6 digits (or nothing) to microseconds.
+inline bool Fraction(const char* p, const char* end, int64_t* micros) {
+  *micros = 0;
+  if (p == end) return true;
+  if (*p != '.' || end - p < 2 || end - p > 7) return false;
+  int64_t v = 0;
+  int n = 0;
+  unsigned d;
+  for (p++; p < end; p++, n++) {
+    if (!Digit(*p, &d)) return false;
+    v = v * 10 + d;
+  }
+  for (; n < 6; n++) v *= 10;
+  *micros = v;
+  return true;
+}
+
+enum class DateStatus { kOk, kZero, kInvalid, kMalformed };
+
+// "YYYY-MM-DD" to days since 1970-01-01. Zero dates ('0000-00-00', a zero month or day) and
+// dates that do not exist ('2021-02-30', stored with ALLOW_INVALID_DATES) are told apart.
+inline DateStatus ParseDate(const char* p, int64_t* days) {
+  unsigned y, m, d;
+  if (!FixedDigits(p, 4, &y) || p[4] != '-' || !FixedDigits(p + 5, 2, &m) || p[7] != '-' ||
+      !FixedDigits(p + 8, 2, &d)) {
+    return DateStatus::kMalformed;
+  }
+  if (m == 0 || d == 0) return DateStatus::kZero;
+  if (m > 12 || d > DaysInMonth(y, m)) return DateStatus::kInvalid;
+  *days = DaysFromCivil(y, m, d);
+  return DateStatus::kOk;
+}
+
+// "HH:MM:SS" (no sign, two-digit hours) to microseconds.
+inline bool ParseTimeOfDay(const char* p, int64_t* micros) {
+  unsigned h, m, s;
+  if (!FixedDigits(p, 2, &h) || p[2] != ':' || !FixedDigits(p + 3, 2, &m) || p[5] != ':' ||
+      !FixedDigits(p + 6, 2, &s) || h > 23 || m > 59 || s > 59) {
+    return false;
+  }
+  *micros = ((h * 60 + m) * 60 + s) * kMicrosPerSecond;
+  return true;
+}
+
+// A TIME value, "[-]H..H:MM:SS[.ffffff]" (-838:59:59 .. 838:59:59), to signed microseconds.
+inline bool ParseTime(const char* p, const char* end, int64_t* micros) {
+  bool negative = p < end && *p == '-';
+  if (negative) p++;
+  int64_t h = 0;
+  int hour_digits = 0;
+  unsigned d;
+  for (; p < end && Digit(*p, &d) && hour_digits < 4; p++, hour_digits++) h = h * 10 + d;
+  unsigned m, s;
+  if (hour_digits < 1 || end - p < 6 || p[0] != ':' || !FixedDigits(p + 1, 2, &m) || p[3] != ':' ||
+      !FixedDigits(p + 4, 2, &s) || m > 59 || s > 59) {
+    return false;
+  }
+  int64_t frac;
+  if (!Fraction(p + 6, end, &frac)) return false;
+  int64_t v = ((h * 60 + m) * 60 + s) * kMicrosPerSecond + frac;
+  *micros = negative ? -v : v;
+  return true;
+}
+
+// DECIMAL text ("-123.4500") to its unscaled value at `scale`, with at most `width`
+// significant digits. T is int64_t (width <= 18) or __int128.
+template <typename T>
+inline bool ParseDecimal(const char* p, const char* end, unsigned width, unsigned scale, T* out) {
+  using U = std::conditional_t<sizeof(T) == 8, uint64_t, unsigned __int128>;
+  static constexpr U kPow10[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
+  bool negative = p < end && *p == '-';
+  if (negative) p++;
+  U v = 0;
+  unsigned significant = 0, frac = 0, digits = 0, d;
+  bool point = false;
+  for (; p < end; p++) {
+    if (Digit(*p, &d)) {
+      if (v != 0 || d != 0) significant++;
+      if (significant > width) return false;
+      v = v * 10 + d;
+      digits++;
+      frac += point;
+    } else if (*p == '.' && !point) {
+      point = true;
+    } else {
+      return false;
+    }
+  }
+  if (digits == 0 || frac > scale) return false;
+  for (unsigned missing = scale - frac; missing > 0;) {
+    unsigned step = std::min(missing, 7u);
+    v *= kPow10[step];
+    missing -= step;
+    if (v != 0 && (significant += step) > width) return false;
+  }
+  *out = negative ? static_cast<T>(U{0} - v) : static_cast<T>(v);
+  return true;
+}
+
+// How one column's text becomes its lake value.
+enum class Decode : uint8_t {
+  kInt8,
+  kInt16,
+  kInt32,
+  kInt64,
+  kUInt8,
+  kUInt16,
+  kUInt32,
+  kUInt64,
+  kBitBool,    // BIT(1): one byte, 0 or 1
+  kBits,       // BIT(n): big-endian bytes
+  kIntBool,    // an integer's digits as BOOLEAN
+  kDecimal16,  // DECIMAL by physical width
+  kDecimal32,
+  kDecimal64,
+  kDecimal128,
+  kFloat,
+  kDouble,
+  kDate,
+  kDateTime,  // TIMESTAMP and TIMESTAMP WITH TIME ZONE
+  kTime,
+  kString,  // VARCHAR and BLOB: the bytes as they are
+};
+
+struct ColumnDecoder {
+  Decode decode = Decode::kString;
+  uint8_t width = 0;  // DECIMAL
+  uint8_t scale = 0;  // DECIMAL
+};
+
+ColumnDecoder MakeDecoder(const SourceColumn& c, const FieldInfo& f, const std::string& object) {
+  ColumnDecoder dec;
+  // BIT(n) arrives as bytes, not digits; the plan reads it as BOOLEAN or UBIGINT.
+  const bool bits = f.type == MYSQL_TYPE_BIT;
+  if (bits && c.id != TypeId::kBoolean && c.id != TypeId::kUBigint) {
+    throw Internal(ColumnWhere(object, c.name) + ": a BIT column cannot be read as " +
+                   LakeTypeName(c));
+  }
+  auto integer = [&](Decode d) { return bits ? Decode::kBits : d; };
+  switch (c.id) {
+    case TypeId::kBoolean:
+      dec.decode = bits ? Decode::kBitBool : Decode::kIntBool;
+      break;
+    case TypeId::kTinyint:
+      dec.decode = integer(Decode::kInt8);
+      break;
+    case TypeId::kSmallint:
+      dec.decode = integer(Decode::kInt16);
+      break;
+    case TypeId::kInteger:
+      dec.decode = integer(Decode::kInt32);
+      break;
+    case TypeId::kBigint:
+      dec.decode = integer(Decode::kInt64);
+      break;
+    case TypeId::kUTinyint:
+      dec.decode = integer(Decode::kUInt8);
+      break;
+    case TypeId::kUSmallint:
+      dec.decode = integer(Decode::kUInt16);
+      break;
+    case TypeId::kUInteger:
+      dec.decode = integer(Decode::kUInt32);
+      break;
+    case TypeId::kUBigint:
+      dec.decode = integer(Decode::kUInt64);
+      break;
+    case TypeId::kDecimal:
+      if (c.width < 1 || c.width > kMaxDecimalWidth || c.scale > c.width) {
+        throw Internal(ColumnWhere(object, c.name) + ": DECIMAL(" + std::to_string(c.width) + "," +
+                       std::to_string(c.scale) + ") in the import plan is not a lake DECIMAL");
+      }
+      dec.width = c.width;
+      dec.scale = c.scale;
+      dec.decode = c.width <= 4    ? Decode::kDecimal16
+                   : c.width <= 9  ? Decode::kDecimal32
+                   : c.width <= 18 ? Decode::kDecimal64
+                                   : Decode::kDecimal128;
+      break;
+    case TypeId::kFloat:
+      dec.decode = Decode::kFloat;
+      break;
+    case TypeId::kDouble:
+      dec.decode = Decode::kDouble;
+      break;
+    case TypeId::kDate:
+      dec.decode = Decode::kDate;
+      break;
+    case TypeId::kTimestamp:
+    case TypeId::kTimestampTz:
+      dec.decode = Decode::kDateTime;
+      break;
+    case TypeId::kTime:
+      dec.decode = Decode::kTime;
+      break;
+    case TypeId::kVarchar:
+    case TypeId::kBlob:
+      dec.decode = Decode::kString;
+      break;
+    default:
+      throw Internal(ColumnWhere(object, c.name) + ": lake type " + LakeTypeName(c) +
+                     " in the import plan cannot be read from MySQL");
+  }
+  return dec;
+}
+
+bool IsFixedWidth(Decode d) { return d != Decode::kString; }
+
+// A value for a message: printable ASCII as it is, other bytes as \xNN, at most 64 bytes.
+std::string ShowValue(const char* v, size_t n) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out = "'";
+  for (size_t i = 0; i < n && i < 64; i++) {
+    auto c = static_cast<unsigned char>(v[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    }
+  }
+  if (n > 64) out += "...";
+  return out + "'";
+}
+
+template <typename T>
+inline bool ParseInt(const char* v, const char* end, T* out) {
+  auto r = std::from_chars(v, end, *out);
+  return r.ec == std::errc() && r.ptr == end;
+}
+
+}  // namespace
+
+ImportPlan PlanImport(Connection& conn, const std::string& from_sql,
+                      const std::vector<std::string>& columns, const ImportOptions& options) {
+  MYSQL* h = ImportAccess::Handle(conn);
+  // LIMIT 0: the server sends the result's metadata and reads no rows.
+  const std::string sql = "SELECT * FROM " + from_sql + " LIMIT 0";
+  const std::string what = "reading the columns of " + options.object;
+  if (mysql_real_query(h, sql.data(), sql.size()) != 0) ImportAccess::Fail(conn, what);
+  MYSQL_RES* res = mysql_store_result(h);
+  if (res == nullptr) {
+    if (mysql_field_count(h) != 0) ImportAccess::Fail(conn, what);
+    throw InvalidInput(options.object + ": " + sql + " returned no result set");
+  }
+  std::vector<FieldInfo> fields;
+  unsigned n = mysql_num_fields(res);
+  MYSQL_FIELD* f = mysql_fetch_fields(res);
+  for (unsigned i = 0; i < n; i++) fields.push_back(DescribeField(f[i]));
+  mysql_free_result(res);
+
+  std::vector<const FieldInfo*> picked;
+  if (columns.empty()) {
+    for (const auto& field : fields) picked.push_back(&field);
+  } else {
+    // Column names compare case-insensitively in MySQL; the plan keeps the server's spelling.
+    std::vector<std::string> names, lower;
+    for (const auto& field : fields) {
+      names.push_back(field.name);
+      lower.push_back(ToLower(field.name));
+    }
+    for (const auto& want : columns) {
+      const std::string key = ToLower(want);
+      auto it = std::find(lower.begin(), lower.end(), key);
+      if (it == lower.end()) {
+        std::string close = ClosestMatch(key, lower);
+        std::string hint;
+        if (!close.empty()) {
+          hint = " (did you mean " +
+                 Ident(names[std::find(lower.begin(), lower.end(), close) - lower.begin()]) + "?)";
+        }
+        std::vector<std::string> quoted;
+        for (const auto& name : names) quoted.push_back(Ident(name));
+        throw NotFound(options.object + " has no column " + Ident(want) + hint +
+                       "; its columns are " + Join(quoted, ", "));
+      }
+      const FieldInfo* field = &fields[it - lower.begin()];
+      if (std::find(picked.begin(), picked.end(), field) != picked.end()) {
+        throw InvalidInput(options.object + ": column " + Ident(field->name) +
+                           " is listed twice in columns; list it once");
+      }
+      picked.push_back(field);
+    }
+  }
+
+  ImportPlan plan;
+  std::vector<std::string> select;
+  for (const FieldInfo* field : picked) {
+    MappedColumn m = MapColumn(*field, options);
+    plan.columns.push_back(std::move(m.column));
+    plan.server_types.push_back(std::move(m.server_type));
+    select.push_back(std::move(m.select));
+  }
+  plan.select_list = Join(select, ", ");
+  return plan;
+}
+
+struct RowReader::State {
+  MYSQL_RES* result = nullptr;  // the result being streamed; null between results
+  std::vector<ColumnDecoder> decoders;
+  std::vector<void*> data;  // Data(column) of the chunk being filled, for fixed-width columns
+  bool session_ready = false;
+};
+
 RowReader::RowReader(Connection& conn, ImportPlan plan, ImportOptions options)
-    : conn_(conn), plan_(std::move(plan)), options_(std::move(options)) {}
-RowReader::~RowReader() = default;
-void RowReader::Start(const std::string&) { throw Internal("not yet"); }
-size_t RowReader::Fill(engine::OutputChunk&, size_t) { return 0; }
+    : conn_(conn),
+      plan_(std::move(plan)),
+      options_(std::move(options)),
+      state_(std::make_unique<State>()) {}
+
+RowReader::~RowReader() {
+  if (state_->result != nullptr) {
+    // Abandoned mid-result (an error was thrown): the server would go on sending the rest, and
+    // freeing the result reads it all. Shutting the socket down makes that immediate; the
+    // connection is unusable afterwards, as it would be after the error anyway.
+    mariadb_cancel(ImportAccess::Handle(conn_));
+    mysql_free_result(state_->result);
+  }
+}
+
+void RowReader::Start(const std::string& sql) {
+  State& s = *state_;
+  MYSQL* h = ImportAccess::Handle(conn_);
+  if (s.result != nullptr) {
+    // Reads (and drops) what is left of the previous result, to keep the protocol in step.
+    mysql_free_result(s.result);
+    s.result = nullptr;
+  }
+  if (!s.session_ready) {
+    // The server gives up on a client that does not read for net_write_timeout (60 s by
+    // default); the engine stops reading while it writes a row group, and a slow disk must
+    // not cost the whole import.
+    conn_.Exec("SET SESSION net_write_timeout = 600");
+    s.session_ready = true;
+  }
+  const std::string what = "reading " + options_.object;
+  if (mysql_real_query(h, sql.data(), sql.size()) != 0) ImportAccess::Fail(conn_, what);
+  MYSQL_RES* res = mysql_use_result(h);
+  if (res == nullptr) {
+    if (mysql_field_count(h) != 0) ImportAccess::Fail(conn_, what);
+    throw Internal(what + ": the statement returned no rows: " + sql.substr(0, 200));
+  }
+  unsigned n = mysql_num_fields(res);
+  if (n != plan_.columns.size()) {
+    mysql_free_result(res);
+    throw Internal(what + ": the query returns " + std::to_string(n) +
+                   " columns, the import plan has " + std::to_string(plan_.columns.size()));
+  }
+  MYSQL_FIELD* fields = mysql_fetch_fields(res);
+  std::vector<ColumnDecoder> decoders;
+  try {
+    for (unsigned i = 0; i < n; i++) {
+      decoders.push_back(MakeDecoder(plan_.columns[i], DescribeField(fields[i]), options_.object));
+    }
+  } catch (...) {
+    mysql_free_result(res);
+    throw;
+  }
+  s.decoders = std::move(decoders);
+  s.data.assign(n, nullptr);
+  s.result = res;
+}
+
+size_t RowReader::Fill(engine::OutputChunk& out, size_t offset) {
+  State& s = *state_;
+  if (s.result == nullptr) return 0;
+  const size_t capacity = out.capacity();
+  assert(offset < capacity);
+  const size_t ncols = s.decoders.size();
+  for (size_t c = 0; c < ncols; c++) {
+    s.data[c] = IsFixedWidth(s.decoders[c].decode) ? out.Data(c) : nullptr;
+  }
+  const ColumnDecoder* decoders = s.decoders.data();
+  void* const* data = s.data.data();
+  uint64_t bytes = 0;
+  size_t row = offset;
+
+  // Reports a value the lake type cannot hold; `why` says what is wrong with it.
+  auto bad = [&](size_t c, const char* v, size_t n, const std::string& why) {
+    throw InvalidInput(ColumnWhere(options_.object, plan_.columns[c].name) + ": " +
+                       LakeTypeName(plan_.columns[c]) + " value " + ShowValue(v, n) + " (row " +
+                       std::to_string(rows_ + (row - offset) + 1) + ") " + why);
+  };
+  auto malformed = [&](size_t c, const char* v, size_t n) {
+    bad(c, v, n,
+        "is not in the form the server sends for " + plan_.server_types[c] +
+            "; read the column with CAST(" + Ident(plan_.columns[c].name) + " AS CHAR) in a query");
+  };
+  auto zero_date = [&](size_t c, const char* v, size_t n) {
+    if (options_.zero_dates_null) {
+      out.SetNull(c, row);
+      return;
+    }
+    bad(c, v, n,
+        "is a zero date, which no date type holds; set zero_dates: null in the task "
+        "(pipeline) or pass --zero-dates null (CLI) to read zero dates as NULL");
+  };
+  auto invalid_date = [&](size_t c, const char* v, size_t n) {
+    bad(c, v, n,
+        "is not a real date (stored with ALLOW_INVALID_DATES); read the column with CAST(" +
+            Ident(plan_.columns[c].name) + " AS CHAR) in a query");
+  };
+
+  while (row < capacity) {
+    MYSQL_ROW values = mysql_fetch_row(s.result);
+    if (values == nullptr) {
+      // The end of the result, or an error that ended it: a lost or killed connection, a
+      // cancel (which shuts the socket down), or a statement that failed after sending rows.
+      if (mysql_errno(ImportAccess::Handle(conn_)) != 0) {
+        try {
+          ImportAccess::Fail(conn_, "reading " + options_.object);
+        } catch (...) {
+          mysql_free_result(s.result);
+          s.result = nullptr;
+          throw;
+        }
+      }
+      mysql_free_result(s.result);
+      s.result = nullptr;
+      break;
+    }
+    const unsigned long* lengths = mysql_fetch_lengths(s.result);
+    for (size_t c = 0; c < ncols; c++) {
+      const char* v = values[c];
+      if (v == nullptr) {
+        out.SetNull(c, row);
+        continue;
+      }
+      const size_t n = lengths[c];
+      const char* end = v + n;
+      bytes += n;
+      void* dst = data[c];
+      const ColumnDecoder& dec = decoders[c];
+      bool ok = true;
+      switch (dec.decode) {
+        case Decode::kInt8:
+          ok = ParseInt(v, end, static_cast<int8_t*>(dst) + row);
+          break;
+        case Decode::kInt16:
+          ok = ParseInt(v, end, static_cast<int16_t*>(dst) + row);
+          break;
+        case Decode::kInt32:
+          ok = ParseInt(v, end, static_cast<int32_t*>(dst) + row);
+          break;
+        case Decode::kInt64:
+          ok = ParseInt(v, end, static_cast<int64_t*>(dst) + row);
+          break;
+        case Decode::kUInt8:
+          ok = ParseInt(v, end, static_cast<uint8_t*>(dst) + row);
+          break;
+        case Decode::kUInt16:
+          ok = ParseInt(v, end, static_cast<uint16_t*>(dst) + row);
+          break;
+        case Decode::kUInt32:
+          ok = ParseInt(v, end, static_cast<uint32_t*>(dst) + row);
+          break;
+        case Decode::kUInt64:
+          ok = ParseInt(v, end, static_cast<uint64_t*>(dst) + row);
+          break;
+        case Decode::kBitBool:
+          ok = n == 1;
+          static_cast<uint8_t*>(dst)[row] = n == 1 && v[0] != 0;
+          break;
+        case Decode::kBits: {
+          // BIT(n) arrives as (n + 7) / 8 bytes, most significant first.
+          uint64_t bits = 0;
+          for (size_t i = 0; i < n; i++) bits = (bits << 8) | static_cast<unsigned char>(v[i]);
+          ok = n <= 8;
+          static_cast<uint64_t*>(dst)[row] = bits;
+          break;
+        }
+        case Decode::kIntBool: {
+          int64_t i = 0;
+          ok = ParseInt(v, end, &i);
+          static_cast<uint8_t*>(dst)[row] = i != 0;
+          break;
+        }
+        case Decode::kDecimal16:
+        case Decode::kDecimal32:
+        case Decode::kDecimal64: {
+          int64_t unscaled = 0;
+          ok = ParseDecimal(v, end, dec.width, dec.scale, &unscaled);
+          if (dec.decode == Decode::kDecimal16) {
+            static_cast<int16_t*>(dst)[row] = static_cast<int16_t>(unscaled);
+          } else if (dec.decode == Decode::kDecimal32) {
+            static_cast<int32_t*>(dst)[row] = static_cast<int32_t>(unscaled);
+          } else {
+            static_cast<int64_t*>(dst)[row] = unscaled;
+          }
+          break;
+        }
+        case Decode::kDecimal128: {
+          __int128 unscaled = 0;
+          ok = ParseDecimal(v, end, dec.width, dec.scale, &unscaled);
+          static_cast<__int128*>(dst)[row] = unscaled;
+          break;
+        }
+        case Decode::kFloat: {
+          // The text of the FLOAT widened to DOUBLE (see MapColumn): narrowing is exact.
+          double d = 0;
+          auto r = std::from_chars(v, end, d);
+          ok = r.ec == std::errc() && r.ptr == end;
+          static_cast<float*>(dst)[row] = static_cast<float>(d);
+          break;
+        }
+        case Decode::kDouble: {
+          auto r = std::from_chars(v, end, static_cast<double*>(dst)[row]);
+          ok = r.ec == std::errc() && r.ptr == end;
+          break;
+        }
+        case Decode::kDate: {
+          int64_t days = 0;
+          if (n != 10) {
+            ok = false;
+            break;
+          }
+          switch (ParseDate(v, &days)) {
+            case DateStatus::kOk:
+              static_cast<int32_t*>(dst)[row] = static_cast<int32_t>(days);
+              break;
+            case DateStatus::kZero:
+              zero_date(c, v, n);
+              break;
+            case DateStatus::kInvalid:
+              invalid_date(c, v, n);
+              break;
+            case DateStatus::kMalformed:
+              ok = false;
+              break;
+          }
+          break;
+        }
+        case Decode::kDateTime: {
+          // "YYYY-MM-DD HH:MM:SS[.ffffff]"
+          int64_t days = 0, tod = 0, frac = 0;
+          if (n < 19 || v[10] != ' ' || !ParseTimeOfDay(v + 11, &tod) ||
+              !Fraction(v + 19, end, &frac)) {
+            ok = false;
+            break;
+          }
+          switch (ParseDate(v, &days)) {
+            case DateStatus::kOk:
+              static_cast<int64_t*>(dst)[row] = days * kMicrosPerDay + tod + frac;
+              break;
+            case DateStatus::kZero:
+              zero_date(c, v, n);
+              break;
+            case DateStatus::kInvalid:
+              invalid_date(c, v, n);
+              break;
+            case DateStatus::kMalformed:
+              ok = false;
+              break;
+          }
+          break;
+        }
+        case Decode::kTime: {
+          int64_t micros = 0;
+          ok = ParseTime(v, end, &micros);
+          if (ok && (micros < 0 || micros >= kMicrosPerDay)) {
+            bad(c, v, n,
+                "is outside 00:00:00 .. 23:59:59.999999, the range of the lake's TIME; read the "
+                "column with CAST(" +
+                    Ident(plan_.columns[c].name) + " AS CHAR) in a query");
+          }
+          static_cast<int64_t*>(dst)[row] = micros;
+          break;
+        }
+        case Decode::kString:
+          out.SetString(c, row, v, n);
+          break;
+      }
+      if (!ok) malformed(c, v, n);
+    }
+    row++;
+  }
+  const size_t written = row - offset;
+  rows_ += written;
+  bytes_ += bytes;
+  return written;
+}
 
 }  // namespace sluice::connectors::mysql

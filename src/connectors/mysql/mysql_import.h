@@ -36,7 +36,10 @@ ImportPlan PlanImport(Connection& conn, const std::string& from_sql,
 
 // Streams the rows of queries whose results have a plan's columns into engine chunks, typed,
 // one row at a time off the wire (mysql_use_result): memory does not grow with the result.
-// Cancelling the connection's CancelToken aborts a read in progress.
+// Cancelling the connection's CancelToken aborts a read in progress (Error(kCancelled)).
+// The connection must outlive the reader and is busy while a result is open. A reader destroyed
+// before its result ended (after an error) shuts the connection's socket down rather than
+// reading the rest; the connection then fails every call with Error(kConnection).
 class RowReader {
  public:
   RowReader(Connection& conn, ImportPlan plan, ImportOptions options);

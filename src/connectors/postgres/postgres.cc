@@ -207,11 +207,14 @@ Connection::Connection(PGconn* conn, Options options)
     : conn_(conn), cancel_(PQgetCancel(conn)), options_(std::move(options)) {}
 
 Connection::~Connection() {
+  FreeCopyOutBuffer();
   PQfreeCancel(cancel_);
   PQfinish(conn_);
 }
 
 void Connection::Cancel() {
+  // Set first: the server's answer may arrive before PQcancel returns.
+  cancel_requested_ = true;
   char err[256];
   if (cancel_ != nullptr) PQcancel(cancel_, err, sizeof err);
 }
@@ -235,6 +238,9 @@ void Connection::Fail(const std::string& what, PGresult* result) {
                  field(PG_DIAG_MESSAGE_DETAIL)};
   PQclear(result);
   std::string text = Describe() + ": " + what + ": " + ReplaceAll(msg, "\n", " ");
+  // Our own Cancel() wins over whatever the server made of it: the statement may fail with
+  // "canceling statement", or with an unrelated error or a closed connection that raced it.
+  if (cancel_requested_.exchange(false)) throw Cancelled(text);
   bool lost = PQstatus(conn_) != CONNECTION_OK || StartsWith(state, "08") || state == "57P01" ||
               state == "57P02" || state == "57P03";
   if (lost) throw Error(ErrorKind::kConnection, text + " (the connection was lost)", true);
@@ -248,7 +254,18 @@ void Connection::Fail(const std::string& what, PGresult* result) {
   throw Error(ErrorKind::kIo, text, false);
 }
 
+void Connection::BeginStatement() {
+  FreeCopyOutBuffer();
+  cancel_requested_ = false;
+}
+
+void Connection::FreeCopyOutBuffer() {
+  if (copy_out_buffer_ != nullptr) PQfreemem(copy_out_buffer_);
+  copy_out_buffer_ = nullptr;
+}
+
 void Connection::Exec(const std::string& sql) {
+  BeginStatement();
   PGresult* r = PQexec(conn_, sql.c_str());
   ExecStatusType s = PQresultStatus(r);
   if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) Fail(sql.substr(0, 200), r);
@@ -256,6 +273,7 @@ void Connection::Exec(const std::string& sql) {
 }
 
 std::vector<Row> Connection::Query(const std::string& sql, const std::vector<std::string>& params) {
+  BeginStatement();
   std::vector<const char*> values;
   for (const auto& p : params) values.push_back(p.c_str());
   PGresult* r = PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
@@ -280,6 +298,7 @@ std::vector<Row> Connection::Query(const std::string& sql, const std::vector<std
 }
 
 void Connection::BeginCopy(const std::string& copy_sql, CopyWriter& w) {
+  BeginStatement();
   PGresult* r = PQexec(conn_, copy_sql.c_str());
   if (PQresultStatus(r) != PGRES_COPY_IN) Fail(copy_sql.substr(0, 200), r);
   PQclear(r);
@@ -333,6 +352,70 @@ uint64_t Connection::FinishCopy() {
   PGresult* rest;
   while ((rest = PQgetResult(conn_)) != nullptr) PQclear(rest);
   return rows;
+}
+
+std::vector<Connection::ResultColumn> Connection::DescribeResult(const std::string& sql) {
+  BeginStatement();
+  PGresult* r = PQexec(conn_, sql.c_str());
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) Fail(sql.substr(0, 200), r);
+  std::vector<ResultColumn> columns;
+  for (int i = 0; i < PQnfields(r); i++) {
+    columns.push_back({PQfname(r, i), static_cast<uint32_t>(PQftype(r, i)), PQfmod(r, i)});
+  }
+  PQclear(r);
+  return columns;
+}
+
+void Connection::BeginCopyOut(const std::string& copy_sql) {
+  BeginStatement();
+  PGresult* r = PQexec(conn_, copy_sql.c_str());
+  ExecStatusType s = PQresultStatus(r);
+  if (s == PGRES_COPY_OUT) return PQclear(r);
+  if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
+    PQclear(r);
+    throw Internal(Describe() + ": '" + copy_sql.substr(0, 200) +
+                   "' did not start a COPY TO STDOUT");
+  }
+  Fail(copy_sql.substr(0, 200), r);
+}
+
+bool Connection::NextCopyOut(std::string_view* data) {
+  FreeCopyOutBuffer();
+  char* buf = nullptr;
+  int n = PQgetCopyData(conn_, &buf, 0);
+  if (n > 0) {
+    copy_out_buffer_ = buf;
+    *data = std::string_view(buf, static_cast<size_t>(n));
+    return true;
+  }
+  // -1: the server sent everything; its result says whether the statement succeeded. -2: an
+  // error, which the result or the connection describes.
+  PGresult* end = PQgetResult(conn_);
+  bool ok = n == -1 && PQresultStatus(end) == PGRES_COMMAND_OK;
+  PGresult* rest;
+  // Still in COPY state (a -2 from a failed read) would return the COPY result forever.
+  while (PQresultStatus(end) != PGRES_COPY_OUT && (rest = PQgetResult(conn_)) != nullptr) {
+    PQclear(rest);
+  }
+  if (!ok) Fail("reading the COPY result", end);
+  PQclear(end);
+  return false;
+}
+
+void Connection::AbortCopyOut() noexcept {
+  FreeCopyOutBuffer();
+  if (PQstatus(conn_) != CONNECTION_OK) return;
+  Cancel();
+  char* buf = nullptr;
+  int n;
+  while ((n = PQgetCopyData(conn_, &buf, 0)) > 0) PQfreemem(buf);
+  PGresult* r;
+  while ((r = PQgetResult(conn_)) != nullptr) {
+    bool copy = PQresultStatus(r) == PGRES_COPY_OUT;
+    PQclear(r);
+    if (copy) break;
+  }
+  cancel_requested_ = false;
 }
 
 std::string PgType(const engine::Column& c) {

@@ -1,10 +1,12 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/engine.h"
@@ -68,8 +70,25 @@ class Connection {
   void SendCopy(CopyWriter& writer);
   uint64_t EndCopy(CopyWriter& writer);
   void AbortCopy(const std::string& why);
-  // Asks the server to stop the statement running on this connection (it then fails with
-  // "canceling statement"). Thread-safe: for Ctrl-C and timeouts.
+  // COPY ... TO STDOUT in two steps: BeginCopyOut sends the statement; NextCopyOut sets *data
+  // to the next CopyData message (in binary format one row, the first one prefixed by the
+  // header), valid until the next call on this connection, and returns false once the server
+  // has sent everything and reported success. AbortCopyOut stops a COPY that is still sending
+  // (cancels it and discards the rest) and never throws: for readers that give up midway.
+  void BeginCopyOut(const std::string& copy_sql);
+  bool NextCopyOut(std::string_view* data);
+  void AbortCopyOut() noexcept;
+
+  // A column of a query's result: its name, type OID and type modifier (-1 when none).
+  struct ResultColumn {
+    std::string name;
+    uint32_t type_oid = 0;
+    int type_mod = -1;
+  };
+  // Runs sql and returns its result's columns; the rows are discarded (use LIMIT 0).
+  std::vector<ResultColumn> DescribeResult(const std::string& sql);
+  // Asks the server to stop the statement running on this connection: it then throws
+  // Error(kCancelled), whatever the server answers. Thread-safe: for Ctrl-C and timeouts.
   void Cancel();
   // "user@host:port/database", for messages.
   std::string Describe() const;
@@ -89,11 +108,17 @@ class Connection {
   Connection(PGconn* conn, Options options);
   [[noreturn]] void Fail(const std::string& what, PGresult* result);
   uint64_t FinishCopy();
+  void BeginStatement();
+  void FreeCopyOutBuffer();
 
   PGconn* conn_;
   PGcancel* cancel_;  // made up front: PQcancel on it is safe from any thread
   Options options_;
   ServerError last_error_;
+  char* copy_out_buffer_ = nullptr;  // the last NextCopyOut message, owned by libpq's allocator
+  // Set by Cancel (any thread), cleared when a statement starts: a failure while it is set is
+  // reported as kCancelled.
+  std::atomic<bool> cancel_requested_{false};
 };
 
 // The PostgreSQL type a lake column becomes (docs/load.md has the table). Throws
