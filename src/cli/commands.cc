@@ -942,6 +942,7 @@ std::vector<Flag> ImportFlags(bool all) {
       {"fetch-size", true, "accepted and ignored: rows are streamed, not fetched in batches"},
       {"autoreset-to-one-mapper", false, "accepted: a table without a key is read by one"},
       {"verbose", false, "accepted; the task log has the details"},
+      {"validate", false, "accepted: the published row count is always the count read"},
       {"password", true, "refused: use --password-file or --password-env"},
   };
   if (all) {

@@ -361,7 +361,7 @@ int64_t EstimateRows(SourceDb& db, const std::string& from_sql, const std::strin
 }
 
 // Cuts [lo, hi] into ranges: `pieces` even ones, then any range the source estimates to hold
-// more than twice `target_rows` is cut again, so a few far-off keys (gaps) do not leave one
+// more than 1.5 times `target_rows` is cut again, so a few far-off keys (gaps) do not leave one
 // connection with most of the rows. Every key value falls in exactly one range; NULL keys get
 // their own.
 std::vector<Range> SplitRanges(SourceDb& db, const std::string& from_sql, const std::string& key,
@@ -398,7 +398,7 @@ std::vector<Range> SplitRanges(SourceDb& db, const std::string& from_sql, const 
       int64_t est = s.hi - s.lo > 1 && probes < 4000
                         ? (probes++, EstimateRows(db, from_sql, with_base(cond(s))))
                         : -1;
-      if (est > 2 * target_rows) {
+      if (est > target_rows + target_rows / 2) {
         std::vector<Span> parts;
         cut(s, std::min<int64_t>(16, est / target_rows + 1), &parts);
         for (auto it = parts.rbegin(); it != parts.rend(); ++it) todo.push_front(*it);
@@ -727,12 +727,32 @@ class Importer {
     }
   }
 
-  // A column of the job's source as SQL: quoted for a table; as written for a query, whose
-  // $CONDITIONS may need a qualified name (o.id).
+  static bool HasConditions(const Job& job) {
+    return job.spec.query.find("$CONDITIONS") != std::string::npos;
+  }
+
+  // A column of the job's source in a condition: quoted for a table; as written for a query
+  // with $CONDITIONS, where the condition goes inside it and may need a qualified name (o.id).
   std::string ColumnSql(const Job& job, const std::string& column) {
-    if (!job.spec.table.empty()) return db().Ident(column);
-    if (job.spec.query.find("$CONDITIONS") != std::string::npos) return column;
-    return pipeline::IsDatasetName(column) || IsIdentifier(column) ? db().Ident(column) : column;
+    if (HasConditions(job)) return column;
+    return OuterColumn(column);
+  }
+
+  // A column of the job's result, for SELECTs over it (MIN, MAX): the unqualified name.
+  std::string OuterColumn(const std::string& column) {
+    auto dot = column.rfind('.');
+    return db().Ident(dot == std::string::npos ? column : column.substr(dot + 1));
+  }
+
+  // SELECT <what> over the job's rows that meet `where` (conditions in ColumnSql's form).
+  std::string SelectFrom(const Job& job, const std::string& what, const std::string& where) {
+    if (HasConditions(job)) {
+      return "SELECT " + what + " FROM (" +
+             ReplaceAll(StripSqlTerminator(job.spec.query), "$CONDITIONS",
+                        where.empty() ? "1 = 1" : "(" + where + ")") +
+             ") AS sluice_q";
+    }
+    return "SELECT " + what + " FROM " + job.from_sql + (where.empty() ? "" : " WHERE " + where);
   }
 
   // The lake type of one column of the source (by its plan).
@@ -779,8 +799,8 @@ class Importer {
                            " instead, or delete the later partitions first");
       }
       std::string low = prev.high.empty() ? t.last_value : prev.high;
-      auto max_rows = db().Query("SELECT MAX(" + check + ") FROM " + job.from_sql +
-                                 (t.where.empty() ? "" : " WHERE " + t.where));
+      auto max_rows =
+          db().Query(SelectFrom(job, "MAX(" + OuterColumn(t.check_column) + ")", t.where));
       high = max_rows.empty() || !max_rows[0].at(0) ? low : *max_rows[0][0];
       low_used = low;
       if (!low.empty() && !t.lookback.empty()) {
@@ -861,11 +881,11 @@ class Importer {
                            "split_by:, or read with parallel: 1)");
       }
       std::string key_sql = ColumnSql(job, split);
-      std::string bounds_sql = !t.boundary_query.empty()
-                                   ? t.boundary_query
-                                   : "SELECT MIN(" + key_sql + "), MAX(" + key_sql + ") FROM " +
-                                         job.from_sql +
-                                         (base_where.empty() ? "" : " WHERE " + base_where);
+      std::string bounds_sql =
+          !t.boundary_query.empty()
+              ? t.boundary_query
+              : SelectFrom(job, "MIN(" + OuterColumn(split) + "), MAX(" + OuterColumn(split) + ")",
+                           base_where);
       auto b = db().Query(bounds_sql);
       if (b.empty() || b[0].size() < 2) {
         throw InvalidInput(ctx_.Name() +
@@ -883,7 +903,7 @@ class Importer {
         }
         int64_t est = EstimatedTableRows(job);
         int64_t target =
-            est > 0 ? std::max<int64_t>(1000, est / (static_cast<int64_t>(workers) * 4)) : 0;
+            est > 0 ? std::max<int64_t>(500, est / (static_cast<int64_t>(workers) * 4)) : 0;
         ranges = SplitRanges(db(), job.from_sql, key_sql, *codec, *lo, *hi,
                              static_cast<int>(workers) * 4, job.spec.table.empty() ? 0 : target,
                              base_where, ctx_.log);
@@ -892,15 +912,7 @@ class Importer {
     if (workers == 1) ranges = {{"", "all rows"}};
 
     auto sql_for = [&](const Range& r) {
-      std::string where = JoinConditions({base_where, r.condition});
-      if (!t.query.empty() && t.query.find("$CONDITIONS") != std::string::npos) {
-        return "SELECT " + plan.select_list + " FROM (" +
-               ReplaceAll(StripSqlTerminator(t.query), "$CONDITIONS",
-                          where.empty() ? "1 = 1" : where) +
-               ") AS sluice_q";
-      }
-      return "SELECT " + plan.select_list + " FROM " + job.from_sql +
-             (where.empty() ? "" : " WHERE " + where);
+      return SelectFrom(job, plan.select_list, JoinConditions({base_where, r.condition}));
     };
 
     // Read: every connection writes its own part file.

@@ -200,10 +200,10 @@ def test_zero_dates_fail_by_default_and_become_null_on_request(mariadb_server, t
 
 def test_names_that_do_not_exist_list_the_ones_that_do(mariadb_server, shop, tmp_path):
     lake = tmp_path / "lake"
-    r = sluice_import(mariadb_server, shop, lake, "--table", "order", expect=2)
+    r = sluice_import(mariadb_server, shop, lake, "--table", "order", expect=1)
     assert "table 'order' does not exist" in r.output and "orders" in r.output, r
     r = sluice_import(mariadb_server, shop, lake, "--table", "orders", "--columns",
-                      "order_id,totl", expect=2)
+                      "order_id,totl", expect=1)
     assert "totl" in r.output and "total" in r.output, r
 
 

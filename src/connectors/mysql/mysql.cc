@@ -368,6 +368,14 @@ Options OptionsFromConnection(const pipeline::ConnectionSpec& spec, const std::s
     }
     o.connect_timeout_seconds = static_cast<int>(std::max<int64_t>(1, d->count() / 1000));
   }
+  if (get("read_timeout", &timeout)) {
+    auto d = ParseDuration(timeout);
+    if (!d) {
+      throw InvalidInput("connection '" + spec.name + "': read_timeout '" + timeout +
+                         "' is not a duration (write e.g. 10m)");
+    }
+    o.read_timeout_seconds = static_cast<int>(std::max<int64_t>(1, d->count() / 1000));
+  }
   if (o.database.empty()) throw InvalidInput("connection '" + spec.name + "' needs database:");
   if (o.user.empty()) throw InvalidInput("connection '" + spec.name + "' needs user:");
   return o;
@@ -384,6 +392,10 @@ std::unique_ptr<Connection> Connection::Open(const Options& o, CancelToken* canc
   unsigned int on = 1;
   my_bool yes = 1, no = 0;
   mysql_optionsv(conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+  if (o.read_timeout_seconds > 0) {
+    unsigned int read_timeout = static_cast<unsigned int>(o.read_timeout_seconds);
+    mysql_optionsv(conn, MYSQL_OPT_READ_TIMEOUT, &read_timeout);
+  }
   mysql_optionsv(conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
   mysql_optionsv(conn, MYSQL_OPT_LOCAL_INFILE, &on);
   if (o.ssl_mode != "DISABLED") {

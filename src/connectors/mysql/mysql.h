@@ -31,7 +31,8 @@ struct Options {
       "PREFERRED";     // DISABLED | PREFERRED | REQUIRED | VERIFY_CA | VERIFY_IDENTITY
   std::string ssl_ca;  // CA file for VERIFY_CA / VERIFY_IDENTITY
   int connect_timeout_seconds = 10;
-  std::string name;  // the connection's name in the pipeline, for messages
+  int read_timeout_seconds = 0;  // a read waiting longer for the server fails; 0 = no limit
+  std::string name;              // the connection's name in the pipeline, for messages
 };
 
 // Reads a connection: block of type mysql, resolving ${env:}/${file:} secrets. Throws

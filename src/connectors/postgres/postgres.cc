@@ -162,6 +162,16 @@ Options OptionsFromConnection(const pipeline::ConnectionSpec& spec, const std::s
                          "' is not a duration");
     o.connect_timeout_seconds = static_cast<int>(std::max<int64_t>(1, d->count() / 1000));
   }
+  std::string read_timeout;
+  get("read_timeout", &read_timeout);
+  if (!read_timeout.empty()) {
+    auto d = ParseDuration(read_timeout);
+    if (!d) {
+      throw InvalidInput("connection '" + spec.name + "': read_timeout '" + read_timeout +
+                         "' is not a duration (write e.g. 10m)");
+    }
+    o.read_timeout_seconds = static_cast<int>(std::max<int64_t>(1, d->count() / 1000));
+  }
   if (o.database.empty()) throw InvalidInput("connection '" + spec.name + "' needs database:");
   if (o.user.empty()) throw InvalidInput("connection '" + spec.name + "' needs user:");
   return o;
@@ -184,6 +194,21 @@ std::unique_ptr<Connection> Connection::Open(const Options& o) {
   if (!o.sslrootcert.empty()) {
     keys.push_back("sslrootcert");
     values.push_back(o.sslrootcert.c_str());
+  }
+  // libpq has no read timeout; keepalives notice a server (or network) that went silent, and
+  // tcp_user_timeout one that stops acknowledging: either ends a blocked read.
+  std::string idle = std::to_string(std::max(1, o.read_timeout_seconds / 3));
+  std::string user_timeout = std::to_string(o.read_timeout_seconds * 1000);
+  if (o.read_timeout_seconds > 0) {
+    for (const auto& [k, v] : std::vector<std::pair<const char*, const char*>>{
+             {"keepalives", "1"},
+             {"keepalives_idle", idle.c_str()},
+             {"keepalives_interval", idle.c_str()},
+             {"keepalives_count", "3"},
+             {"tcp_user_timeout", user_timeout.c_str()}}) {
+      keys.push_back(k);
+      values.push_back(v);
+    }
   }
   keys.push_back(nullptr);
   values.push_back(nullptr);

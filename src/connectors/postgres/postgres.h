@@ -27,6 +27,9 @@ struct Options {
   std::string sslmode = "prefer";
   std::string sslrootcert;
   int connect_timeout_seconds = 10;
+  // A server that stops answering for this long is given up on (TCP keepalives); 0 = the
+  // system's default.
+  int read_timeout_seconds = 0;
   std::string name;  // the connection's name in the pipeline, for messages
 };
 
