@@ -622,7 +622,16 @@ class Importer {
     for (const auto& t : specs) need_list = need_list || !t.table.empty();
     std::vector<std::string> existing;
     if (need_list) existing = ListTables();
-    auto find = [&](const std::string& name) -> std::string {
+    // PostgreSQL lists the tables of the current schema without it: public.orders is orders.
+    std::string schema_prefix;
+    if (need_list && !db().mysql()) {
+      auto rows = db().Query("SELECT current_schema()");
+      if (!rows.empty() && rows[0].at(0)) schema_prefix = *rows[0][0] + ".";
+    }
+    auto find = [&](std::string name) -> std::string {
+      if (!schema_prefix.empty() && StartsWith(name, schema_prefix)) {
+        name = name.substr(schema_prefix.size());
+      }
       for (const auto& e : existing) {
         if (e == name) return e;
       }

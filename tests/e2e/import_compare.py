@@ -147,7 +147,13 @@ def compare_pg_table(server, table: str, key, files, database: str | None = None
     conn = pg_connect(server, database)
     try:
         with conn.cursor() as c:
-            select = ", ".join(f'"{n}"::text' if types[n] == "VARCHAR" else f'"{n}"' for n in cols)
+            c.execute(f"SELECT * FROM {table} LIMIT 0")
+            oids = {d[0]: d[1] for d in c.description}
+            # text, varchar, char(n) (padding kept), name: as they are; other types the lake
+            # keeps as text: in the server's text form.
+            plain = {25, 1043, 1042, 19}
+            select = ", ".join(f'"{n}"::text' if types[n] == "VARCHAR" and oids[n] not in plain
+                               else f'"{n}"' for n in cols)
             order = ", ".join(f'"{k}"' for k in key)
             c.execute(f"SELECT {select} FROM {table} ORDER BY {order}")
             src = c.fetchall()
