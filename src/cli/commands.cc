@@ -605,6 +605,29 @@ pipeline::ConnectionSpec ConnectionFromUrl(const std::string& raw_url, const Arg
   return c;
 }
 
+// The pipeline that `sluice export` and `sluice import` run: one task (added by the caller),
+// with the lake, state and engine of --pipeline FILE (as pipeline <name>_<what>), or the lake
+// --lake DIR with its state in DIR/_<what>_state.
+pipeline::PipelineSpec OneTaskSpec(const Args& a, const std::string& what) {
+  pipeline::PipelineSpec spec;
+  if (a.Has("pipeline")) {
+    auto base = pipeline::LoadPipelineOrThrow(a.Get("pipeline"), ParseVars(a));
+    spec.file = base.file;
+    spec.dir = base.dir;
+    spec.lake = base.lake;
+    spec.state_dir = base.state_dir;
+    spec.engine_options = base.engine_options;
+    spec.name = base.name + "_" + what;
+  } else {
+    spec.dir = std::filesystem::current_path().string();
+    spec.file = spec.dir + "/(sluice " + what + ")";
+    spec.lake = std::filesystem::absolute(a.Get("lake")).string();
+    spec.state_dir = spec.lake + "/_" + what + "_state";
+    spec.name = what;
+  }
+  return spec;
+}
+
 int CmdExport(Args& a) {
   for (const char* f : {"connect", "table", "from"}) {
     if (!a.Has(f)) throw UsageError(std::string("export needs --") + f);
@@ -621,22 +644,7 @@ int CmdExport(Args& a) {
   if (!pipeline::IsDatasetName(dataset)) {
     throw UsageError("--from " + dataset + ": not a dataset name (zone.name, e.g. marts.sales)");
   }
-  pipeline::PipelineSpec spec;
-  if (a.Has("pipeline")) {
-    auto base = pipeline::LoadPipelineOrThrow(a.Get("pipeline"), ParseVars(a));
-    spec.file = base.file;
-    spec.dir = base.dir;
-    spec.lake = base.lake;
-    spec.state_dir = base.state_dir;
-    spec.engine_options = base.engine_options;
-    spec.name = base.name + "_export";
-  } else {
-    spec.dir = std::filesystem::current_path().string();
-    spec.file = spec.dir + "/(sluice export)";
-    spec.lake = std::filesystem::absolute(a.Get("lake")).string();
-    spec.state_dir = spec.lake + "/_export_state";
-    spec.name = "export";
-  }
+  pipeline::PipelineSpec spec = OneTaskSpec(a, "export");
   auto conn = ConnectionFromUrl(a.Get("connect"), a);
   spec.connections[conn.name] = conn;
   pipeline::TaskSpec t;
@@ -778,22 +786,7 @@ int CmdImport(Args& a) {
     throw UsageError(a.command->name +
                      " needs --lake DIR (or --pipeline FILE, whose lake it uses)");
   }
-  pipeline::PipelineSpec spec;
-  if (a.Has("pipeline")) {
-    auto base = pipeline::LoadPipelineOrThrow(a.Get("pipeline"), ParseVars(a));
-    spec.file = base.file;
-    spec.dir = base.dir;
-    spec.lake = base.lake;
-    spec.state_dir = base.state_dir;
-    spec.engine_options = base.engine_options;
-    spec.name = base.name + "_import";
-  } else {
-    spec.dir = std::filesystem::current_path().string();
-    spec.file = spec.dir + "/(sluice import)";
-    spec.lake = std::filesystem::absolute(a.Get("lake")).string();
-    spec.state_dir = spec.lake + "/_import_state";
-    spec.name = "import";
-  }
+  pipeline::PipelineSpec spec = OneTaskSpec(a, "import");
   auto conn = ConnectionFromUrl(a.Get("connect"), a);
   conn.name = "source";
   spec.connections[conn.name] = conn;

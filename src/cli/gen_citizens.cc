@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/time.h"
 
 namespace sluice::cli {
 namespace {
@@ -30,37 +31,7 @@ constexpr uint64_t kFirstCitizenId = 1000000;
 constexpr int64_t kSecondsPerDay = 86400;
 
 // ---------------------------------------------------------------------------------------------
-// Calendar (Howard Hinnant's days_from_civil / civil_from_days, proleptic Gregorian).
-
-constexpr int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2 ? 1 : 0;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-struct CivilDate {
-  int64_t year;
-  unsigned month;
-  unsigned day;
-};
-
-constexpr CivilDate CivilFromDays(int64_t z) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned day = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned month = mp < 10 ? mp + 3 : mp - 9;
-  return {static_cast<int64_t>(yoe) + era * 400 + (month <= 2 ? 1 : 0), month, day};
-}
-
-static_assert(DaysFromCivil(1970, 1, 1) == 0);
-static_assert(CivilFromDays(DaysFromCivil(2024, 2, 29)).day == 29);
+// Calendar: DaysFromCivil / CivilFromDays from common/time.h.
 
 constexpr int64_t kBirthFirstDay = DaysFromCivil(1930, 1, 1);
 constexpr int64_t kBirthDaySpan = DaysFromCivil(2025, 12, 31) - kBirthFirstDay + 1;

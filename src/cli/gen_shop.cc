@@ -16,6 +16,7 @@
 
 #include "common/error.h"
 #include "common/strings.h"
+#include "common/time.h"
 #include "connectors/mysql/mysql.h"
 #include "connectors/postgres/postgres.h"
 
@@ -81,28 +82,7 @@ class Rng {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Calendar (Howard Hinnant's days_from_civil / civil_from_days) and text formatting.
-
-constexpr int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2 ? 1 : 0;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-void CivilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp < 10 ? mp + 3 : mp - 9;
-  *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2 ? 1 : 0);
-}
+// Text formatting (the calendar is common/time.h's).
 
 // Orders span three years ending 2026-11-20, in order id order.
 constexpr int64_t kOrdersLastDay = DaysFromCivil(2026, 11, 20);
@@ -138,9 +118,7 @@ void AppendScaled(std::string& out, int64_t unscaled, int scale) {
 }
 
 void AppendDate(std::string& out, int64_t days) {
-  int64_t y;
-  unsigned m, d;
-  CivilFromDays(days, &y, &m, &d);
+  auto [y, m, d] = CivilFromDays(days);
   AppendPadded(out, static_cast<uint64_t>(y), 4);
   out.push_back('-');
   AppendPadded(out, m, 2);

@@ -7,29 +7,6 @@
 namespace sluice {
 namespace {
 
-// Howard Hinnant's days_from_civil / civil_from_days.
-int32_t DaysFromCivil(int y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int>(doe) - 719468;
-}
-
-void CivilFromDays(int32_t z, int* y, unsigned* m, unsigned* d) {
-  z += 719468;
-  const int era = (z >= 0 ? z : z - 146096) / 146097;
-  const unsigned doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int yy = static_cast<int>(yoe) + era * 400;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp < 10 ? mp + 3 : mp - 9;
-  *y = yy + (*m <= 2);
-}
-
 bool ParseDigits(std::string_view s, int* out) {
   int v = 0;
   for (char c : s) {
@@ -50,12 +27,13 @@ std::optional<Date> Date::Parse(std::string_view text) {
     return std::nullopt;
   }
   if (m < 1 || m > 12 || d < 1 || d > 31) return std::nullopt;
-  Date date{DaysFromCivil(y, static_cast<unsigned>(m), static_cast<unsigned>(d))};
+  Date date{
+      static_cast<int32_t>(DaysFromCivil(y, static_cast<unsigned>(m), static_cast<unsigned>(d)))};
   // Rejects 2026-02-30 and friends: the round trip must give the same day.
-  int yy;
-  unsigned mm, dd;
-  CivilFromDays(date.days, &yy, &mm, &dd);
-  if (yy != y || static_cast<int>(mm) != m || static_cast<int>(dd) != d) return std::nullopt;
+  CivilDate c = CivilFromDays(date.days);
+  if (c.year != y || static_cast<int>(c.month) != m || static_cast<int>(c.day) != d) {
+    return std::nullopt;
+  }
   return date;
 }
 
@@ -80,16 +58,15 @@ Date Date::TodayIn(const std::string& timezone) {
     unsetenv("TZ");
   }
   tzset();
-  return Date{DaysFromCivil(tm.tm_year + 1900, static_cast<unsigned>(tm.tm_mon + 1),
-                            static_cast<unsigned>(tm.tm_mday))};
+  return Date{static_cast<int32_t>(DaysFromCivil(
+      tm.tm_year + 1900, static_cast<unsigned>(tm.tm_mon + 1), static_cast<unsigned>(tm.tm_mday)))};
 }
 
 std::string Date::ToString() const {
-  int y;
-  unsigned m, d;
-  CivilFromDays(days, &y, &m, &d);
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", y, m, d);
+  CivilDate c = CivilFromDays(days);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02u", static_cast<long long>(c.year), c.month,
+                c.day);
   return buf;
 }
 

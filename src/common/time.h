@@ -8,6 +8,41 @@
 
 namespace sluice {
 
+// The proleptic Gregorian calendar (Howard Hinnant's days_from_civil / civil_from_days), for
+// every year DuckDB, MySQL and PostgreSQL can hold, year 0 included.
+struct CivilDate {
+  int64_t year;
+  unsigned month;
+  unsigned day;
+};
+
+// Days since 1970-01-01 of a date.
+constexpr int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2 ? 1 : 0;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+// The date `z` days after 1970-01-01.
+constexpr CivilDate CivilFromDays(int64_t z) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned day = doy - (153 * mp + 2) / 5 + 1;
+  const unsigned month = mp < 10 ? mp + 3 : mp - 9;
+  return {static_cast<int64_t>(yoe) + era * 400 + (month <= 2 ? 1 : 0), month, day};
+}
+
+static_assert(DaysFromCivil(1970, 1, 1) == 0);
+static_assert(DaysFromCivil(0, 1, 1) == -719528);
+static_assert(CivilFromDays(DaysFromCivil(2024, 2, 29)).day == 29);
+
 // A calendar date (proleptic Gregorian), stored as days since 1970-01-01.
 struct Date {
   int32_t days = 0;

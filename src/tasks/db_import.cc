@@ -157,27 +157,6 @@ class PgDb : public SourceDb {
 
 enum class KeyKind { kInteger, kDate, kTimestamp, kTimestampTz };
 
-int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-void CivilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const unsigned doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp < 10 ? mp + 3 : mp - 9;
-  *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2);
-}
-
 struct KeyCodec {
   KeyKind kind = KeyKind::kInteger;
 
@@ -275,9 +254,7 @@ struct KeyCodec {
         days--;
       }
     }
-    int64_t y;
-    unsigned m, d;
-    CivilFromDays(days, &y, &m, &d);
+    auto [y, m, d] = CivilFromDays(days);
     char buf[64];
     if (kind == KeyKind::kDate) {
       std::snprintf(buf, sizeof buf, "%04" PRId64 "-%02u-%02u", y, m, d);
@@ -942,7 +919,7 @@ class Importer {
     uint64_t bytes_before = 0;
     for (size_t w = 0; w < workers; w++) bytes_before += dbs_[w]->bytes_read();
     for (size_t w = 0; w < workers; w++) {
-      char name[32];
+      char name[64];
       std::snprintf(name, sizeof name, "part-%05zu.parquet", w);
       files[w] = fetch_dir + "/" + name;
       auto session = ctx_.Connect("importing " + t.into);

@@ -157,3 +157,22 @@ def test_pipeline_imports_a_schema_qualified_table(postgres_server, shop, tmp_pa
     cols, _, rows = lake_rows(files(tmp_path / "lake", "raw.customers", DAY3), ["customer_id"])
     assert cols == ["customer_id", "email"] and len(rows) == 300
     assert len(lake_rows(files(tmp_path / "lake", "raw.regions", DAY3), ["region_id"])[2]) == 20
+
+
+def test_a_kill_mid_read_leaves_the_lake_and_the_rerun_imports_once(postgres_server, shop,
+                                                                      tmp_path):
+    lake = tmp_path / "lake"
+    args = ["--table", "orders", "--incremental", "append", "--check-column", "order_id",
+            "-m", "2"]
+    sluice_import(postgres_server, shop, lake, *args, "--where", "order_id <= 1000", date=DAY1)
+    before = read_manifest(lake, "raw.orders", DAY1)
+    r = run_sluice("import", "--connect", url(postgres_server, shop), "--password-env",
+                   PASSWORD_ENV, "--lake", lake, "--date", DAY2, *args,
+                   env={**ENV, "SLUICE_FAULT": "kill:import.reading"}, timeout=300)
+    assert r.returncode == -9, r  # killed while the connections were streaming rows
+    assert not partition_dir(lake, "raw.orders", DAY2).exists()
+    assert read_manifest(lake, "raw.orders", DAY1) == before
+    sluice_import(postgres_server, shop, lake, *args, date=DAY2)
+    ids = [r[0] for day in (DAY1, DAY2)
+           for r in lake_rows(files(lake, "raw.orders", day), ["order_id"])[2]]
+    assert len(ids) == len(set(ids)) == 3000, len(ids)

@@ -144,19 +144,6 @@ bool LostConnection(unsigned code) {
   }
 }
 
-// Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
-void CivilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const unsigned doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp < 10 ? mp + 3 : mp - 9;
-  *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2);
-}
-
 void AppendDigits(std::string& out, uint64_t v, int width) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
@@ -165,9 +152,7 @@ void AppendDigits(std::string& out, uint64_t v, int width) {
 }
 
 void AppendDate(std::string& out, int64_t days) {
-  int64_t y;
-  unsigned m, d;
-  CivilFromDays(days, &y, &m, &d);
+  auto [y, m, d] = CivilFromDays(days);
   // MySQL's DATE and DATETIME hold years 1000..9999 by the manual and 1..9999 in practice.
   if (y < 1 || y > 9999) {
     throw InvalidInput("the date is outside the years 0001..9999 that MySQL can store");

@@ -16,6 +16,7 @@
 
 #include "common/error.h"
 #include "common/strings.h"
+#include "common/time.h"
 
 namespace sluice::connectors::mysql {
 
@@ -318,18 +319,6 @@ MappedColumn MapColumn(const FieldInfo& f, const ImportOptions& options) {
 }
 
 // ---- Decoding the text protocol. Each function reads one non-NULL value.
-
-// Hinnant's days_from_civil: days since 1970-01-01 of a proleptic Gregorian date.
-constexpr int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-static_assert(DaysFromCivil(1970, 1, 1) == 0);
-static_assert(DaysFromCivil(0, 1, 1) == -719528);
 
 constexpr unsigned DaysInMonth(int64_t y, unsigned m) {
   constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
