@@ -128,7 +128,7 @@ tab_bytes=$(stat -c %s "$files/orders.txt")
 cmp -s "$files/orders.csv" "$files/orders.txt" && same_csv=identical || same_csv=different
 
 echo
-echo "command lines (run from $work; the password comes from etl.cnf / \$SHOP_PASSWORD):"
+echo "command lines (the password comes from etl.cnf / \$SHOP_PASSWORD):"
 echo "  sluice_m1      $sluice import --connect $url --password-env SHOP_PASSWORD --table orders -m 1 --lake $lake --date $date"
 echo "  sluice_m4      $sluice import --connect $url --password-env SHOP_PASSWORD --table orders -m 4 --lake $lake --date $date"
 for t in mysqldump_tab into_outfile raw_client; do printf '  %-14s %s\n' "$t" "${cmd[$t]}"; done

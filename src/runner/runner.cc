@@ -257,7 +257,12 @@ RunSummary Runner::Run(const RunOptions& options, CancelToken& cancel) {
           if (!ts.running) continue;
           std::lock_guard<std::mutex> alock(ts.activity.mu);
           double elapsed = SteadySeconds() - ts.started;
-          if (ts.activity.session) {
+          if (uint64_t rows = ts.activity.rows.load(); rows > 0) {
+            uint64_t expected = ts.activity.expected_rows.load();
+            double fraction =
+                expected > 0 ? std::min(0.99, static_cast<double>(rows) / expected) : -1;
+            parts.push_back(FormatProgress(id, fraction, rows, expected, elapsed, false));
+          } else if (ts.activity.session) {
             auto p = ts.activity.session->GetProgress();
             bool bytes = ts.activity.total_bytes > 0;
             parts.push_back(FormatProgress(id, p.fraction, p.rows_processed,

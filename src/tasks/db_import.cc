@@ -347,8 +347,12 @@ std::vector<Range> SplitRanges(SourceDb& db, const std::string& from_sql, const 
   struct Span {
     Int lo, hi;  // [lo, hi)
   };
+  // The last range ends at hi itself (<=): hi + 1 may not be a value the server can read
+  // (DATE 9999-12-31 + 1 day is year 10000, which MySQL compares as no date at all).
   auto cond = [&](const Span& s) {
-    return key + " >= " + codec.Literal(db, s.lo) + " AND " + key + " < " + codec.Literal(db, s.hi);
+    std::string upper =
+        s.hi > hi ? key + " <= " + codec.Literal(db, hi) : key + " < " + codec.Literal(db, s.hi);
+    return key + " >= " + codec.Literal(db, s.lo) + " AND " + upper;
   };
   auto with_base = [&](const std::string& c) {
     return base_where.empty() ? c : "(" + base_where + ") AND " + c;
@@ -403,14 +407,15 @@ class RangeSource : public engine::RowSource {
  public:
   RangeSource(SourceDb& db, const Plan& plan, RangeQueue& queue,
               std::function<std::string(const Range&)> sql_for, std::string object,
-              bool zero_dates_null, std::atomic<uint64_t>* rows)
+              bool zero_dates_null, std::atomic<uint64_t>* rows, std::atomic<uint64_t>* progress)
       : db_(db),
         plan_(plan),
         queue_(queue),
         sql_for_(std::move(sql_for)),
         object_(std::move(object)),
         zero_dates_null_(zero_dates_null),
-        rows_(rows) {}
+        rows_(rows),
+        progress_(progress) {}
 
   const std::vector<engine::SourceColumn>& columns() const override { return plan_.columns; }
 
@@ -431,6 +436,7 @@ class RangeSource : public engine::RowSource {
       filled += n;
     }
     *rows_ += filled;
+    if (progress_ != nullptr) *progress_ += filled;
     if (filled > 0 && !faulted_) {
       faulted_ = true;
       FaultPoint("import.reading");
@@ -446,6 +452,7 @@ class RangeSource : public engine::RowSource {
   std::string object_;
   bool zero_dates_null_;
   std::atomic<uint64_t>* rows_;
+  std::atomic<uint64_t>* progress_ = nullptr;
   bool active_ = false;
   bool faulted_ = false;
 };
@@ -755,10 +762,17 @@ class Importer {
   void ImportOne(const Job& job, size_t index, size_t total) {
     const auto& t = job.spec;
     double start = SteadySeconds();
-    {
+    std::atomic<uint64_t>* progress = nullptr;
+    if (ctx_.activity != nullptr) {
       std::lock_guard<std::mutex> lock(ctx_.activity->mu);
       ctx_.activity->what =
           "importing " + t.into + " (" + std::to_string(index) + "/" + std::to_string(total) + ")";
+      // The progress line counts this table's rows against the server's estimate of the table
+      // (only when all of it is read).
+      int64_t estimate = t.where.empty() && t.incremental.empty() ? EstimatedTableRows(job) : 0;
+      ctx_.activity->rows = 0;
+      ctx_.activity->expected_rows = static_cast<uint64_t>(std::max<int64_t>(0, estimate));
+      progress = &ctx_.activity->rows;
     }
     Plan plan = db().PlanImport(job.from_sql, t.columns, job.object, im_.zero_dates_null);
     std::vector<std::string> pk = PrimaryKey(job);
@@ -925,8 +939,8 @@ class Importer {
       auto session = ctx_.Connect("importing " + t.into);
       threads.emplace_back([&, w, session] {
         try {
-          RangeSource source(*dbs_[w], plan, queue, sql_for, job.object, im_.zero_dates_null,
-                             &rows);
+          RangeSource source(*dbs_[w], plan, queue, sql_for, job.object, im_.zero_dates_null, &rows,
+                             progress);
           session->CopySourceToParquet(source, files[w]);
         } catch (...) {
           errors[w] = std::current_exception();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -34,6 +35,10 @@ struct Activity {
   std::shared_ptr<engine::Session> session;  // Guarded by mu
   std::string what;                          // Guarded by mu
   uint64_t total_bytes = 0;                  // Guarded by mu
+  // Rows moved so far and the expected total (0 = unknown), for tasks whose work the engine
+  // session does not see (db_import streams rows into it from the source database).
+  std::atomic<uint64_t> rows{0};
+  std::atomic<uint64_t> expected_rows{0};
 };
 
 // Everything one attempt of one task needs. Owned by the runner; lives for the attempt.

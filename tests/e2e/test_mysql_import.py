@@ -260,3 +260,39 @@ def test_options_file_and_short_options(mariadb_server, shop, tmp_path):
                DAY3, env=ENV, expect=0)
     compare_mysql_table(mariadb_server, shop, "regions", ["region_id"],
                         files(tmp_path / "lake", "raw.regions", DAY3))
+
+
+def test_parallel_snapshot_needs_reload_and_then_reads_one_snapshot(mariadb_server, shop,
+                                                                    tmp_path):
+    lake = tmp_path / "lake"
+    args = ["--table", "orders", "-m", "3", "--snapshot", "true"]
+    r = sluice_import(mariadb_server, shop, lake, *args, expect=1)
+    assert "RELOAD" in r.output and "snapshot: false" in r.output, r
+    assert not partition_dir(lake, "raw.orders", DAY3).exists()
+    mariadb_server.sql("GRANT RELOAD ON *.* TO 'etl'@'127.0.0.1'", admin=True)
+    try:
+        sluice_import(mariadb_server, shop, lake, *args)
+    finally:
+        mariadb_server.sql("REVOKE RELOAD ON *.* FROM 'etl'@'127.0.0.1'", admin=True)
+    log = "\n".join(p.read_text() for p in (lake / "_import_state" / "logs").rglob("*.log"))
+    assert "with 3 connection(s), snapshot on" in log, log
+    compare_mysql_table(mariadb_server, shop, "orders", ["order_id"],
+                        files(lake, "raw.orders", DAY3))
+
+
+def test_date_and_datetime_split_keys_keep_their_largest_values(mariadb_server, tmp_path):
+    db = "imp_dates"
+    make_database(mariadb_server, db)
+    execute(mariadb_server, db,
+            "CREATE TABLE valid_until (d DATE PRIMARY KEY, v INT)",
+            "INSERT INTO valid_until VALUES ('1000-01-01', 1), ('2020-02-29', 2), "
+            "('9999-12-31', 3)",
+            "CREATE TABLE seen (t DATETIME(6) PRIMARY KEY, v INT)",
+            "INSERT INTO seen VALUES ('1000-01-01 00:00:00', 1), ('2026-11-21 10:00:00.5', 2), "
+            "('9999-12-31 23:59:59.999999', 3)")
+    lake = tmp_path / "lake"
+    for table, key in (("valid_until", "d"), ("seen", "t")):
+        sluice_import(mariadb_server, db, lake, "--table", table, "-m", "3")
+        n = compare_mysql_table(mariadb_server, db, table, [key],
+                                files(lake, f"raw.{table}", DAY3))
+        assert n == 3, table
