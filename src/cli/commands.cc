@@ -716,6 +716,7 @@ std::vector<std::string> ExpandSqoopArgs(const std::vector<std::string>& args) {
       std::ifstream in(path);
       if (!in) throw UsageError("--options-file " + path + ": cannot read it");
       std::string line;
+      std::vector<std::string> file_args;
       bool first = true;
       while (std::getline(in, line)) {
         line = Trim(line);
@@ -730,8 +731,11 @@ std::vector<std::string> ExpandSqoopArgs(const std::vector<std::string>& args) {
                            ": --password is refused (it would sit in a file anyone with the "
                            "options file reads); use --password-file FILE (mode 0600)");
         }
-        out.push_back(line);
+        file_args.push_back(line);
       }
+      // Its lines are options like any others: -m 4 and -e work there too.
+      auto expanded = ExpandSqoopArgs(file_args);
+      out.insert(out.end(), expanded.begin(), expanded.end());
       continue;
     }
     if (s == "-m") {
@@ -865,6 +869,12 @@ int CmdImport(Args& a) {
     }
     if (!one.incremental.empty() && one.check_column.empty()) {
       throw UsageError("--incremental needs --check-column COLUMN");
+    }
+    if (!one.lookback.empty() &&
+        one.lookback.find_first_not_of("0123456789") != std::string::npos &&
+        !ParseDuration(one.lookback)) {
+      throw UsageError("--lookback " + one.lookback +
+                       ": a number (numeric --check-column) or a duration like 2h");
     }
     if (one.incremental.empty()) {
       for (const char* f : {"check-column", "last-value", "lookback", "merge-key"}) {

@@ -33,6 +33,7 @@ using Row = std::vector<std::optional<std::string>>;
 using Int = __int128;
 
 struct Plan {
+  int64_t id = 0;  // one per table of a task: a reader is built for one plan, never reused
   std::vector<engine::SourceColumn> columns;
   std::vector<std::string> server_types;
   std::string select_list;
@@ -74,12 +75,13 @@ class MySqlDb : public SourceDb {
                   const std::string& object, bool zero_dates_null) override {
     connectors::mysql::ImportOptions o{object, zero_dates_null};
     auto p = connectors::mysql::PlanImport(*conn_, from_sql, columns, o);
-    return {p.columns, p.server_types, p.select_list};
+    return {0, p.columns, p.server_types, p.select_list};
   }
   void Start(const Plan& plan, const std::string& sql, const std::string& object,
              bool zero_dates_null) override {
-    if (!reader_ || reader_->plan().select_list != plan.select_list) {
+    if (!reader_ || reader_plan_ != plan.id) {
       if (reader_) bytes_done_ += reader_->bytes();
+      reader_plan_ = plan.id;
       connectors::mysql::ImportPlan p{plan.columns, plan.server_types, plan.select_list};
       reader_ = std::make_unique<connectors::mysql::RowReader>(
           *conn_, p, connectors::mysql::ImportOptions{object, zero_dates_null});
@@ -102,6 +104,7 @@ class MySqlDb : public SourceDb {
  private:
   std::unique_ptr<connectors::mysql::Connection> conn_;
   std::unique_ptr<connectors::mysql::RowReader> reader_;
+  int64_t reader_plan_ = 0;
   uint64_t bytes_done_ = 0;
 };
 
@@ -109,8 +112,16 @@ class PgDb : public SourceDb {
  public:
   PgDb(const connectors::postgres::Options& options, CancelToken* cancel)
       : conn_(connectors::postgres::Connection::Open(options)), cancel_(cancel) {
-    auto* c = conn_.get();
-    cancel_id_ = cancel_->OnCancel([c] { c->Cancel(); });
+    // Bounds and watermarks are read as text and compared as UTC: the session must be UTC
+    // from the first statement, and literals are written with standard strings.
+    conn_->Exec("SET TimeZone = 'UTC'");
+    conn_->Exec("SET DateStyle = 'ISO, YMD'");
+    conn_->Exec("SET standard_conforming_strings = on");
+    // A weak pointer: the token may fire while this connection is being closed.
+    std::weak_ptr<connectors::postgres::Connection> weak = conn_;
+    cancel_id_ = cancel_->OnCancel([weak] {
+      if (auto c = weak.lock()) c->Cancel();
+    });
   }
   ~PgDb() override { cancel_->RemoveOnCancel(cancel_id_); }
   void Exec(const std::string& sql) override { conn_->Exec(sql); }
@@ -119,11 +130,12 @@ class PgDb : public SourceDb {
                   const std::string& object, bool) override {
     connectors::postgres::ImportOptions o{object};
     auto p = connectors::postgres::PlanImport(*conn_, from_sql, columns, o);
-    return {p.columns, p.server_types, p.select_list};
+    return {0, p.columns, p.server_types, p.select_list};
   }
   void Start(const Plan& plan, const std::string& sql, const std::string& object, bool) override {
-    if (!reader_ || reader_->plan().select_list != plan.select_list) {
+    if (!reader_ || reader_plan_ != plan.id) {
       if (reader_) bytes_done_ += reader_->bytes();
+      reader_plan_ = plan.id;
       connectors::postgres::ImportPlan p{plan.columns, plan.server_types, plan.select_list};
       reader_ = std::make_unique<connectors::postgres::RowReader>(
           *conn_, p, connectors::postgres::ImportOptions{object});
@@ -144,8 +156,9 @@ class PgDb : public SourceDb {
   std::string Describe() const override { return conn_->Describe(); }
 
  private:
-  std::unique_ptr<connectors::postgres::Connection> conn_;
+  std::shared_ptr<connectors::postgres::Connection> conn_;
   std::unique_ptr<connectors::postgres::RowReader> reader_;
+  int64_t reader_plan_ = 0;
   uint64_t bytes_done_ = 0;
   CancelToken* cancel_;
   int cancel_id_ = -1;
@@ -332,7 +345,8 @@ int64_t EstimateRows(SourceDb& db, const std::string& from_sql, const std::strin
     auto pos = line.find("rows=");
     if (pos == std::string::npos) return -1;
     return std::stoll(line.substr(pos + 5));
-  } catch (const std::exception&) {
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::kCancelled) throw;
     return -1;
   }
 }
@@ -347,13 +361,17 @@ std::vector<Range> SplitRanges(SourceDb& db, const std::string& from_sql, const 
   struct Span {
     Int lo, hi;  // [lo, hi)
   };
-  // The last range ends at hi itself (<=): hi + 1 may not be a value the server can read
-  // (DATE 9999-12-31 + 1 day is year 10000, which MySQL compares as no date at all).
+  // The first range has no lower bound and the last no upper one: rows outside [lo, hi] (a
+  // boundary_query that was off, rows added since) are still read, and hi + 1 is never
+  // written (DATE 9999-12-31 + 1 day is year 10000, which MySQL compares as no date at all).
   auto cond = [&](const Span& s) {
-    std::string upper =
-        s.hi > hi ? key + " <= " + codec.Literal(db, hi) : key + " < " + codec.Literal(db, s.hi);
-    return key + " >= " + codec.Literal(db, s.lo) + " AND " + upper;
+    std::vector<std::string> parts;
+    if (s.lo > lo) parts.push_back(key + " >= " + codec.Literal(db, s.lo));
+    if (s.hi <= hi) parts.push_back(key + " < " + codec.Literal(db, s.hi));
+    if (parts.empty()) parts.push_back(key + " IS NOT NULL");
+    return Join(parts, " AND ");
   };
+
   auto with_base = [&](const std::string& c) {
     return base_where.empty() ? c : "(" + base_where + ") AND " + c;
   };
@@ -407,7 +425,8 @@ class RangeSource : public engine::RowSource {
  public:
   RangeSource(SourceDb& db, const Plan& plan, RangeQueue& queue,
               std::function<std::string(const Range&)> sql_for, std::string object,
-              bool zero_dates_null, std::atomic<uint64_t>* rows, std::atomic<uint64_t>* progress)
+              bool zero_dates_null, std::atomic<uint64_t>* rows, std::atomic<uint64_t>* progress,
+              CancelToken* cancel)
       : db_(db),
         plan_(plan),
         queue_(queue),
@@ -415,7 +434,8 @@ class RangeSource : public engine::RowSource {
         object_(std::move(object)),
         zero_dates_null_(zero_dates_null),
         rows_(rows),
-        progress_(progress) {}
+        progress_(progress),
+        cancel_(cancel) {}
 
   const std::vector<engine::SourceColumn>& columns() const override { return plan_.columns; }
 
@@ -425,6 +445,7 @@ class RangeSource : public engine::RowSource {
       if (!active_) {
         auto r = queue_.Next();
         if (!r) break;
+        cancel_->ThrowIfCancelled();  // a cancel between statements finds no statement to stop
         db_.Start(plan_, sql_for_(*r), object_, zero_dates_null_);
         active_ = true;
       }
@@ -453,6 +474,7 @@ class RangeSource : public engine::RowSource {
   bool zero_dates_null_;
   std::atomic<uint64_t>* rows_;
   std::atomic<uint64_t>* progress_ = nullptr;
+  CancelToken* cancel_;
   bool active_ = false;
   bool faulted_ = false;
 };
@@ -470,14 +492,17 @@ struct Job {
   pipeline::ImportTableSpec spec;
   std::string object;    // "table `shop`.`orders`" or "query of raw.x", for messages
   std::string from_sql;  // quoted table, or (query) AS sluice_q
+  Plan plan;             // worked out for every table before any is read
+  std::vector<std::string> pk;
 };
 
 // The watermark of the latest partition before ds, or "" (then the spec's last_value counts).
 struct Previous {
-  std::string ds;                  // the partition it came from
-  std::string high;                // the largest check_column value imported so far
-  std::string later_ds;            // a partition after the run's date, if any
-  std::vector<std::string> files;  // the latest earlier partition's files (lastmodified merges)
+  std::string ds;                      // the partition it came from
+  std::string high;                    // the largest check_column value imported so far
+  std::string later_ds;                // a partition after the run's date, if any
+  std::vector<std::string> files;      // the latest earlier partition's files (lastmodified merges)
+  std::vector<engine::Column> schema;  // and their columns
 };
 
 Previous FindPrevious(TaskContext& ctx, const std::string& dataset, const std::string& column) {
@@ -495,8 +520,21 @@ Previous FindPrevious(TaskContext& ctx, const std::string& dataset, const std::s
     p.ds = d;
     p.high = j["high"].get<std::string>();
     p.files = ctx.lake->FilePaths(*m);
+    p.schema = m->schema;
   }
   return p;
+}
+
+// True when an earlier partition has exactly the columns (names and lake types) of a plan.
+bool SameSchema(const Previous& prev, const Plan& plan) {
+  if (prev.schema.size() != plan.columns.size()) return false;
+  for (size_t i = 0; i < plan.columns.size(); i++) {
+    if (prev.schema[i].name != plan.columns[i].name ||
+        prev.schema[i].type != engine::SqlTypeName(plan.columns[i])) {
+      return false;
+    }
+  }
+  return true;
 }
 
 class Importer {
@@ -510,6 +548,16 @@ class Importer {
     ctx_.log->Info("importing " + std::to_string(jobs.size()) + " table(s) from " +
                    dbs_[0]->Describe() + " with " + std::to_string(dbs_.size()) +
                    " connection(s), snapshot " + (snapshot_ ? "on" : "off"));
+    // Every table's columns and keys first: a type with no lake type, an unknown column or a
+    // missing key fails the task before any table is read or published.
+    int64_t next_plan = 0;
+    for (auto& job : jobs) {
+      ctx_.cancel->ThrowIfCancelled();
+      job.plan = db().PlanImport(job.from_sql, job.spec.columns, job.object, im_.zero_dates_null);
+      job.plan.id = ++next_plan;
+      job.pk = PrimaryKey(job);
+      CheckKeys(job);
+    }
     size_t i = 0;
     for (const auto& job : jobs) {
       ctx_.cancel->ThrowIfCancelled();
@@ -549,14 +597,19 @@ class Importer {
       // Every connection starts its snapshot while writes are held, so they all see the same
       // committed state; the lock lasts milliseconds.
       try {
+        // FLUSH waits for running statements, and writes queue behind it meanwhile: give up
+        // after 10 s rather than stall the source's writers behind a long query.
+        dbs_[0]->Exec("SET SESSION lock_wait_timeout = 10");
         dbs_[0]->Exec("FLUSH TABLES WITH READ LOCK");
       } catch (const Error& e) {
         throw Error(e.kind(),
                     ctx_.Name() + ": snapshot: true with parallel: " + std::to_string(n) +
                         " needs FLUSH TABLES WITH READ LOCK, which the server refused (" +
                         e.what() +
-                        "); grant the RELOAD privilege (GRANT RELOAD ON *.* TO the user), or "
-                        "set snapshot: false, or read with parallel: 1",
+                        ") or did not get the lock within 10 s (a long statement was "
+                        "running); grant the RELOAD privilege (GRANT RELOAD ON *.* TO the "
+                        "user) or retry when the server is quieter, or set snapshot: false, or "
+                        "read with parallel: 1",
                     e.retryable());
       }
       try {
@@ -632,7 +685,7 @@ class Importer {
       }
       for (const auto& e : existing) {
         bool excluded = false;
-        for (const auto& x : im_.exclude) excluded = excluded || ToLower(x) == ToLower(e);
+        for (const auto& x : im_.exclude) excluded = excluded || find(x) == e;
         if (excluded) continue;
         pipeline::ImportTableSpec t;
         t.table = e;
@@ -651,6 +704,15 @@ class Importer {
       Job j;
       if (!t.table.empty()) {
         std::string actual = find(t.table);
+        if (actual.empty() && !db().mysql() && t.table.find('.') != std::string::npos) {
+          // A schema outside the search path: schema.table as written.
+          auto parts = Split(t.table, '.');
+          auto rows = db().Query(
+              "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON "
+              "n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname = " +
+              db().Literal(parts[0]) + " AND c.relname = " + db().Literal(parts.back()));
+          if (!rows.empty() && rows[0].at(0)) actual = *rows[0][0];
+        }
         if (actual.empty()) {
           std::string near = ClosestMatch(t.table, existing);
           throw NotFound(ctx_.Name() + ": table '" + t.table + "' does not exist in " +
@@ -670,8 +732,9 @@ class Importer {
                            "', which is not a dataset name; list it with into: zone.name");
       }
       if (!datasets.insert(t.into).second) {
-        throw InvalidInput(ctx_.Name() + ": two tables would both be " + t.into +
-                           " (names differ only in case or punctuation); list one with into:");
+        throw InvalidInput(ctx_.Name() + ": two tables ('" + t.table + "' and an earlier one) " +
+                           "would both be " + t.into +
+                           "; list them under tables: with into: zone.name for one of them");
       }
       j.spec = t;
       jobs.push_back(j);
@@ -759,23 +822,46 @@ class Importer {
     return p.columns[0];
   }
 
+  // The keys an incremental import matches rows on must exist and be imported.
+  void CheckKeys(const Job& job) {
+    const auto& t = job.spec;
+    std::vector<std::string> key = t.key.empty() ? job.pk : t.key;
+    bool needs_key =
+        t.incremental == "lastmodified" || (!t.incremental.empty() && !t.lookback.empty());
+    if (!needs_key) return;
+    if (key.empty()) {
+      throw InvalidInput(ctx_.Name() + ": " + job.object + ": incremental: " + t.incremental +
+                         (t.lookback.empty() ? "" : " with lookback") +
+                         " tells rows apart by key, and the source has no primary key; write "
+                         "key: (the columns that identify a row)");
+    }
+    for (const auto& k : key) {
+      bool found = false;
+      for (const auto& c : job.plan.columns) found = found || c.name == k;
+      if (!found) {
+        throw InvalidInput(ctx_.Name() + ": " + job.object + ": key column '" + k +
+                           "' is not among the imported columns; add it to columns:");
+      }
+    }
+  }
+
   void ImportOne(const Job& job, size_t index, size_t total) {
     const auto& t = job.spec;
     double start = SteadySeconds();
     std::atomic<uint64_t>* progress = nullptr;
     if (ctx_.activity != nullptr) {
-      std::lock_guard<std::mutex> lock(ctx_.activity->mu);
-      ctx_.activity->what =
-          "importing " + t.into + " (" + std::to_string(index) + "/" + std::to_string(total) + ")";
       // The progress line counts this table's rows against the server's estimate of the table
       // (only when all of it is read).
       int64_t estimate = t.where.empty() && t.incremental.empty() ? EstimatedTableRows(job) : 0;
+      std::lock_guard<std::mutex> lock(ctx_.activity->mu);
+      ctx_.activity->what =
+          "importing " + t.into + " (" + std::to_string(index) + "/" + std::to_string(total) + ")";
       ctx_.activity->rows = 0;
       ctx_.activity->expected_rows = static_cast<uint64_t>(std::max<int64_t>(0, estimate));
       progress = &ctx_.activity->rows;
     }
-    Plan plan = db().PlanImport(job.from_sql, t.columns, job.object, im_.zero_dates_null);
-    std::vector<std::string> pk = PrimaryKey(job);
+    const Plan& plan = job.plan;
+    const std::vector<std::string>& pk = job.pk;
 
     // Incremental bounds: (low, high], high read now so that rows written during the import
     // wait for the next run.
@@ -797,6 +883,17 @@ class Importer {
                            ", after ds=" + ctx_.ds + "; importing ds=" + ctx_.ds +
                            " now would overlap it. Re-run ds=" + prev.later_ds +
                            " instead, or delete the later partitions first");
+      }
+      if (!prev.ds.empty() && t.incremental == "lastmodified" && !SameSchema(prev, plan)) {
+        // The partition holds the whole table: merging rows of a new shape into old ones
+        // would leave the unchanged rows with NULLs (or stale values) in the changed columns.
+        ctx_.log->Info(t.into + ": the columns changed since ds=" + prev.ds +
+                       "; reading the whole table again instead of merging");
+        prev = Previous{};
+      }
+      if (!prev.high.empty() && !t.last_value.empty()) {
+        ctx_.log->Info(t.into + ": last_value " + t.last_value + " is not used: ds=" + prev.ds +
+                       " already imported up to " + prev.high);
       }
       std::string low = prev.high.empty() ? t.last_value : prev.high;
       auto max_rows =
@@ -820,24 +917,10 @@ class Importer {
                              "dates and times");
         }
         low_used = check_codec->Format(*parsed - units);
-        if (key.empty()) {
-          throw InvalidInput(ctx_.Name() +
-                             ": lookback: re-reads rows, which are told apart by "
-                             "key; " +
-                             job.object +
-                             " has no primary key, so write key: (the columns that identify a "
-                             "row)");
-        }
       }
-      if (t.incremental == "lastmodified" && key.empty()) {
-        throw InvalidInput(ctx_.Name() +
-                           ": incremental: lastmodified merges changed rows by key; " + job.object +
-                           " has no primary key, so write key: (the columns that "
-                           "identify a row)");
-      }
+      std::optional<Int> high_value = check_codec ? check_codec->Parse(high) : std::nullopt;
       std::string hi_lit =
-          check_codec ? check_codec->Literal(db(), *check_codec->Parse(high)) : db().Literal(high);
-      if (!check_codec || !check_codec->Parse(high)) hi_lit = db().Literal(high);
+          high_value ? check_codec->Literal(db(), *high_value) : db().Literal(high);
       if (high.empty()) {
         conditions.push_back("1 = 0");  // an empty table and no starting point
       } else if (low_used.empty()) {
@@ -871,9 +954,21 @@ class Importer {
                      "connection");
       workers = 1;
     }
+    std::optional<KeyCodec> codec;
+    engine::SourceColumn sc;
     if (workers > 1) {
-      engine::SourceColumn sc = ColumnType(job, split, "split_by");
-      auto codec = KeyCodec::For(sc);
+      sc = ColumnType(job, split, "split_by");
+      codec = KeyCodec::For(sc);
+      if (!codec && t.split_by.empty()) {
+        ctx_.log->Info(job.object + ": its primary key " + split + " is " +
+                       engine::SqlTypeName(sc) +
+                       ", which ranges cannot cut (they need an integer, date or timestamp): "
+                       "read by one connection; name such a column with split_by: to read in "
+                       "parallel");
+        workers = 1;
+      }
+    }
+    if (workers > 1) {
       if (!codec) {
         throw InvalidInput(ctx_.Name() + ": split_by " + split + " of " + job.object + " is " +
                            engine::SqlTypeName(sc) +
@@ -900,6 +995,11 @@ class Importer {
         if (!lo || !hi) {
           throw InvalidInput(ctx_.Name() + ": the bounds of " + split + " ('" + *b[0][0] + "', '" +
                              *b[0][1] + "') are not " + engine::SqlTypeName(sc) + " values");
+        }
+        if (*lo > *hi) {
+          throw InvalidInput(ctx_.Name() + ": the bounds of " + split + " are reversed ('" +
+                             *b[0][0] + "' > '" + *b[0][1] +
+                             "'); boundary_query must return the minimum first");
         }
         int64_t est = EstimatedTableRows(job);
         int64_t target =
@@ -932,21 +1032,40 @@ class Importer {
     std::vector<std::thread> threads;
     uint64_t bytes_before = 0;
     for (size_t w = 0; w < workers; w++) bytes_before += dbs_[w]->bytes_read();
+    std::vector<std::shared_ptr<engine::Session>> sessions;
     for (size_t w = 0; w < workers; w++) {
       char name[64];
       std::snprintf(name, sizeof name, "part-%05zu.parquet", w);
       files[w] = fetch_dir + "/" + name;
-      auto session = ctx_.Connect("importing " + t.into);
-      threads.emplace_back([&, w, session] {
-        try {
-          RangeSource source(*dbs_[w], plan, queue, sql_for, job.object, im_.zero_dates_null, &rows,
-                             progress);
-          session->CopySourceToParquet(source, files[w]);
-        } catch (...) {
-          errors[w] = std::current_exception();
-          ctx_.cancel->Cancel("a reading connection failed");
+      sessions.push_back(ctx_.Connect("importing " + t.into));
+    }
+    // Joined on every way out: a thread that fails to start cancels the ones that did.
+    struct Joiner {
+      std::vector<std::thread>& threads;
+      CancelToken* cancel;
+      ~Joiner() {
+        for (auto& th : threads) {
+          if (th.joinable()) th.join();
         }
-      });
+      }
+    } joiner{threads, ctx_.cancel};
+    try {
+      for (size_t w = 0; w < workers; w++) {
+        auto session = sessions[w];
+        threads.emplace_back([&, w, session] {
+          try {
+            RangeSource source(*dbs_[w], plan, queue, sql_for, job.object, im_.zero_dates_null,
+                               &rows, progress, ctx_.cancel);
+            session->CopySourceToParquet(source, files[w]);
+          } catch (...) {
+            errors[w] = std::current_exception();
+            ctx_.cancel->Cancel("a reading connection failed");
+          }
+        });
+      }
+    } catch (...) {
+      ctx_.cancel->Cancel("a reading thread could not start");
+      throw;
     }
     for (auto& th : threads) th.join();
     // The first real error, not the cancellations it caused in the other connections.

@@ -296,3 +296,32 @@ def test_date_and_datetime_split_keys_keep_their_largest_values(mariadb_server, 
         n = compare_mysql_table(mariadb_server, db, table, [key],
                                 files(lake, f"raw.{table}", DAY3))
         assert n == 3, table
+
+
+def test_tables_with_the_same_columns_but_other_types_each_keep_their_own(mariadb_server,
+                                                                           tmp_path):
+    """Each table gets its own reader: a reader built for one table's types must never decode
+    the next table's rows."""
+    db = "imp_same_names"
+    make_database(mariadb_server, db)
+    execute(mariadb_server, db,
+            "CREATE TABLE a_small (id INT PRIMARY KEY, price DECIMAL(10,2))",
+            "INSERT INTO a_small VALUES (1, 1.50), (2, 2.25)",
+            "CREATE TABLE b_big (id BIGINT PRIMARY KEY, price DECIMAL(10,4))",
+            "INSERT INTO b_big VALUES (5000000000, 1.5000), (6000000000, 0.0001)")
+    lake = tmp_path / "lake"
+    sluice_import(mariadb_server, db, lake, "-m", "2", cmd="import-all-tables")
+    for table in ("a_small", "b_big"):
+        assert compare_mysql_table(mariadb_server, db, table, ["id"],
+                                   files(lake, f"raw.{table}", DAY3)) == 2
+
+
+def test_a_narrow_boundary_query_still_reads_every_row(mariadb_server, shop, tmp_path):
+    lake = tmp_path / "lake"
+    sluice_import(mariadb_server, shop, lake, "--table", "orders", "-m", "3", "--split-by",
+                  "order_id", "--boundary-query", "SELECT 100, 200")
+    compare_mysql_table(mariadb_server, shop, "orders", ["order_id"],
+                        files(lake, "raw.orders", DAY3))
+    r = sluice_import(mariadb_server, shop, lake, "--table", "orders", "-m", "3", "--split-by",
+                      "order_id", "--boundary-query", "SELECT 200, 100", expect=1)
+    assert "reversed" in r.output, r

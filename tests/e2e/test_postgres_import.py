@@ -176,3 +176,63 @@ def test_a_kill_mid_read_leaves_the_lake_and_the_rerun_imports_once(postgres_ser
     ids = [r[0] for day in (DAY1, DAY2)
            for r in lake_rows(files(lake, "raw.orders", day), ["order_id"])[2]]
     assert len(ids) == len(set(ids)) == 3000, len(ids)
+
+
+def test_a_server_outside_utc_loses_no_rows_at_the_watermark(postgres_server, tmp_path):
+    db = "imp_tz"
+    make_database(postgres_server, db)
+    postgres_server.sql(f"ALTER DATABASE {db} SET timezone TO 'America/New_York'", admin=True)
+    execute(postgres_server, db,
+            "CREATE TABLE events (id int PRIMARY KEY, at timestamptz NOT NULL)",
+            "INSERT INTO events VALUES (1, '2026-11-19 10:00+00'), (2, '2026-11-19 23:30+00')")
+    lake = tmp_path / "lake"
+    args = ["--table", "events", "--incremental", "append", "--check-column", "at", "-m", "2",
+            "--split-by", "at"]
+    sluice_import(postgres_server, db, lake, *args, date=DAY1)
+    assert [r[0] for r in lake_rows(files(lake, "raw.events", DAY1), ["id"])[2]] == [1, 2]
+    wm = read_manifest(lake, "raw.events", DAY1)["watermark"]
+    assert wm["high"] == "2026-11-19 23:30:00+00", wm
+    execute(postgres_server, db, "INSERT INTO events VALUES (3, '2026-11-20 01:00+00')")
+    sluice_import(postgres_server, db, lake, *args, date=DAY2)
+    assert [r[0] for r in lake_rows(files(lake, "raw.events", DAY2), ["id"])[2]] == [3]
+
+
+def test_a_key_ranges_cannot_cut_is_read_by_one_connection(postgres_server, tmp_path):
+    db = "imp_uuid"
+    make_database(postgres_server, db)
+    execute(postgres_server, db,
+            "CREATE TABLE tokens (id uuid PRIMARY KEY, n int)",
+            "INSERT INTO tokens SELECT md5(g::text)::uuid, g FROM generate_series(1, 500) g",
+            "CREATE TABLE a (id int PRIMARY KEY, price numeric(10,2))",
+            "INSERT INTO a VALUES (1, 1.50)",
+            "CREATE TABLE b (id bigint PRIMARY KEY, price numeric(10,4))",
+            "INSERT INTO b VALUES (5000000000, 1.5000)")
+    lake = tmp_path / "lake"
+    sluice_import(postgres_server, db, lake, "-m", "4", cmd="import-all-tables")
+    assert compare_pg_table(postgres_server, "tokens", ["id"], files(lake, "raw.tokens", DAY3),
+                            database=db) == 500
+    # Same column names, other types: each table is decoded with its own types.
+    assert lake_rows(files(lake, "raw.a", DAY3), ["id"])[2][0][1] == pytest.approx(1.5)
+    b = lake_rows(files(lake, "raw.b", DAY3), ["id"])
+    assert b[1]["price"] == "DECIMAL(10,4)" and str(b[2][0][1]) == "1.5000", b
+    log = "\n".join(p.read_text() for p in (lake / "_import_state" / "logs").rglob("*.log"))
+    assert "read by one connection" in log, log
+
+
+def test_lastmodified_reads_the_whole_table_again_when_its_columns_change(postgres_server,
+                                                                         tmp_path):
+    db = "imp_schema"
+    make_database(postgres_server, db)
+    execute(postgres_server, db,
+            "CREATE TABLE items (id int PRIMARY KEY, name text, updated_at timestamptz NOT NULL)",
+            "INSERT INTO items VALUES (1, 'a', '2026-11-18 10:00+00'), "
+            "(2, 'b', '2026-11-18 11:00+00')")
+    lake = tmp_path / "lake"
+    args = ["--table", "items", "--incremental", "lastmodified", "--check-column", "updated_at"]
+    sluice_import(postgres_server, db, lake, *args, date=DAY1)
+    execute(postgres_server, db, "ALTER TABLE items ADD COLUMN status text DEFAULT 'active'",
+            "UPDATE items SET name = 'b2', updated_at = '2026-11-19 10:00+00' WHERE id = 2")
+    sluice_import(postgres_server, db, lake, *args, date=DAY2)
+    cols, _, rows = lake_rows(files(lake, "raw.items", DAY2), ["id"])
+    assert cols == ["id", "name", "updated_at", "status"]
+    assert [(r[0], r[1], r[3]) for r in rows] == [(1, "a", "active"), (2, "b2", "active")]

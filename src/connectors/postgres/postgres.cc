@@ -4,7 +4,9 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cstring>
+#include <map>
 
 #include "common/error.h"
 #include "common/strings.h"
@@ -142,17 +144,36 @@ Options OptionsFromConnection(const pipeline::ConnectionSpec& spec, const std::s
   o.name = spec.name;
   auto get = [&](const char* key, std::string* out) {
     auto it = spec.options.find(key);
-    if (it != spec.options.end()) {
-      *out = pipeline::ResolveSecret(it->second, base_dir, "connection '" + spec.name + "'." + key);
-    }
+    if (it == spec.options.end()) return false;
+    *out = pipeline::ResolveSecret(it->second, base_dir, "connection '" + spec.name + "'." + key);
+    return true;
   };
   get("host", &o.host);
   get("port", &o.port);
   get("database", &o.database);
   get("user", &o.user);
   get("password", &o.password);
-  get("sslmode", &o.sslmode);
-  get("sslrootcert", &o.sslrootcert);
+  // MySQL's spellings are accepted too (a URL or file shared between both kinds of server):
+  // ssl_mode DISABLED|PREFERRED|REQUIRED|VERIFY_CA|VERIFY_IDENTITY and ssl_ca.
+  std::string mode;
+  if (get("sslmode", &mode) || get("ssl_mode", &mode)) {
+    std::string m = ToLower(mode);
+    const std::map<std::string, std::string> aliases = {{"disabled", "disable"},
+                                                        {"preferred", "prefer"},
+                                                        {"required", "require"},
+                                                        {"verify_ca", "verify-ca"},
+                                                        {"verify_identity", "verify-full"}};
+    if (auto it = aliases.find(m); it != aliases.end()) m = it->second;
+    const std::vector<std::string> valid = {"disable", "allow",     "prefer",
+                                            "require", "verify-ca", "verify-full"};
+    if (std::find(valid.begin(), valid.end(), m) == valid.end()) {
+      throw InvalidInput("connection '" + spec.name + "': sslmode '" + mode +
+                         "' is not one of disable, allow, prefer, require, verify-ca, "
+                         "verify-full");
+    }
+    o.sslmode = m;
+  }
+  if (!get("sslrootcert", &o.sslrootcert)) get("ssl_ca", &o.sslrootcert);
   std::string timeout;
   get("connect_timeout", &timeout);
   if (!timeout.empty()) {

@@ -7,6 +7,7 @@
 #include <exception>
 #include <map>
 #include <mutex>
+#include <random>
 
 #include "common/error.h"
 #include "common/strings.h"
@@ -321,12 +322,16 @@ struct SourceSlot {
 };
 
 std::mutex g_sources_mu;
-std::map<int64_t, SourceSlot*> g_sources;  // Guarded by g_sources_mu
-int64_t g_next_source = 1;                 // Guarded by g_sources_mu
+std::map<int64_t, SourceSlot*> g_sources;              // Guarded by g_sources_mu
+std::mt19937_64 g_source_ids{std::random_device{}()};  // Guarded by g_sources_mu
 
 int64_t RegisterSource(SourceSlot* slot) {
   std::lock_guard<std::mutex> lock(g_sources_mu);
-  int64_t id = g_next_source++;
+  // Random ids: SQL a user writes cannot guess one and read a source it does not own.
+  int64_t id;
+  do {
+    id = static_cast<int64_t>(g_source_ids() >> 1);
+  } while (id == 0 || g_sources.count(id));
   g_sources[id] = slot;
   return id;
 }
