@@ -2,7 +2,11 @@
 generated shop database compared cell by cell with the server (through psycopg2), parallel
 reads sharing one exported snapshot, incremental lastmodified imports, and the errors."""
 
+import os
+import shutil
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -236,3 +240,49 @@ def test_lastmodified_reads_the_whole_table_again_when_its_columns_change(postgr
     cols, _, rows = lake_rows(files(lake, "raw.items", DAY2), ["id"])
     assert cols == ["id", "name", "updated_at", "status"]
     assert [(r[0], r[1], r[3]) for r in rows] == [(1, "a", "active"), (2, "b2", "active")]
+
+
+def _openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def test_tls_verifies_the_server_against_the_given_ca(postgres_server, shop, tmp_path):
+    """verify-full with the CA that signed the server's certificate connects; with another CA
+    the import fails naming the certificate problem, and nothing is written."""
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    for name in ("ca", "other_ca"):
+        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key",
+                 "-out", f"{name}.pem", "-days", "2", "-subj", f"/CN=sluice test {name}",
+                 cwd=certs)
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
+             "server.csr", "-subj", "/CN=127.0.0.1", cwd=certs)
+    (certs / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.ext",
+             cwd=certs)
+    data = Path(postgres_server.dir) / "data"
+    owner = os.stat(data)
+    for name in ("server.crt", "server.key"):
+        shutil.copy(certs / name, data / f"sluice_test_{name}")
+        os.chown(data / f"sluice_test_{name}", owner.st_uid, owner.st_gid)
+        os.chmod(data / f"sluice_test_{name}", 0o600)
+    postgres_server.sql("ALTER SYSTEM SET ssl_cert_file = 'sluice_test_server.crt'; "
+                        "ALTER SYSTEM SET ssl_key_file = 'sluice_test_server.key'; "
+                        "ALTER SYSTEM SET ssl = on; SELECT pg_reload_conf()", admin=True)
+    try:
+        lake = tmp_path / "lake"
+        base = f"postgresql://etl@127.0.0.1:{postgres_server.port}/{shop}?sslmode=verify-full"
+        r = run_sluice("import", "--connect", f"{base}&sslrootcert={certs / 'ca.pem'}",
+                       "--password-env", PASSWORD_ENV, "--lake", lake, "--date", DAY3,
+                       "--table", "regions", env=ENV, expect=0)
+        assert read_manifest(lake, "raw.regions", DAY3)["rows"] == 20, r
+        r = run_sluice("import", "--connect", f"{base}&sslrootcert={certs / 'other_ca.pem'}",
+                       "--password-env", PASSWORD_ENV, "--lake", tmp_path / "lake2", "--date",
+                       DAY3, "--table", "regions", env=ENV, expect=1)
+        assert "certificate" in r.output, r
+        assert not (tmp_path / "lake2" / "raw").exists()
+    finally:
+        postgres_server.sql("ALTER SYSTEM RESET ssl; ALTER SYSTEM RESET ssl_cert_file; "
+                            "ALTER SYSTEM RESET ssl_key_file; SELECT pg_reload_conf()",
+                            admin=True)
