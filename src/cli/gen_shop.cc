@@ -1287,6 +1287,12 @@ class MySqlTarget : public Target {
                 my::Ident(fk.parent_column) + ")");
   }
 
+  void Finish(const std::vector<std::string>& tables) override {
+    // Fresh statistics (InnoDB recomputes them in the background, later): planners and
+    // db_import's split estimates read them.
+    for (const auto& t : tables) conn_->Query("ANALYZE TABLE " + my::Ident(t));
+  }
+
  private:
   using RowFn = std::function<int(uint64_t unit, MySqlRow& row)>;
 
