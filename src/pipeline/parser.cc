@@ -1107,6 +1107,18 @@ PipelineSpec LoadPipeline(const std::string& path,
       }
     }
   }
+  // tables: all writes every dataset of its zone: another task writing one of them (not in
+  // exclude:) would race it for the same partition.
+  for (const auto& t : spec.tasks) {
+    if (!t.produces_zone) continue;
+    for (const auto& [d, id] : producer) {
+      if (id != t.id && ZoneProduces(t, d)) {
+        r.Error(t.mark, "task '" + t.id + "' imports tables: all into zone " + t.import.zone +
+                            ", which includes " + d + ", written by task '" + id +
+                            "'; add it to exclude: or import into another zone:");
+      }
+    }
+  }
   std::vector<std::string> produced;
   for (const auto& [d, id] : producer) produced.push_back(d);
   for (auto& t : spec.tasks) {

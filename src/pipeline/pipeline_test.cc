@@ -230,6 +230,31 @@ tasks:
   EXPECT_TRUE(Has(d, 20, "writes raw.orders, which task 'a' already writes")) << All(d);
 }
 
+TEST_F(PipelineTest, DbImportTablesAllMustNotOverlapAnotherProducer) {
+  auto d = Validate(R"(pipeline: shop
+connections:
+  shop: {type: mysql, host: 127.0.0.1, database: shop, user: etl}
+tasks:
+  - id: everything
+    kind: db_import
+    connection: shop
+    tables: all
+    exclude: [customers]
+  - id: orders_delta
+    kind: db_import
+    connection: shop
+    table: orders
+    incremental: append
+    check_column: order_id
+  - id: customers_only
+    kind: db_import
+    connection: shop
+    table: customers
+)");
+  EXPECT_TRUE(Has(d, 5, "includes raw.orders, written by task 'orders_delta'")) << All(d);
+  EXPECT_EQ(d.size(), 1u) << All(d);  // raw.customers is excluded
+}
+
 TEST(TemplateTest, RendersDateVariablesRefsAndVars) {
   TemplateContext tc;
   tc.variables = DateVariables("2026-03-01");

@@ -7,6 +7,7 @@
 // published atomically with the rows, and mirror it into the state store.
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <cinttypes>
 #include <cstring>
 #include <deque>
@@ -57,8 +58,10 @@ class SourceDb {
   virtual bool mysql() const = 0;
   virtual std::string Describe() const = 0;
 
-  // A table name as written (name or schema.name), quoted.
+  // A table name as written (MySQL: the name, which may hold a dot; PostgreSQL: name or
+  // schema.name), quoted.
   std::string Table(const std::string& table) const {
+    if (mysql()) return Ident(table);
     std::vector<std::string> parts;
     for (const auto& p : Split(table, '.')) parts.push_back(Ident(p));
     return Join(parts, ".");
@@ -294,7 +297,9 @@ struct KeyCodec {
     bool number = lookback.find_first_not_of("0123456789") == std::string::npos;
     if (kind == KeyKind::kInteger) {
       if (!number) return -1;
-      return std::stoll(lookback);
+      int64_t n = -1;
+      auto r = std::from_chars(lookback.data(), lookback.data() + lookback.size(), n);
+      return r.ec == std::errc() ? n : -1;
     }
     auto d = ParseDuration(lookback);
     if (!d) return -1;
@@ -330,25 +335,38 @@ class RangeQueue {
 
 // The source's estimate of how many rows match a condition (EXPLAIN: cheap index dives or
 // statistics), or -1 when it gives none.
-int64_t EstimateRows(SourceDb& db, const std::string& from_sql, const std::string& where) {
+int64_t EstimateRows(SourceDb& db, const std::string& from_sql, const std::string& where,
+                     bool in_transaction) {
+  // In PostgreSQL a failed statement aborts the transaction, and with it the snapshot the
+  // reads use: the estimate runs under a savepoint.
+  bool savepoint = in_transaction && !db.mysql();
+  std::vector<Row> rows;
   try {
-    auto rows = db.Query("EXPLAIN SELECT 1 FROM " + from_sql + " WHERE " + where);
-    if (rows.empty()) return -1;
-    if (db.mysql()) {
-      // MariaDB: id, select_type, table, type, possible_keys, key, key_len, ref, rows, Extra;
-      // MySQL 8 adds partitions (before type) and filtered (after rows).
-      size_t col = rows[0].size() >= 12 ? 9 : 8;
-      if (col >= rows[0].size() || !rows[0][col]) return -1;
-      return std::stoll(*rows[0][col]);
-    }
+    if (savepoint) db.Exec("SAVEPOINT sluice_estimate");
+    rows = db.Query("EXPLAIN SELECT 1 FROM " + from_sql + " WHERE " + where);
+    if (savepoint) db.Exec("RELEASE SAVEPOINT sluice_estimate");
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::kCancelled) throw;
+    if (savepoint) db.Exec("ROLLBACK TO SAVEPOINT sluice_estimate");
+    return -1;
+  }
+  if (rows.empty()) return -1;
+  std::string text;
+  if (db.mysql()) {
+    // MariaDB: id, select_type, table, type, possible_keys, key, key_len, ref, rows, Extra;
+    // MySQL 8 adds partitions (before type) and filtered (after rows).
+    size_t col = rows[0].size() >= 12 ? 9 : 8;
+    if (col >= rows[0].size() || !rows[0][col]) return -1;
+    text = *rows[0][col];
+  } else {
     const std::string& line = rows[0][0].value_or("");
     auto pos = line.find("rows=");
     if (pos == std::string::npos) return -1;
-    return std::stoll(line.substr(pos + 5));
-  } catch (const Error& e) {
-    if (e.kind() == ErrorKind::kCancelled) throw;
-    return -1;
+    text = line.substr(pos + 5);
   }
+  int64_t n = -1;
+  std::from_chars(text.data(), text.data() + text.size(), n);
+  return n;
 }
 
 // Cuts [lo, hi] into ranges: `pieces` even ones, then any range the source estimates to hold
@@ -357,7 +375,8 @@ int64_t EstimateRows(SourceDb& db, const std::string& from_sql, const std::strin
 // their own.
 std::vector<Range> SplitRanges(SourceDb& db, const std::string& from_sql, const std::string& key,
                                const KeyCodec& codec, Int lo, Int hi, int pieces,
-                               int64_t target_rows, const std::string& base_where, TaskLog* log) {
+                               int64_t target_rows, const std::string& base_where,
+                               bool in_transaction, TaskLog* log) {
   struct Span {
     Int lo, hi;  // [lo, hi)
   };
@@ -395,7 +414,7 @@ std::vector<Range> SplitRanges(SourceDb& db, const std::string& from_sql, const 
       Span s = todo.front();
       todo.pop_front();
       int64_t est = s.hi - s.lo > 1 && probes < 4000
-                        ? (probes++, EstimateRows(db, from_sql, with_base(cond(s))))
+                        ? (probes++, EstimateRows(db, from_sql, with_base(cond(s)), in_transaction))
                         : -1;
       if (est > target_rows + target_rows / 2) {
         std::vector<Span> parts;
@@ -1006,7 +1025,7 @@ class Importer {
             est > 0 ? std::max<int64_t>(500, est / (static_cast<int64_t>(workers) * 4)) : 0;
         ranges = SplitRanges(db(), job.from_sql, key_sql, *codec, *lo, *hi,
                              static_cast<int>(workers) * 4, job.spec.table.empty() ? 0 : target,
-                             base_where, ctx_.log);
+                             base_where, snapshot_, ctx_.log);
       }
     }
     if (workers == 1) ranges = {{"", "all rows"}};
