@@ -12,7 +12,8 @@
 # 127.0.0.1 only, keeps its socket (DIR/mysqld.sock), pid file (DIR/mariadb.pid) and log
 # (DIR/error.log) in DIR, reads no my.cnf (--no-defaults), and uses utf8mb4 and UTC.
 # LOAD DATA LOCAL INFILE is enabled; SELECT ... INTO OUTFILE and LOAD DATA INFILE work in
-# DIR/files only (--secure-file-priv).
+# DIR/files only (--secure-file-priv). TLS is on when DIR/tls holds server-cert.pem,
+# server-key.pem and ca.pem at start.
 #
 # Accounts: 'etl'@'127.0.0.1' and 'etl'@'localhost', password 'etl', ALL on shop.* plus
 # FILE. Admin: 'root'@'localhost' through unix_socket authentication on DIR/mysqld.sock
@@ -176,6 +177,12 @@ cmd_start() {
     --innodb-flush-log-at-trx-commit=1
   )
   ((EUID == 0)) && args+=(--user="$RUN_USER")
+  # TLS when DIR/tls holds server-cert.pem, server-key.pem and ca.pem (tests put them there).
+  if [[ -f $DIR/tls/server-cert.pem ]]; then
+    own_by "$RUN_USER" "$DIR/tls" "$DIR/tls"/*
+    args+=(--ssl-cert="$DIR/tls/server-cert.pem" --ssl-key="$DIR/tls/server-key.pem"
+      --ssl-ca="$DIR/tls/ca.pem")
+  fi
   # Own session, stdin/stdout/stderr away from the caller (a caller that captures our output
   # must not wait on a pipe the server holds), and not holding our folder lock (fd 9).
   setsid "$MARIADBD" "${args[@]}" </dev/null >>"$LOG" 2>&1 9>&- &

@@ -4,7 +4,11 @@ client), parallel reads of a key with gaps, queries with $CONDITIONS, incrementa
 three days with a kill in the middle, and the errors a user meets."""
 
 import json
+import shutil
+import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +16,8 @@ from conftest import REPO, partition_dir, read_manifest, run_sluice, state_query
 from import_compare import compare_mysql_table, lake_rows, mysql_connect
 
 sys.path.insert(0, str(REPO / "tests" / "servers"))
-from conftest_fixtures import mariadb_server  # noqa: E402,F401
+from conftest_fixtures import mariadb_server, start_server  # noqa: E402,F401
+from servers import MariaDbServer  # noqa: E402
 
 PASSWORD_ENV = "SLUICE_TEST_IMPORT_PASSWORD"
 ENV = {PASSWORD_ENV: "etl"}
@@ -325,3 +330,49 @@ def test_a_narrow_boundary_query_still_reads_every_row(mariadb_server, shop, tmp
     r = sluice_import(mariadb_server, shop, lake, "--table", "orders", "-m", "3", "--split-by",
                       "order_id", "--boundary-query", "SELECT 200, 100", expect=1)
     assert "reversed" in r.output, r
+
+
+def _openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def test_tls_verifies_the_server_against_the_given_ca(tmp_path):
+    """A MariaDB with a certificate for 127.0.0.1: VERIFY_IDENTITY with the CA that signed it
+    imports; with another CA the import fails on the certificate and writes nothing."""
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    for name in ("ca", "other_ca"):
+        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key",
+                 "-out", f"{name}.pem", "-days", "2", "-subj", f"/CN=sluice test {name}",
+                 cwd=certs)
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server-key.pem", "-out",
+             "server.csr", "-subj", "/CN=127.0.0.1", cwd=certs)
+    (certs / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "server-cert.pem", "-days", "2", "-extfile", "san.ext",
+             cwd=certs)
+    server_dir = Path(tempfile.mkdtemp(prefix="sluice-mariadb-tls-"))
+    # The first start makes the folder the server's; the restart picks up DIR/tls.
+    server = start_server(MariaDbServer, "MariaDB with TLS", server_dir)
+    try:
+        server.stop()
+        (server_dir / "tls").mkdir()
+        for name in ("server-cert.pem", "server-key.pem", "ca.pem"):
+            shutil.copy(certs / name, server_dir / "tls" / name)
+        server.start()
+        assert server.sql("SELECT @@have_ssl")[0][0] == "YES", server.log_tail()
+        server.sql("CREATE TABLE regions (id INT PRIMARY KEY, name VARCHAR(20)); "
+                   "INSERT INTO regions VALUES (1, 'Zürich')")
+        base = f"mysql://etl@127.0.0.1:{server.port}/shop?ssl_mode="
+        r = run_sluice("import", "--connect", f"{base}VERIFY_IDENTITY&ssl_ca={certs / 'ca.pem'}",
+                       "--password-env", PASSWORD_ENV, "--lake", tmp_path / "lake", "--date",
+                       DAY3, "--table", "regions", env=ENV, expect=0)
+        assert read_manifest(tmp_path / "lake", "raw.regions", DAY3)["rows"] == 1, r
+        r = run_sluice("import", "--connect", f"{base}VERIFY_CA&ssl_ca={certs / 'other_ca.pem'}",
+                       "--password-env", PASSWORD_ENV, "--lake", tmp_path / "lake2", "--date",
+                       DAY3, "--table", "regions", env=ENV, expect=1)
+        assert "certificate" in r.output.lower() or "tls" in r.output.lower(), r
+        assert not (tmp_path / "lake2" / "raw").exists()
+    finally:
+        server.cleanup(ignore_errors=True)
+        shutil.rmtree(server_dir, ignore_errors=True)
