@@ -784,6 +784,25 @@ std::string ResolveSecret(const std::string& value, const std::string& base_dir,
                      "...}' is not a secret reference (use ${env:NAME} or ${file:PATH})");
 }
 
+std::optional<std::string> ConnectionOption(const ConnectionSpec& spec, const std::string& key,
+                                            const std::string& base_dir) {
+  auto it = spec.options.find(key);
+  if (it == spec.options.end()) return std::nullopt;
+  return ResolveSecret(it->second, base_dir, "connection '" + spec.name + "'." + key);
+}
+
+int ConnectionSeconds(const ConnectionSpec& spec, const std::string& key,
+                      const std::string& base_dir, int fallback) {
+  auto text = ConnectionOption(spec, key, base_dir);
+  if (!text) return fallback;
+  auto d = ParseDuration(*text);
+  if (!d) {
+    throw InvalidInput("connection '" + spec.name + "': " + key + " '" + *text +
+                       "' is not a duration (write e.g. 10s or 5m)");
+  }
+  return static_cast<int>(std::max<int64_t>(1, d->count() / 1000));
+}
+
 PipelineSpec LoadPipeline(const std::string& path,
                           const std::map<std::string, std::string>& extra_vars,
                           std::vector<Diagnostic>* diagnostics) {

@@ -203,4 +203,13 @@ std::string DefaultRejectsDataset(const std::string& into);
 std::string ResolveSecret(const std::string& value, const std::string& base_dir,
                           const std::string& what);
 
+// One option of a connection, with secrets resolved (ResolveSecret), or nullopt when unset.
+std::optional<std::string> ConnectionOption(const ConnectionSpec& spec, const std::string& key,
+                                            const std::string& base_dir);
+
+// A duration option of a connection in whole seconds (at least 1), or `fallback` when unset.
+// Throws Error(kInvalidInput) naming the connection and key for text that is not a duration.
+int ConnectionSeconds(const ConnectionSpec& spec, const std::string& key,
+                      const std::string& base_dir, int fallback);
+
 }  // namespace sluice::pipeline

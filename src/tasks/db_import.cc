@@ -153,7 +153,7 @@ class PgDb : public SourceDb {
     return connectors::postgres::Ident(name);
   }
   std::string Literal(const std::string& value) const override {
-    return "'" + ReplaceAll(value, "'", "''") + "'";
+    return SqlLiteral(value);  // standard_conforming_strings is on
   }
   bool mysql() const override { return false; }
   std::string Describe() const override { return conn_->Describe(); }
@@ -314,7 +314,6 @@ struct KeyCodec {
 
 struct Range {
   std::string condition;  // SQL, "" for everything
-  std::string label;      // for the log
 };
 
 class RangeQueue {
@@ -431,9 +430,9 @@ std::vector<Range> SplitRanges(SourceDb& db, const std::string& from_sql, const 
   }
   std::vector<Range> out;
   for (const auto& s : spans) {
-    out.push_back({cond(s), codec.Format(s.lo) + " .. " + codec.Format(s.hi)});
+    out.push_back({cond(s)});
   }
-  out.push_back({key + " IS NULL", "NULL"});
+  out.push_back({key + " IS NULL"});
   return out;
 }
 
@@ -604,15 +603,11 @@ class Importer {
     for (int i = 0; i < n; i++) dbs_.push_back(Open());
     if (!snapshot_) return;
     if (mysql) {
-      const char* start =
-          "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; "
-          "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY";
-      if (n == 1) {
-        dbs_[0]->Exec("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ");
-        dbs_[0]->Exec("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY");
-        return;
-      }
-      (void)start;
+      auto begin = [](SourceDb& db) {
+        db.Exec("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+        db.Exec("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY");
+      };
+      if (n == 1) return begin(*dbs_[0]);
       // Every connection starts its snapshot while writes are held, so they all see the same
       // committed state; the lock lasts milliseconds.
       try {
@@ -632,10 +627,7 @@ class Importer {
                     e.retryable());
       }
       try {
-        for (auto& db : dbs_) {
-          db->Exec("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ");
-          db->Exec("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY");
-        }
+        for (auto& db : dbs_) begin(*db);
       } catch (...) {
         dbs_[0]->Exec("UNLOCK TABLES");
         throw;
@@ -814,9 +806,12 @@ class Importer {
   }
 
   // A column of the job's result, for SELECTs over it (MIN, MAX): the unqualified name.
-  std::string OuterColumn(const std::string& column) {
+  std::string OuterColumn(const std::string& column) { return db().Ident(UnqualifiedName(column)); }
+
+  // o.order_id -> order_id: the name a query's result gives a qualified column.
+  static std::string UnqualifiedName(const std::string& column) {
     auto dot = column.rfind('.');
-    return db().Ident(dot == std::string::npos ? column : column.substr(dot + 1));
+    return dot == std::string::npos ? column : column.substr(dot + 1);
   }
 
   // SELECT <what> over the job's rows that meet `where` (conditions in ColumnSql's form).
@@ -831,13 +826,10 @@ class Importer {
   }
 
   // The lake type of one column of the source (by its plan).
-  engine::SourceColumn ColumnType(const Job& job, const std::string& column,
-                                  const std::string& what) {
-    std::string name =
-        column.substr(column.rfind('.') == std::string::npos ? 0 : column.rfind('.') + 1);
-    Plan p = db().PlanImport(job.from_sql, {name}, job.object, im_.zero_dates_null);
+  engine::SourceColumn ColumnType(const Job& job, const std::string& column) {
+    Plan p =
+        db().PlanImport(job.from_sql, {UnqualifiedName(column)}, job.object, im_.zero_dates_null);
     if (p.columns.empty()) throw Internal("no type for " + column);
-    (void)what;
     return p.columns[0];
   }
 
@@ -892,7 +884,7 @@ class Importer {
     std::vector<std::string> key = t.key.empty() ? pk : t.key;
     std::string low_used, high;
     if (!t.incremental.empty()) {
-      engine::SourceColumn cc = ColumnType(job, t.check_column, "check_column");
+      engine::SourceColumn cc = ColumnType(job, t.check_column);
       check_codec = KeyCodec::For(cc);
       std::string check = ColumnSql(job, t.check_column);
       prev = FindPrevious(ctx_, t.into, t.check_column);
@@ -976,7 +968,7 @@ class Importer {
     std::optional<KeyCodec> codec;
     engine::SourceColumn sc;
     if (workers > 1) {
-      sc = ColumnType(job, split, "split_by");
+      sc = ColumnType(job, split);
       codec = KeyCodec::For(sc);
       if (!codec && t.split_by.empty()) {
         ctx_.log->Info(job.object + ": its primary key " + split + " is " +
@@ -1028,7 +1020,7 @@ class Importer {
                              base_where, snapshot_, ctx_.log);
       }
     }
-    if (workers == 1) ranges = {{"", "all rows"}};
+    if (workers == 1) ranges = {{""}};
 
     auto sql_for = [&](const Range& r) {
       return SelectFrom(job, plan.select_list, JoinConditions({base_where, r.condition}));
@@ -1118,7 +1110,7 @@ class Importer {
     }
     uint64_t written = fetched;
     if (post) {
-      written = MergeIncremental(*session, job, key, prev, files, staging, low_used);
+      written = MergeIncremental(*session, job, key, prev, files, staging);
       ctx_.lake->fs()->DeleteRecursive(fetch_dir);
     }
     std::string wm = watermark.empty() ? "" : watermark.dump();
@@ -1142,8 +1134,7 @@ class Importer {
   // lookback (re-read rows already in the lake dropped). Returns the rows written.
   uint64_t MergeIncremental(engine::Session& session, const Job& job,
                             const std::vector<std::string>& key, const Previous& prev,
-                            const std::vector<std::string>& fetched, const std::string& staging,
-                            const std::string& low_used) {
+                            const std::vector<std::string>& fetched, const std::string& staging) {
     const auto& t = job.spec;
     std::vector<std::string> present;
     for (const auto& f : fetched) {
@@ -1180,7 +1171,6 @@ class Importer {
               lake::ReadParquetSql(earlier) + " o WHERE " + Join(match, " AND ") + ")";
       }
     }
-    (void)low_used;
     return session.CopyToParquet(sql, out);
   }
 

@@ -154,11 +154,16 @@ def _sql_list(files):
     return "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
 
 
+def manifest_files(lake: Path, dataset: str, ds: str):
+    """The data files a published partition's manifest names, as paths (str)."""
+    m = read_manifest(lake, dataset, ds)
+    return [str(partition_dir(lake, dataset, ds) / f["name"]) for f in m["files"]]
+
+
 def read_rows(lake: Path, dataset: str, ds: str, order_by: str = None):
     """Rows of a published partition, read independently with DuckDB from the files its
     manifest names (no hive columns)."""
-    m = read_manifest(lake, dataset, ds)
-    files = [partition_dir(lake, dataset, ds) / f["name"] for f in m["files"]]
+    files = manifest_files(lake, dataset, ds)
     if not files:
         return []
     con = duckdb.connect()

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, partition_dir, read_manifest, run_sluice, state_query, write_pipeline
+from conftest import (REPO, manifest_files, partition_dir, read_manifest, run_sluice,
+                      state_query, write_pipeline)
 from import_compare import compare_mysql_table, lake_rows, mysql_connect
 
 sys.path.insert(0, str(REPO / "tests" / "servers"))
@@ -45,11 +46,6 @@ def shop(mariadb_server):
     return "imp_shop"
 
 
-def files(lake, dataset, ds):
-    m = read_manifest(lake, dataset, ds)
-    return [str(partition_dir(lake, dataset, ds) / f["name"]) for f in m["files"]]
-
-
 def sluice_import(server, database, lake, *args, date=DAY3, expect=0, env=None, cmd="import"):
     full_env = dict(ENV)
     full_env.update(env or {})
@@ -75,10 +71,10 @@ def test_import_all_tables_round_trips_every_value(mariadb_server, shop, tmp_pat
     compared = {}
     for table, key in KEYS.items():
         compared[table] = compare_mysql_table(mariadb_server, shop, table, key,
-                                              files(lake, f"raw.{table}", DAY3))
+                                              manifest_files(lake, f"raw.{table}", DAY3))
     assert compared["orders"] >= 3000 and all(n > 0 for n in compared.values()), compared
     # The type-rich table keeps the server's types, not text.
-    _, types, _ = lake_rows(files(lake, "raw.products", DAY3), ["product_id"])
+    _, types, _ = lake_rows(manifest_files(lake, "raw.products", DAY3), ["product_id"])
     assert types["product_id"] == "UINTEGER"
     assert types["stock"] == "UBIGINT"
     assert types["cost"] == "DECIMAL(38,10)"
@@ -94,7 +90,7 @@ def test_parallel_import_splits_a_key_with_gaps_evenly(mariadb_server, shop, tmp
     sluice_import(mariadb_server, shop, lake, "--table", "orders", "--split-by", "order_id",
                   "-m", "4", "--target", "raw.orders")
     compare_mysql_table(mariadb_server, shop, "orders", ["order_id"],
-                        files(lake, "raw.orders", DAY3))
+                        manifest_files(lake, "raw.orders", DAY3))
     log = "\n".join(p.read_text() for p in (lake / "_import_state" / "logs").rglob("*.log"))
     assert "split `order_id`" in log, log
     # The far-off largest id would put every row in the first of 16 even ranges; the estimates
@@ -111,7 +107,7 @@ def test_query_with_conditions_columns_and_where(mariadb_server, shop, tmp_path)
                   "SELECT o.order_id, o.total, c.name FROM orders o JOIN customers c "
                   "ON c.customer_id = o.customer_id WHERE o.status = 'paid' AND $CONDITIONS",
                   "--split-by", "o.order_id", "-m", "3", "--target", "raw.paid_orders")
-    _, types, rows = lake_rows(files(lake, "raw.paid_orders", DAY3), ["order_id"])
+    _, types, rows = lake_rows(manifest_files(lake, "raw.paid_orders", DAY3), ["order_id"])
     conn = mysql_connect(mariadb_server, shop)
     with conn.cursor() as c:
         c.execute("SELECT o.order_id, o.total, c.name FROM orders o JOIN customers c ON "
@@ -121,7 +117,7 @@ def test_query_with_conditions_columns_and_where(mariadb_server, shop, tmp_path)
     assert rows == expected and len(rows) > 0
     sluice_import(mariadb_server, shop, lake, "--table", "customers", "--columns",
                   "email,customer_id", "--where", "customer_id <= 10")
-    cols, _, rows = lake_rows(files(lake, "raw.customers", DAY3), ["customer_id"])
+    cols, _, rows = lake_rows(manifest_files(lake, "raw.customers", DAY3), ["customer_id"])
     assert cols == ["email", "customer_id"] and [r[1] for r in rows] == list(range(1, 11))
 
 
@@ -157,10 +153,10 @@ def test_incremental_over_three_days_with_a_kill(mariadb_server, tmp_path):
     assert json.loads(wm[0]["value"])["watermark"]["high"] == "3"
     # The re-run imports the two new rows exactly once.
     sluice_import(mariadb_server, db, lake, *append, date=DAY2)
-    _, _, rows = lake_rows(files(lake, "raw.events", DAY2), ["id"])
+    _, _, rows = lake_rows(manifest_files(lake, "raw.events", DAY2), ["id"])
     assert [(r[0], r[1]) for r in rows] == [(4, "d"), (5, "e")]
     sluice_import(mariadb_server, db, lake, *changed, date=DAY2)
-    _, _, rows = lake_rows(files(lake, "raw.events_state", DAY2), ["id"])
+    _, _, rows = lake_rows(manifest_files(lake, "raw.events_state", DAY2), ["id"])
     assert [(r[0], r[1]) for r in rows] == [(1, "a"), (2, "b2"), (3, "c"), (4, "d"), (5, "e")]
     # Day 3: a row committed late with a smaller id than the watermark (id 6 reserved by a
     # transaction that commits after id 7's) is found by the lookback and not duplicated.
@@ -171,16 +167,16 @@ def test_incremental_over_three_days_with_a_kill(mariadb_server, tmp_path):
             "INSERT INTO events (id, v, updated_at) VALUES (6, 'f', '2026-11-20 07:00:00')",
             "UPDATE events SET v = 'a2', updated_at = '2026-11-20 09:00:00' WHERE id = 1")
     r = sluice_import(mariadb_server, db, lake, *append, "--lookback", "5", date=DAY3)
-    _, _, rows = lake_rows(files(lake, "raw.events", DAY3), ["id"])
+    _, _, rows = lake_rows(manifest_files(lake, "raw.events", DAY3), ["id"])
     assert [(r[0], r[1]) for r in rows] == [(6, "f"), (7, "g")], rows
     sluice_import(mariadb_server, db, lake, *changed, date=DAY3)
-    _, _, rows = lake_rows(files(lake, "raw.events_state", DAY3), ["id"])
+    _, _, rows = lake_rows(manifest_files(lake, "raw.events_state", DAY3), ["id"])
     assert [(r[0], r[1]) for r in rows] == [(1, "a2"), (2, "b2"), (3, "c"), (4, "d"), (5, "e"),
                                            (6, "f"), (7, "g")]
     # Across the three append partitions every row is there exactly once.
     all_ids = []
     for day in (DAY1, DAY2, DAY3):
-        all_ids += [r[0] for r in lake_rows(files(lake, "raw.events", day), ["id"])[2]]
+        all_ids += [r[0] for r in lake_rows(manifest_files(lake, "raw.events", day), ["id"])[2]]
     assert sorted(all_ids) == [1, 2, 3, 4, 5, 6, 7]
     # An older day cannot be re-imported incrementally once a later one exists.
     r = sluice_import(mariadb_server, db, lake, *append, date=DAY1, expect=1)
@@ -199,7 +195,7 @@ def test_zero_dates_fail_by_default_and_become_null_on_request(mariadb_server, t
     assert "born" in r.output and "0000-00-00" in r.output and "zero" in r.output, r
     assert not partition_dir(lake, "raw.legacy", DAY3).exists()
     sluice_import(mariadb_server, db, lake, "--table", "legacy", "--zero-dates", "null")
-    _, _, rows = lake_rows(files(lake, "raw.legacy", DAY3), ["id"])
+    _, _, rows = lake_rows(manifest_files(lake, "raw.legacy", DAY3), ["id"])
     assert rows[1][1:] == (None, None) and str(rows[0][1]) == "2020-01-02"
 
 
@@ -264,7 +260,7 @@ def test_options_file_and_short_options(mariadb_server, shop, tmp_path):
     run_sluice("import", "--options-file", opts, "--table", "regions", "-m", "2", "--date",
                DAY3, env=ENV, expect=0)
     compare_mysql_table(mariadb_server, shop, "regions", ["region_id"],
-                        files(tmp_path / "lake", "raw.regions", DAY3))
+                        manifest_files(tmp_path / "lake", "raw.regions", DAY3))
 
 
 def test_parallel_snapshot_needs_reload_and_then_reads_one_snapshot(mariadb_server, shop,
@@ -282,7 +278,7 @@ def test_parallel_snapshot_needs_reload_and_then_reads_one_snapshot(mariadb_serv
     log = "\n".join(p.read_text() for p in (lake / "_import_state" / "logs").rglob("*.log"))
     assert "with 3 connection(s), snapshot on" in log, log
     compare_mysql_table(mariadb_server, shop, "orders", ["order_id"],
-                        files(lake, "raw.orders", DAY3))
+                        manifest_files(lake, "raw.orders", DAY3))
 
 
 def test_date_and_datetime_split_keys_keep_their_largest_values(mariadb_server, tmp_path):
@@ -299,7 +295,7 @@ def test_date_and_datetime_split_keys_keep_their_largest_values(mariadb_server, 
     for table, key in (("valid_until", "d"), ("seen", "t")):
         sluice_import(mariadb_server, db, lake, "--table", table, "-m", "3")
         n = compare_mysql_table(mariadb_server, db, table, [key],
-                                files(lake, f"raw.{table}", DAY3))
+                                manifest_files(lake, f"raw.{table}", DAY3))
         assert n == 3, table
 
 
@@ -318,7 +314,7 @@ def test_tables_with_the_same_columns_but_other_types_each_keep_their_own(mariad
     sluice_import(mariadb_server, db, lake, "-m", "2", cmd="import-all-tables")
     for table in ("a_small", "b_big"):
         assert compare_mysql_table(mariadb_server, db, table, ["id"],
-                                   files(lake, f"raw.{table}", DAY3)) == 2
+                                   manifest_files(lake, f"raw.{table}", DAY3)) == 2
 
 
 def test_a_narrow_boundary_query_still_reads_every_row(mariadb_server, shop, tmp_path):
@@ -326,7 +322,7 @@ def test_a_narrow_boundary_query_still_reads_every_row(mariadb_server, shop, tmp
     sluice_import(mariadb_server, shop, lake, "--table", "orders", "-m", "3", "--split-by",
                   "order_id", "--boundary-query", "SELECT 100, 200")
     compare_mysql_table(mariadb_server, shop, "orders", ["order_id"],
-                        files(lake, "raw.orders", DAY3))
+                        manifest_files(lake, "raw.orders", DAY3))
     r = sluice_import(mariadb_server, shop, lake, "--table", "orders", "-m", "3", "--split-by",
                       "order_id", "--boundary-query", "SELECT 200, 100", expect=1)
     assert "reversed" in r.output, r

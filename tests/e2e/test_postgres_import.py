@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, partition_dir, read_manifest, run_sluice, write_pipeline
+from conftest import (REPO, manifest_files, partition_dir, read_manifest, run_sluice,
+                      write_pipeline)
 from import_compare import compare_pg_table, lake_rows, pg_connect
 
 sys.path.insert(0, str(REPO / "tests" / "servers"))
@@ -30,11 +31,6 @@ def make_database(server, name: str):
 
 def url(server, database: str) -> str:
     return f"postgresql://etl@127.0.0.1:{server.port}/{database}"
-
-
-def files(lake, dataset, ds):
-    m = read_manifest(lake, dataset, ds)
-    return [str(partition_dir(lake, dataset, ds) / f["name"]) for f in m["files"]]
 
 
 def sluice_import(server, database, lake, *args, date=DAY3, expect=0, cmd="import"):
@@ -63,11 +59,11 @@ def shop(postgres_server):
 def test_import_all_tables_round_trips_every_value(postgres_server, shop, tmp_path):
     lake = tmp_path / "lake"
     sluice_import(postgres_server, shop, lake, "-m", "3", cmd="import-all-tables")
-    counts = {t: compare_pg_table(postgres_server, t, key, files(lake, f"raw.{t}", DAY3),
+    counts = {t: compare_pg_table(postgres_server, t, key, manifest_files(lake, f"raw.{t}", DAY3),
                                   database=shop)
               for t, key in KEYS.items()}
     assert counts["orders"] == 3000 and all(counts.values()), counts
-    _, types, _ = lake_rows(files(lake, "raw.products", DAY3), ["product_id"])
+    _, types, _ = lake_rows(manifest_files(lake, "raw.products", DAY3), ["product_id"])
     assert types["cost"] == "DECIMAL(38,10)"
     assert types["wide"] == "VARCHAR"  # unconstrained numeric keeps its exact text
     assert types["uid"] == "UUID"
@@ -81,7 +77,7 @@ def test_parallel_reads_share_one_snapshot(postgres_server, shop, tmp_path):
     r = sluice_import(postgres_server, shop, lake, "--table", "orders", "-m", "4")
     log = "\n".join(p.read_text() for p in (lake / "_import_state" / "logs").rglob("*.log"))
     assert "snapshot on" in log and 'split "order_id"' in log, log
-    compare_pg_table(postgres_server, "orders", ["order_id"], files(lake, "raw.orders", DAY3),
+    compare_pg_table(postgres_server, "orders", ["order_id"], manifest_files(lake, "raw.orders", DAY3),
                      database=shop)
     assert len(read_manifest(lake, "raw.orders", DAY3)["files"]) >= 2, r
 
@@ -92,7 +88,7 @@ def test_query_with_conditions(postgres_server, shop, tmp_path):
                   "SELECT o.order_id, o.total, c.name FROM orders o JOIN customers c "
                   "USING (customer_id) WHERE o.status = 'paid' AND $CONDITIONS",
                   "--split-by", "o.order_id", "-m", "2", "--target", "raw.paid")
-    _, _, rows = lake_rows(files(lake, "raw.paid", DAY3), ["order_id"])
+    _, _, rows = lake_rows(manifest_files(lake, "raw.paid", DAY3), ["order_id"])
     conn = pg_connect(postgres_server, shop)
     with conn.cursor() as c:
         c.execute("SELECT o.order_id, o.total, c.name FROM orders o JOIN customers c "
@@ -118,14 +114,14 @@ def test_lastmodified_merges_changes_by_key(postgres_server, tmp_path):
             "UPDATE accounts SET balance = 25, updated_at = '2026-11-19 09:00+00' WHERE id = 2",
             "INSERT INTO accounts VALUES (3, 'Cy', 30, '2026-11-19 09:30+00')")
     sluice_import(postgres_server, db, lake, *args, date=DAY2)
-    _, _, rows = lake_rows(files(lake, "raw.accounts", DAY2), ["id"])
+    _, _, rows = lake_rows(manifest_files(lake, "raw.accounts", DAY2), ["id"])
     assert [(r[0], r[1], str(r[2])) for r in rows] == [(1, "Ann", "10.00"), (2, "Bo", "25.00"),
                                                       (3, "Cy", "30.00")]
     # A change committed late with a timestamp inside the lookback hour is still found.
     execute(postgres_server, db,
             "UPDATE accounts SET balance = 11, updated_at = '2026-11-19 09:10+00' WHERE id = 1")
     sluice_import(postgres_server, db, lake, *args, date=DAY3)
-    _, _, rows = lake_rows(files(lake, "raw.accounts", DAY3), ["id"])
+    _, _, rows = lake_rows(manifest_files(lake, "raw.accounts", DAY3), ["id"])
     assert [(r[0], str(r[2])) for r in rows] == [(1, "11.00"), (2, "25.00"), (3, "30.00")]
     wm = read_manifest(lake, "raw.accounts", DAY3)["watermark"]
     assert wm["column"] == "updated_at" and wm["high"].startswith("2026-11-19 09:30:00"), wm
@@ -142,7 +138,7 @@ def test_extension_type_fails_naming_table_and_column(postgres_server, tmp_path)
     assert '"people"' in r.output and '"nick"' in r.output and "::text" in r.output, r
     sluice_import(postgres_server, db, lake, "--query", "SELECT id, nick::text AS nick FROM people",
                   "--target", "raw.people")
-    assert lake_rows(files(lake, "raw.people", DAY3), ["id"])[2] == [(1, "Zoë")]
+    assert lake_rows(manifest_files(lake, "raw.people", DAY3), ["id"])[2] == [(1, "Zoë")]
 
 
 def test_pipeline_imports_a_schema_qualified_table(postgres_server, shop, tmp_path):
@@ -158,9 +154,9 @@ def test_pipeline_imports_a_schema_qualified_table(postgres_server, shop, tmp_pa
             tables: [public.regions, {{name: customers, columns: [customer_id, email]}}]
         """)
     run_sluice("run", pipeline, "--date", DAY3, env=ENV, expect=0, timeout=300)
-    cols, _, rows = lake_rows(files(tmp_path / "lake", "raw.customers", DAY3), ["customer_id"])
+    cols, _, rows = lake_rows(manifest_files(tmp_path / "lake", "raw.customers", DAY3), ["customer_id"])
     assert cols == ["customer_id", "email"] and len(rows) == 300
-    assert len(lake_rows(files(tmp_path / "lake", "raw.regions", DAY3), ["region_id"])[2]) == 20
+    assert len(lake_rows(manifest_files(tmp_path / "lake", "raw.regions", DAY3), ["region_id"])[2]) == 20
 
 
 def test_a_kill_mid_read_leaves_the_lake_and_the_rerun_imports_once(postgres_server, shop,
@@ -178,7 +174,7 @@ def test_a_kill_mid_read_leaves_the_lake_and_the_rerun_imports_once(postgres_ser
     assert read_manifest(lake, "raw.orders", DAY1) == before
     sluice_import(postgres_server, shop, lake, *args, date=DAY2)
     ids = [r[0] for day in (DAY1, DAY2)
-           for r in lake_rows(files(lake, "raw.orders", day), ["order_id"])[2]]
+           for r in lake_rows(manifest_files(lake, "raw.orders", day), ["order_id"])[2]]
     assert len(ids) == len(set(ids)) == 3000, len(ids)
 
 
@@ -193,12 +189,12 @@ def test_a_server_outside_utc_loses_no_rows_at_the_watermark(postgres_server, tm
     args = ["--table", "events", "--incremental", "append", "--check-column", "at", "-m", "2",
             "--split-by", "at"]
     sluice_import(postgres_server, db, lake, *args, date=DAY1)
-    assert [r[0] for r in lake_rows(files(lake, "raw.events", DAY1), ["id"])[2]] == [1, 2]
+    assert [r[0] for r in lake_rows(manifest_files(lake, "raw.events", DAY1), ["id"])[2]] == [1, 2]
     wm = read_manifest(lake, "raw.events", DAY1)["watermark"]
     assert wm["high"] == "2026-11-19 23:30:00+00", wm
     execute(postgres_server, db, "INSERT INTO events VALUES (3, '2026-11-20 01:00+00')")
     sluice_import(postgres_server, db, lake, *args, date=DAY2)
-    assert [r[0] for r in lake_rows(files(lake, "raw.events", DAY2), ["id"])[2]] == [3]
+    assert [r[0] for r in lake_rows(manifest_files(lake, "raw.events", DAY2), ["id"])[2]] == [3]
 
 
 def test_a_key_ranges_cannot_cut_is_read_by_one_connection(postgres_server, tmp_path):
@@ -213,11 +209,11 @@ def test_a_key_ranges_cannot_cut_is_read_by_one_connection(postgres_server, tmp_
             "INSERT INTO b VALUES (5000000000, 1.5000)")
     lake = tmp_path / "lake"
     sluice_import(postgres_server, db, lake, "-m", "4", cmd="import-all-tables")
-    assert compare_pg_table(postgres_server, "tokens", ["id"], files(lake, "raw.tokens", DAY3),
+    assert compare_pg_table(postgres_server, "tokens", ["id"], manifest_files(lake, "raw.tokens", DAY3),
                             database=db) == 500
     # Same column names, other types: each table is decoded with its own types.
-    assert lake_rows(files(lake, "raw.a", DAY3), ["id"])[2][0][1] == pytest.approx(1.5)
-    b = lake_rows(files(lake, "raw.b", DAY3), ["id"])
+    assert lake_rows(manifest_files(lake, "raw.a", DAY3), ["id"])[2][0][1] == pytest.approx(1.5)
+    b = lake_rows(manifest_files(lake, "raw.b", DAY3), ["id"])
     assert b[1]["price"] == "DECIMAL(10,4)" and str(b[2][0][1]) == "1.5000", b
     log = "\n".join(p.read_text() for p in (lake / "_import_state" / "logs").rglob("*.log"))
     assert "read by one connection" in log, log
@@ -237,7 +233,7 @@ def test_lastmodified_reads_the_whole_table_again_when_its_columns_change(postgr
     execute(postgres_server, db, "ALTER TABLE items ADD COLUMN status text DEFAULT 'active'",
             "UPDATE items SET name = 'b2', updated_at = '2026-11-19 10:00+00' WHERE id = 2")
     sluice_import(postgres_server, db, lake, *args, date=DAY2)
-    cols, _, rows = lake_rows(files(lake, "raw.items", DAY2), ["id"])
+    cols, _, rows = lake_rows(manifest_files(lake, "raw.items", DAY2), ["id"])
     assert cols == ["id", "name", "updated_at", "status"]
     assert [(r[0], r[1], r[3]) for r in rows] == [(1, "a", "active"), (2, "b2", "active")]
 

@@ -321,10 +321,9 @@ Options OptionsFromConnection(const pipeline::ConnectionSpec& spec, const std::s
   Options o;
   o.name = spec.name;
   auto get = [&](const char* key, std::string* out) {
-    auto it = spec.options.find(key);
-    if (it == spec.options.end()) return false;
-    *out = pipeline::ResolveSecret(it->second, base_dir, "connection '" + spec.name + "'." + key);
-    return true;
+    auto v = pipeline::ConnectionOption(spec, key, base_dir);
+    if (v) *out = *v;
+    return v.has_value();
   };
   get("host", &o.host);
   get("database", &o.database);
@@ -344,23 +343,10 @@ Options OptionsFromConnection(const pipeline::ConnectionSpec& spec, const std::s
   if (get("ssl_mode", &mode) || get("sslmode", &mode))
     o.ssl_mode = NormalizeSslMode(spec.name, mode);
   if (!get("ssl_ca", &o.ssl_ca)) get("sslrootcert", &o.ssl_ca);
-  std::string timeout;
-  if (get("connect_timeout", &timeout)) {
-    auto d = ParseDuration(timeout);
-    if (!d) {
-      throw InvalidInput("connection '" + spec.name + "': connect_timeout '" + timeout +
-                         "' is not a duration (write e.g. 10s)");
-    }
-    o.connect_timeout_seconds = static_cast<int>(std::max<int64_t>(1, d->count() / 1000));
-  }
-  if (get("read_timeout", &timeout)) {
-    auto d = ParseDuration(timeout);
-    if (!d) {
-      throw InvalidInput("connection '" + spec.name + "': read_timeout '" + timeout +
-                         "' is not a duration (write e.g. 10m)");
-    }
-    o.read_timeout_seconds = static_cast<int>(std::max<int64_t>(1, d->count() / 1000));
-  }
+  o.connect_timeout_seconds =
+      pipeline::ConnectionSeconds(spec, "connect_timeout", base_dir, o.connect_timeout_seconds);
+  o.read_timeout_seconds =
+      pipeline::ConnectionSeconds(spec, "read_timeout", base_dir, o.read_timeout_seconds);
   if (o.database.empty()) throw InvalidInput("connection '" + spec.name + "' needs database:");
   if (o.user.empty()) throw InvalidInput("connection '" + spec.name + "' needs user:");
   return o;

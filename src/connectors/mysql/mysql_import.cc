@@ -171,51 +171,6 @@ std::string ColumnWhere(const std::string& object, std::string_view column) {
   return (object.empty() ? std::string("the result") : object) + " column " + Ident(column);
 }
 
-// The lake type of a column, for messages (the engine's SqlTypeName, which this library does
-// not link).
-std::string LakeTypeName(const SourceColumn& c) {
-  switch (c.id) {
-    case TypeId::kBoolean:
-      return "BOOLEAN";
-    case TypeId::kTinyint:
-      return "TINYINT";
-    case TypeId::kSmallint:
-      return "SMALLINT";
-    case TypeId::kInteger:
-      return "INTEGER";
-    case TypeId::kBigint:
-      return "BIGINT";
-    case TypeId::kUTinyint:
-      return "UTINYINT";
-    case TypeId::kUSmallint:
-      return "USMALLINT";
-    case TypeId::kUInteger:
-      return "UINTEGER";
-    case TypeId::kUBigint:
-      return "UBIGINT";
-    case TypeId::kFloat:
-      return "FLOAT";
-    case TypeId::kDouble:
-      return "DOUBLE";
-    case TypeId::kDecimal:
-      return "DECIMAL(" + std::to_string(c.width) + "," + std::to_string(c.scale) + ")";
-    case TypeId::kDate:
-      return "DATE";
-    case TypeId::kTime:
-      return "TIME";
-    case TypeId::kTimestamp:
-      return "TIMESTAMP";
-    case TypeId::kTimestampTz:
-      return "TIMESTAMP WITH TIME ZONE";
-    case TypeId::kVarchar:
-      return "VARCHAR";
-    case TypeId::kBlob:
-      return "BLOB";
-    default:
-      return "type " + std::to_string(static_cast<int>(c.id));
-  }
-}
-
 // The lake column of one server column and the expression that reads it.
 struct MappedColumn {
   SourceColumn column;
@@ -478,7 +433,7 @@ ColumnDecoder MakeDecoder(const SourceColumn& c, const FieldInfo& f, const std::
   const bool bits = f.type == MYSQL_TYPE_BIT;
   if (bits && c.id != TypeId::kBoolean && c.id != TypeId::kUBigint) {
     throw Internal(ColumnWhere(object, c.name) + ": a BIT column cannot be read as " +
-                   LakeTypeName(c));
+                   engine::SqlTypeName(c));
   }
   auto integer = [&](Decode d) { return bits ? Decode::kBits : d; };
   switch (c.id) {
@@ -542,7 +497,7 @@ ColumnDecoder MakeDecoder(const SourceColumn& c, const FieldInfo& f, const std::
       dec.decode = Decode::kString;
       break;
     default:
-      throw Internal(ColumnWhere(object, c.name) + ": lake type " + LakeTypeName(c) +
+      throw Internal(ColumnWhere(object, c.name) + ": lake type " + engine::SqlTypeName(c) +
                      " in the import plan cannot be read from MySQL");
   }
   return dec;
@@ -723,8 +678,8 @@ size_t RowReader::Fill(engine::OutputChunk& out, size_t offset) {
   // Reports a value the lake type cannot hold; `why` says what is wrong with it.
   auto bad = [&](size_t c, const char* v, size_t n, const std::string& why) {
     throw InvalidInput(ColumnWhere(options_.object, plan_.columns[c].name) + ": " +
-                       LakeTypeName(plan_.columns[c]) + " value " + ShowValue(v, n) + " (row " +
-                       std::to_string(rows_ + (row - offset) + 1) + ") " + why);
+                       engine::SqlTypeName(plan_.columns[c]) + " value " + ShowValue(v, n) +
+                       " (row " + std::to_string(rows_ + (row - offset) + 1) + ") " + why);
   };
   auto malformed = [&](size_t c, const char* v, size_t n) {
     bad(c, v, n,

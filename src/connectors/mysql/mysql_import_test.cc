@@ -19,12 +19,16 @@
 
 #include "common/cancel.h"
 #include "common/error.h"
+#include "engine/test_chunk.h"
 
 namespace sluice::connectors::mysql {
 namespace {
 
 using engine::SourceColumn;
 using engine::TypeId;
+using engine::testing::DecimalText;
+using engine::testing::Int128Text;
+using TestChunk = engine::testing::MemoryChunk;
 using Cell = std::optional<std::string>;
 using Rows = std::vector<std::vector<Cell>>;
 
@@ -46,58 +50,6 @@ std::optional<Options> ServerOptions(std::string* missing) {
   o.database = std::getenv("SLUICE_TEST_MYSQL_DATABASE");
   o.name = "test";
   return o;
-}
-
-// An OutputChunk in plain vectors: every column has room for capacity values of up to 16 bytes.
-class TestChunk : public engine::OutputChunk {
- public:
-  TestChunk(size_t columns, size_t capacity)
-      : capacity_(capacity),
-        fixed_(columns, std::vector<__int128>(capacity)),
-        null_(columns, std::vector<bool>(capacity)),
-        text_(columns, std::vector<std::string>(capacity)) {}
-
-  size_t capacity() const override { return capacity_; }
-  void* Data(size_t c) override { return fixed_.at(c).data(); }
-  void SetNull(size_t c, size_t r) override { null_.at(c).at(r) = true; }
-  void SetString(size_t c, size_t r, const char* data, size_t size) override {
-    text_.at(c).at(r).assign(data, size);
-  }
-
-  void Reset() {
-    for (auto& col : null_) col.assign(capacity_, false);
-    for (auto& col : text_) col.assign(capacity_, std::string());
-  }
-  template <typename T>
-  T Get(size_t c, size_t r) const {
-    return reinterpret_cast<const T*>(fixed_[c].data())[r];
-  }
-  bool IsNull(size_t c, size_t r) const { return null_[c][r]; }
-  const std::string& Text(size_t c, size_t r) const { return text_[c][r]; }
-
- private:
-  size_t capacity_;
-  std::vector<std::vector<__int128>> fixed_;
-  std::vector<std::vector<bool>> null_;
-  std::vector<std::vector<std::string>> text_;
-};
-
-std::string Int128Text(__int128 v) {
-  bool negative = v < 0;
-  unsigned __int128 mag = negative ? -static_cast<unsigned __int128>(v) : v;
-  std::string s;
-  do {
-    s.insert(s.begin(), static_cast<char>('0' + static_cast<int>(mag % 10)));
-    mag /= 10;
-  } while (mag > 0);
-  return negative ? "-" + s : s;
-}
-
-std::string DecimalText(__int128 unscaled, int scale) {
-  std::string digits = Int128Text(unscaled < 0 ? -unscaled : unscaled);
-  while (static_cast<int>(digits.size()) <= scale) digits.insert(digits.begin(), '0');
-  if (scale > 0) digits.insert(digits.end() - scale, '.');
-  return (unscaled < 0 ? "-" : "") + digits;
 }
 
 template <typename T>

@@ -143,10 +143,9 @@ Options OptionsFromConnection(const pipeline::ConnectionSpec& spec, const std::s
   Options o;
   o.name = spec.name;
   auto get = [&](const char* key, std::string* out) {
-    auto it = spec.options.find(key);
-    if (it == spec.options.end()) return false;
-    *out = pipeline::ResolveSecret(it->second, base_dir, "connection '" + spec.name + "'." + key);
-    return true;
+    auto v = pipeline::ConnectionOption(spec, key, base_dir);
+    if (v) *out = *v;
+    return v.has_value();
   };
   get("host", &o.host);
   get("port", &o.port);
@@ -174,25 +173,10 @@ Options OptionsFromConnection(const pipeline::ConnectionSpec& spec, const std::s
     o.sslmode = m;
   }
   if (!get("sslrootcert", &o.sslrootcert)) get("ssl_ca", &o.sslrootcert);
-  std::string timeout;
-  get("connect_timeout", &timeout);
-  if (!timeout.empty()) {
-    auto d = ParseDuration(timeout);
-    if (!d)
-      throw InvalidInput("connection '" + spec.name + "': connect_timeout '" + timeout +
-                         "' is not a duration");
-    o.connect_timeout_seconds = static_cast<int>(std::max<int64_t>(1, d->count() / 1000));
-  }
-  std::string read_timeout;
-  get("read_timeout", &read_timeout);
-  if (!read_timeout.empty()) {
-    auto d = ParseDuration(read_timeout);
-    if (!d) {
-      throw InvalidInput("connection '" + spec.name + "': read_timeout '" + read_timeout +
-                         "' is not a duration (write e.g. 10m)");
-    }
-    o.read_timeout_seconds = static_cast<int>(std::max<int64_t>(1, d->count() / 1000));
-  }
+  o.connect_timeout_seconds =
+      pipeline::ConnectionSeconds(spec, "connect_timeout", base_dir, o.connect_timeout_seconds);
+  o.read_timeout_seconds =
+      pipeline::ConnectionSeconds(spec, "read_timeout", base_dir, o.read_timeout_seconds);
   if (o.database.empty()) throw InvalidInput("connection '" + spec.name + "' needs database:");
   if (o.user.empty()) throw InvalidInput("connection '" + spec.name + "' needs user:");
   return o;

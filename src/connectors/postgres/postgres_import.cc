@@ -448,44 +448,6 @@ ImportPlan PlanImport(Connection& conn, const std::string& from_sql,
 
 namespace {
 
-// The lake type's SQL name, for messages (the few types this reader produces).
-std::string LakeTypeName(const SourceColumn& c) {
-  switch (c.id) {
-    case TypeId::kBoolean:
-      return "BOOLEAN";
-    case TypeId::kSmallint:
-      return "SMALLINT";
-    case TypeId::kInteger:
-      return "INTEGER";
-    case TypeId::kBigint:
-      return "BIGINT";
-    case TypeId::kUInteger:
-      return "UINTEGER";
-    case TypeId::kFloat:
-      return "FLOAT";
-    case TypeId::kDouble:
-      return "DOUBLE";
-    case TypeId::kDecimal:
-      return "DECIMAL(" + std::to_string(c.width) + "," + std::to_string(c.scale) + ")";
-    case TypeId::kDate:
-      return "DATE";
-    case TypeId::kTime:
-      return "TIME";
-    case TypeId::kTimestamp:
-      return "TIMESTAMP";
-    case TypeId::kTimestampTz:
-      return "TIMESTAMP WITH TIME ZONE";
-    case TypeId::kUuid:
-      return "UUID";
-    case TypeId::kBlob:
-      return "BLOB";
-    case TypeId::kVarchar:
-      return "VARCHAR";
-    default:
-      return "type #" + std::to_string(static_cast<int>(c.id));
-  }
-}
-
 // How one column's values are decoded: what the wire holds after select_list's casts.
 struct Decoder {
   TypeId id;
@@ -526,7 +488,7 @@ Decoder MakeDecoder(const SourceColumn& c, const std::string& object) {
       break;
   }
   throw Internal(Prefix(object) + "column " + Ident(c.name) +
-                 ": a PostgreSQL reader cannot produce " + LakeTypeName(c));
+                 ": a PostgreSQL reader cannot produce " + engine::SqlTypeName(c));
 }
 
 template <typename T>
@@ -671,7 +633,7 @@ size_t RowReader::Fill(engine::OutputChunk& out, size_t offset) {
       const Decoder& d = s.decoders[c];
       if (d.size >= 0 && len != d.size) {
         throw value_error(c, "the server sent " + std::to_string(len) + " bytes for a " +
-                                 LakeTypeName(plan_.columns[c]) +
+                                 engine::SqlTypeName(plan_.columns[c]) +
                                  " value; the query's columns do not match the plan");
       }
       void* data = s.data[c];
@@ -754,7 +716,7 @@ size_t RowReader::Fill(engine::OutputChunk& out, size_t offset) {
             if (st == NumericStatus::kMalformed) throw malformed("a numeric value");
             std::string name = Ident(plan_.columns[c].name);
             std::string text = FormatPgNumeric(p, static_cast<size_t>(len));
-            std::string type = LakeTypeName(plan_.columns[c]);
+            std::string type = engine::SqlTypeName(plan_.columns[c]);
             throw value_error(c, st == NumericStatus::kSpecial
                                      ? "value " + text + " has no " + type +
                                            " form; import it through a query: with CASE WHEN " +

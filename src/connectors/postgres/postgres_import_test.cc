@@ -17,76 +17,21 @@
 
 #include "common/error.h"
 #include "common/strings.h"
+#include "engine/test_chunk.h"
 
 namespace sluice::connectors::postgres {
 namespace {
 
 using engine::SourceColumn;
 using engine::TypeId;
+using engine::testing::DecimalText;
+using engine::testing::Int128Text;
+using TestChunk = engine::testing::MemoryChunk;
 using Cell = std::optional<std::string>;
 using Rows = std::vector<std::vector<Cell>>;
 
 constexpr int32_t kDateInfinity = std::numeric_limits<int32_t>::max();
 constexpr int64_t kTimestampInfinity = std::numeric_limits<int64_t>::max();
-
-// An engine chunk in plain memory: 16 bytes per fixed-width value, strings copied.
-class TestChunk : public engine::OutputChunk {
- public:
-  TestChunk(size_t columns, size_t capacity)
-      : capacity_(capacity),
-        data_(columns, std::vector<__int128>(capacity)),
-        nulls_(columns, std::vector<bool>(capacity)),
-        strings_(columns, std::vector<std::string>(capacity)) {}
-  size_t capacity() const override { return capacity_; }
-  void* Data(size_t column) override { return data_.at(column).data(); }
-  void SetNull(size_t column, size_t row) override { nulls_.at(column).at(row) = true; }
-  void SetString(size_t column, size_t row, const char* data, size_t size) override {
-    strings_.at(column).at(row).assign(data, size);
-  }
-  void Reset() {
-    for (auto& n : nulls_) n.assign(capacity_, false);
-    for (auto& s : strings_) s.assign(capacity_, "");
-  }
-  template <typename T>
-  T Get(size_t column, size_t row) const {
-    T v;
-    std::memcpy(&v, reinterpret_cast<const char*>(data_[column].data()) + sizeof(T) * row,
-                sizeof(T));
-    return v;
-  }
-  bool IsNull(size_t column, size_t row) const { return nulls_[column][row]; }
-  const std::string& String(size_t column, size_t row) const { return strings_[column][row]; }
-
- private:
-  size_t capacity_;
-  std::vector<std::vector<__int128>> data_;
-  std::vector<std::vector<bool>> nulls_;
-  std::vector<std::vector<std::string>> strings_;
-};
-
-std::string Int128Text(__int128 v) {
-  if (v == 0) return "0";
-  bool negative = v < 0;
-  unsigned __int128 m = negative ? -static_cast<unsigned __int128>(v) : v;
-  std::string s;
-  while (m > 0) {
-    s.insert(s.begin(), static_cast<char>('0' + static_cast<int>(m % 10)));
-    m /= 10;
-  }
-  return negative ? "-" + s : s;
-}
-
-// The unscaled integer with `scale` fraction digits, as PostgreSQL prints numeric(p,scale).
-std::string DecimalText(__int128 v, int scale) {
-  std::string digits = Int128Text(v < 0 ? -v : v);
-  if (scale > 0) {
-    if (digits.size() <= static_cast<size_t>(scale)) {
-      digits.insert(0, static_cast<size_t>(scale) + 1 - digits.size(), '0');
-    }
-    digits.insert(digits.size() - static_cast<size_t>(scale), ".");
-  }
-  return v < 0 ? "-" + digits : digits;
-}
 
 std::string Hex128(__int128 v) {
   auto u = static_cast<unsigned __int128>(v);
@@ -135,7 +80,7 @@ Cell Render(const SourceColumn& col, const TestChunk& chunk, size_t c, size_t r)
     case TypeId::kUuid:
       return Hex128(chunk.Get<__int128>(c, r));
     default:
-      return chunk.String(c, r);
+      return chunk.Text(c, r);
   }
 }
 
@@ -622,7 +567,7 @@ TEST_F(PgImportTest, ChunksFillFromTheirOffsetAcrossManyRows) {
         ASSERT_TRUE(chunk.IsNull(1, r));
       } else {
         ASSERT_FALSE(chunk.IsNull(1, r));
-        ASSERT_EQ(chunk.String(1, r), "row " + std::to_string(next));
+        ASSERT_EQ(chunk.Text(1, r), "row " + std::to_string(next));
       }
     }
     // Rows before the offset are left alone.

@@ -56,76 +56,6 @@ double ColumnData::GetDouble(size_t row) const {
   return static_cast<const double*>(data)[row];
 }
 
-std::string SqlTypeName(const SourceColumn& c) {
-  if (c.id == TypeId::kDecimal) {
-    return "DECIMAL(" + std::to_string(c.width) + "," + std::to_string(c.scale) + ")";
-  }
-  std::string out;
-  switch (c.id) {
-    case TypeId::kBoolean:
-      out = "BOOLEAN";
-      break;
-    case TypeId::kTinyint:
-      out = "TINYINT";
-      break;
-    case TypeId::kSmallint:
-      out = "SMALLINT";
-      break;
-    case TypeId::kInteger:
-      out = "INTEGER";
-      break;
-    case TypeId::kBigint:
-      out = "BIGINT";
-      break;
-    case TypeId::kUTinyint:
-      out = "UTINYINT";
-      break;
-    case TypeId::kUSmallint:
-      out = "USMALLINT";
-      break;
-    case TypeId::kUInteger:
-      out = "UINTEGER";
-      break;
-    case TypeId::kUBigint:
-      out = "UBIGINT";
-      break;
-    case TypeId::kHugeint:
-      out = "HUGEINT";
-      break;
-    case TypeId::kFloat:
-      out = "FLOAT";
-      break;
-    case TypeId::kDouble:
-      out = "DOUBLE";
-      break;
-    case TypeId::kDate:
-      out = "DATE";
-      break;
-    case TypeId::kTime:
-      out = "TIME";
-      break;
-    case TypeId::kTimestamp:
-      out = "TIMESTAMP";
-      break;
-    case TypeId::kTimestampTz:
-      out = "TIMESTAMP WITH TIME ZONE";
-      break;
-    case TypeId::kInterval:
-      out = "INTERVAL";
-      break;
-    case TypeId::kBlob:
-      out = "BLOB";
-      break;
-    case TypeId::kUuid:
-      out = "UUID";
-      break;
-    default:
-      out = "VARCHAR";
-      break;
-  }
-  return out;
-}
-
 namespace {
 
 // Maps a DuckDB type to a TypeId and the bytes per value of its vectors.
@@ -870,6 +800,15 @@ class DuckDbEngine : public Engine {
 };
 
 }  // namespace
+
+// The name Describe gives the same type, so a source's columns and a written file's schema
+// compare equal.
+std::string SqlTypeName(const SourceColumn& column) {
+  duckdb_logical_type t = LogicalType(column);
+  std::string name = TypeName(t);
+  duckdb_destroy_logical_type(&t);
+  return name;
+}
 
 std::unique_ptr<Engine> MakeDuckDbEngine(const EngineOptions& options) {
   return std::make_unique<DuckDbEngine>(options);
