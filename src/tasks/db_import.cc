@@ -859,11 +859,13 @@ class Importer {
   void ImportOne(const Job& job, size_t index, size_t total) {
     const auto& t = job.spec;
     double start = SteadySeconds();
+    // The server's estimate of the table's rows (-1 unknown): for progress and range sizes.
+    const int64_t table_rows = EstimatedTableRows(job);
     std::atomic<uint64_t>* progress = nullptr;
     if (ctx_.activity != nullptr) {
       // The progress line counts this table's rows against the server's estimate of the table
       // (only when all of it is read).
-      int64_t estimate = t.where.empty() && t.incremental.empty() ? EstimatedTableRows(job) : 0;
+      int64_t estimate = t.where.empty() && t.incremental.empty() ? table_rows : 0;
       std::lock_guard<std::mutex> lock(ctx_.activity->mu);
       ctx_.activity->what =
           "importing " + t.into + " (" + std::to_string(index) + "/" + std::to_string(total) + ")";
@@ -1012,9 +1014,9 @@ class Importer {
                              *b[0][0] + "' > '" + *b[0][1] +
                              "'); boundary_query must return the minimum first");
         }
-        int64_t est = EstimatedTableRows(job);
-        int64_t target =
-            est > 0 ? std::max<int64_t>(500, est / (static_cast<int64_t>(workers) * 4)) : 0;
+        int64_t target = table_rows > 0 ? std::max<int64_t>(
+                                              500, table_rows / (static_cast<int64_t>(workers) * 4))
+                                        : 0;
         ranges = SplitRanges(db(), job.from_sql, key_sql, *codec, *lo, *hi,
                              static_cast<int>(workers) * 4, job.spec.table.empty() ? 0 : target,
                              base_where, snapshot_, ctx_.log);
