@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include "cli/gen_citizens.h"
 #include "cli/gen_shop.h"
@@ -90,7 +91,13 @@ std::map<std::string, std::string> ParseVars(const Args& a) {
 std::string DateFlag(const Args& a) {
   std::string d = a.Get("date");
   if (d.empty()) return "";
-  if (!Date::Parse(d)) throw UsageError("--date " + d + ": not a date (write YYYY-MM-DD)");
+  auto date = Date::Parse(d);
+  if (!date) throw UsageError("--date " + d + ": not a date (write YYYY-MM-DD)");
+  if (!date->IsLogicalDate()) {
+    throw UsageError("--date " + d +
+                     ": out of range; a run's date is from 0001-01-02 to 9999-12-30, so that "
+                     "prev_ds and next_ds are dates too");
+  }
   return d;
 }
 
@@ -125,11 +132,55 @@ struct Workspace {
     }
     if (with_engine) {
       engine::EngineOptions opts = w.spec.engine_options;
-      if (!opts.temp_directory.empty())
-        opts.temp_directory = w.spec.ResolvePath(opts.temp_directory);
+      // Spill files go to a folder of this process under engine.temp_directory (default
+      // <state>/spill), never the current directory; folders of processes that are gone (a
+      // kill -9 mid-query) are removed first.
+      std::string base = opts.temp_directory.empty() ? state_dir + "/spill"
+                                                     : w.spec.ResolvePath(opts.temp_directory);
+      std::error_code ec;
+      std::filesystem::create_directories(base, ec);
+      if (ec) {
+        throw IoError("cannot create the spill folder " + base + ": " + ec.message() +
+                          " (set engine.temp_directory: to a writable folder)",
+                      false);
+      }
+      RemoveDeadSpillFolders(base);
+      w.spill_dir = base + "/sluice-" + std::to_string(::getpid());
+      opts.temp_directory = w.spill_dir;
       w.engine = engine::MakeDuckDbEngine(opts);
     }
     return w;
+  }
+
+  Workspace() = default;
+  Workspace(Workspace&& o) noexcept
+      : spec(std::move(o.spec)),
+        state(std::move(o.state)),
+        lake(std::move(o.lake)),
+        engine(std::move(o.engine)),
+        spill_dir(std::exchange(o.spill_dir, {})) {}
+  Workspace& operator=(Workspace&&) = delete;
+  ~Workspace() {
+    engine.reset();  // first: it may still hold spill files
+    if (!spill_dir.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(spill_dir, ec);
+    }
+  }
+
+  std::string spill_dir;
+
+ private:
+  static void RemoveDeadSpillFolders(const std::string& base) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(base, ec)) {
+      std::string name = entry.path().filename().string();
+      if (!StartsWith(name, "sluice-")) continue;
+      pid_t pid = static_cast<pid_t>(std::atol(name.c_str() + 7));
+      if (pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH)) {
+        std::filesystem::remove_all(entry.path(), ec);
+      }
+    }
   }
 };
 

@@ -71,6 +71,12 @@ void FaultPoint(const char* name) {
     std::fprintf(stderr, "sluice: killed at fault point %s\n", name);
     std::fflush(stderr);
     ::kill(::getpid(), SIGKILL);
+  } else if (std::strncmp(spec, "stop:", 5) == 0) {
+    // The test that set it changes the world (truncates a file, stops a server), then sends
+    // SIGCONT.
+    std::fprintf(stderr, "sluice: stopped at %s\n", name);
+    std::fflush(stderr);
+    ::raise(SIGSTOP);
   } else if (std::strncmp(spec, "pause:", 6) == 0) {
     std::fprintf(stderr, "sluice: paused at %s\n", name);
     std::fflush(stderr);

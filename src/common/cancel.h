@@ -37,7 +37,9 @@ class CancelToken {
 
 // Test hook for crash tests: when the environment variable SLUICE_FAULT is "kill:<name>",
 // the process sends itself SIGKILL on reaching FaultPoint("<name>"); "pause:<name>" prints
-// "sluice: paused at <name>" on stderr and sleeps until killed. A no-op otherwise.
+// "sluice: paused at <name>" on stderr and sleeps until killed; "stop:<name>" prints "sluice:
+// stopped at <name>" and sends itself SIGSTOP, so a test can change something and let it go on
+// with SIGCONT. A no-op otherwise.
 void FaultPoint(const char* name);
 
 }  // namespace sluice

@@ -3,6 +3,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/secrets.h"
+
 namespace sluice {
 
 // What went wrong, coarse enough for the runner's retry policy and the exit code.
@@ -16,11 +18,12 @@ enum class ErrorKind {
 };
 
 // The one error type of the project. Messages name the object, the cause and the fix.
-// retryable() is read by the runner: true means another attempt may succeed.
+// retryable() is read by the runner: true means another attempt may succeed. A secret's value
+// never reaches a message: it is masked here (common/secrets.h).
 class Error : public std::runtime_error {
  public:
   Error(ErrorKind kind, const std::string& message, bool retryable = false)
-      : std::runtime_error(message), kind_(kind), retryable_(retryable) {}
+      : std::runtime_error(RedactSecrets(message)), kind_(kind), retryable_(retryable) {}
 
   ErrorKind kind() const { return kind_; }
   bool retryable() const { return retryable_; }

@@ -62,6 +62,10 @@ Date Date::TodayIn(const std::string& timezone) {
       tm.tm_year + 1900, static_cast<unsigned>(tm.tm_mon + 1), static_cast<unsigned>(tm.tm_mday)))};
 }
 
+bool Date::IsLogicalDate() const {
+  return days > DaysFromCivil(1, 1, 1) && days < DaysFromCivil(9999, 12, 31);
+}
+
 std::string Date::ToString() const {
   CivilDate c = CivilFromDays(days);
   char buf[32];

@@ -58,6 +58,9 @@ struct Date {
   std::string ToString() const;  // "2026-11-21"
   std::string NoDash() const;    // "20261121"
   Date AddDays(int32_t n) const { return Date{days + n}; }
+  // True for the dates a run can be for: 0001-01-02 to 9999-12-30, so that the day before and
+  // the day after (prev_ds, next_ds) are dates of four-digit years too.
+  bool IsLogicalDate() const;
   bool operator==(const Date& o) const { return days == o.days; }
   bool operator<(const Date& o) const { return days < o.days; }
 };

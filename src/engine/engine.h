@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/exact_parse.h"
+
 namespace sluice::engine {
 
 struct Column {
@@ -182,6 +184,15 @@ class Engine {
   virtual ~Engine() = default;
   virtual std::unique_ptr<Session> Connect() = 0;
   virtual std::string name() const = 0;
+  // For CSV columns with a declared type: how to read the column's text exactly, so that a
+  // value the declared type cannot hold exactly is refused instead of rounded or truncated
+  // (engine/exact_parse.h has the rules). TRY_CAST(text AS target.read_type) gives the value, or
+  // NULL for a value that does not fit; CAST(that AS declared_type) is the column. nullopt when
+  // the declared type's own reading is exact (VARCHAR, BOOLEAN, ...) or the type is unknown.
+  // Thread-safe.
+  virtual std::optional<exact::Target> ExactReadType(const std::string& declared_type) {
+    return std::nullopt;
+  }
 };
 
 // The embedded DuckDB engine, in memory. Throws Error(kInvalidInput) for bad options.

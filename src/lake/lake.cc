@@ -37,6 +37,7 @@ std::string Manifest::ToJson() const {
   j["task"] = task_id;
   j["created_at"] = created_at;
   if (!watermark.empty()) j["watermark"] = nlohmann::ordered_json::parse(watermark);
+  if (!sources.empty()) j["sources"] = nlohmann::ordered_json::parse(sources);
   return j.dump(2) + "\n";
 }
 
@@ -68,6 +69,7 @@ Manifest Manifest::FromJson(const std::string& text, const std::string& path) {
     m.task_id = j.at("task").get<std::string>();
     m.created_at = j.at("created_at").get<std::string>();
     if (j.contains("watermark")) m.watermark = j.at("watermark").dump();
+    if (j.contains("sources")) m.sources = j.at("sources").dump();
     return m;
   } catch (const nlohmann::json::exception& e) {
     throw IoError(
@@ -126,6 +128,7 @@ Manifest Lake::Publish(const PublishRequest& req) {
   m.attempt_id = req.attempt_id;
   m.task_id = req.task_id;
   m.watermark = req.watermark;
+  m.sources = req.sources;
   m.created_at = NowIso();
   uint32_t combined = 0;
   for (const auto& f : fs_->List(req.staging_dir)) {

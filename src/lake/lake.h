@@ -36,6 +36,9 @@ struct Manifest {
   // An incremental import's position in its source, as a JSON object (docs/import.md), or ""
   // for other datasets. Kept here, published atomically with the rows it describes.
   std::string watermark;
+  // The input files a task read into this partition (csv_import), as a JSON array of
+  // {path, bytes, records} objects, or "".
+  std::string sources;
 
   std::string ToJson() const;
   // Throws Error(kIo) naming path when text is not a manifest.
@@ -53,6 +56,7 @@ struct PublishRequest {
   int64_t attempt_id = 0;
   std::string task_id;
   std::string watermark;  // JSON object or ""; see Manifest::watermark
+  std::string sources;    // JSON array or ""; see Manifest::sources
 };
 
 struct RecoveryReport {

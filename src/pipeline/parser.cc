@@ -1,4 +1,6 @@
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -32,8 +34,9 @@ const std::vector<std::string> kCommonTaskKeys = {
     "id", "kind", "after", "retries", "retry_delay", "max_retry_delay", "timeout", "description"};
 const std::map<std::string, std::vector<std::string>> kKindKeys = {
     {"csv_import",
-     {"path", "into", "columns", "types", "header", "delimiter", "quote", "escape", "null",
-      "date_format", "timestamp_format", "encoding", "rejects", "allow_empty", "max_line_size"}},
+     {"path", "glob", "into", "columns", "types", "header", "delimiter", "quote", "escape",
+      "null_string", "null", "date_format", "timestamp_format", "encoding", "rejects",
+      "allow_empty", "max_line_size"}},
     {"sql", {"into", "sql"}},
     {"check", {"dataset", "expect"}},
     {"db_load",
@@ -48,6 +51,10 @@ const std::vector<std::string> kImportTableKeys = {
     "name",        "into",         "split_by", "boundary_query", "where",   "columns",
     "incremental", "check_column", "key",      "last_value",     "lookback"};
 const std::vector<std::string> kConnectionTypes = {"postgres", "mysql", "duckdb", "sftp"};
+// More retries than this is a mistake (a typo or a wrapped number), not a policy.
+constexpr int64_t kMaxRetries = 100;
+// The CSV reader keeps 16 lines of this size in memory per thread.
+constexpr int64_t kMaxLineSizeLimit = int64_t{1} << 30;
 
 // Collects diagnostics while reading the YAML tree.
 class Reader {
@@ -70,6 +77,18 @@ class Reader {
   void CheckKeys(const YAML::Node& map, const std::vector<std::string>& allowed,
                  const std::string& where) {
     for (auto it = map.begin(); it != map.end(); ++it) {
+      if (!it->first.IsScalar() || it->first.Tag() == "tag:yaml.org,2002:null" ||
+          it->first.IsNull()) {
+        // YAML reads a plain null, ~ or an empty key as no key at all.
+        bool null_option =
+            std::find(allowed.begin(), allowed.end(), "null_string") != allowed.end();
+        Error(it->first,
+              "a key written as null, ~ or nothing is read by YAML as no key (null) in " + where +
+                  (null_option ? "; for the text that means NULL write null_string: "
+                                 "(or quote the key: \"null\":)"
+                               : "; quote it if you meant the word: \"null\":"));
+        continue;
+      }
       std::string key = it->first.Scalar();
       if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
       std::string near = ClosestMatch(key, allowed);
@@ -103,15 +122,20 @@ class Reader {
     return std::nullopt;
   }
 
-  std::optional<int64_t> Int(const YAML::Node& node, const std::string& what, int64_t min) {
+  // A whole number in [min, max]; a number outside is an error, never wrapped or clamped.
+  std::optional<int64_t> Int(const YAML::Node& node, const std::string& what, int64_t min,
+                             int64_t max = INT64_MAX) {
     auto s = Str(node, what);
     if (!s) return std::nullopt;
     char* end = nullptr;
     errno = 0;
     long long v = std::strtoll(s->c_str(), &end, 10);
-    if (s->empty() || *end != '\0' || errno != 0 || v < min) {
+    if (s->empty() || *end != '\0' || errno != 0 || v < min || v > max) {
       Error(node,
-            what + " must be a whole number >= " + std::to_string(min) + ", not '" + *s + "'");
+            what + " must be a whole number " +
+                (max == INT64_MAX ? ">= " + std::to_string(min)
+                                  : "from " + std::to_string(min) + " to " + std::to_string(max)) +
+                ", not '" + *s + "'");
       return std::nullopt;
     }
     return v;
@@ -149,18 +173,43 @@ class Reader {
   // Column types go into SQL as written, so only type-shaped text is accepted:
   // NAME, NAME(p,s), NAME WITH TIME ZONE, NAME[].
   NamedTypes Types(const YAML::Node& node, const std::string& what) {
-    NamedTypes out = Pairs(node, what);
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      std::string t = it->second.IsScalar() ? it->second.Scalar() : "";
-      bool ok = !t.empty() && std::isalpha(static_cast<unsigned char>(t[0]));
+    NamedTypes out;
+    if (!IsMap(node, what)) return out;
+    std::vector<std::pair<YAML::Node, YAML::Node>> entries;
+    for (auto it = node.begin(); it != node.end(); ++it)
+      entries.emplace_back(it->first, it->second);
+    for (size_t i = 0; i < entries.size(); i++) {
+      const auto& [key, value] = entries[i];
+      std::string name = key.IsScalar() ? key.Scalar() : "";
+      std::string t = value.IsScalar() ? value.Scalar() : "";
+      int depth = 0;
+      for (char c : t) depth += c == '(' ? 1 : c == ')' ? -1 : 0;
+      // In YAML's inline {a: DECIMAL(12,2)} the comma ends the entry: the type arrives as
+      // 'DECIMAL(12' and the rest as a key '2)' with no value.
+      if (depth > 0 && i + 1 < entries.size() && entries[i + 1].first.IsScalar() &&
+          !entries[i + 1].second.IsScalar()) {
+        std::string whole = t + "," + entries[i + 1].first.Scalar();
+        Error(value, what + "." + name + ": '" + t +
+                         "' is a type cut at its comma by YAML's inline {...} style; quote it: \"" +
+                         whole + "\"");
+        i++;
+        continue;
+      }
+      if (!value.IsScalar()) {
+        Error(value.IsNull() ? key : value, what + "." + name + " must be a single value, a type");
+        continue;
+      }
+      bool ok = !t.empty() && std::isalpha(static_cast<unsigned char>(t[0])) && depth == 0;
       for (char c : t) {
         ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ' ' ||
                     c == '(' || c == ')' || c == ',' || c == '[' || c == ']');
       }
       if (!ok) {
-        Error(it->second, what + "." + it->first.Scalar() + ": '" + t +
-                              "' is not a column type (e.g. BIGINT, VARCHAR, DATE, DECIMAL(12,2))");
+        Error(value, what + "." + name + ": '" + t +
+                         "' is not a column type (e.g. BIGINT, VARCHAR, DATE, DECIMAL(12,2))");
+        continue;
       }
+      out.emplace_back(name, t);
     }
     return out;
   }
@@ -275,13 +324,24 @@ struct TemplateUse {
 void ParseCsvImport(Reader& r, const YAML::Node& n, TaskSpec& t, std::vector<TemplateUse>& uses,
                     size_t index) {
   auto& c = t.csv;
-  if (n["path"]) {
+  if (n["path"] && n["glob"]) {
+    r.Error(n["glob"], "csv_import '" + t.id +
+                           "': write path: (one file) or glob: (every file matching a pattern), "
+                           "not both");
+  } else if (n["path"]) {
     if (auto s = r.Str(n["path"], "path")) {
       c.path = *s;
       uses.push_back({c.path, MarkOf(n["path"]), "", index, false});
     }
+  } else if (n["glob"]) {
+    if (auto s = r.Str(n["glob"], "glob")) {
+      c.glob = *s;
+      uses.push_back({c.glob, MarkOf(n["glob"]), "", index, false});
+    }
   } else {
-    r.Error(t.mark, "csv_import '" + t.id + "' needs path: (the CSV file to read)");
+    r.Error(t.mark, "csv_import '" + t.id +
+                        "' needs path: (the CSV file to read) or glob: (a pattern, every "
+                        "matching file)");
   }
   if (n["columns"]) c.columns = r.Types(n["columns"], "columns");
   if (n["types"]) c.types = r.Types(n["types"], "types");
@@ -305,7 +365,13 @@ void ParseCsvImport(Reader& r, const YAML::Node& n, TaskSpec& t, std::vector<Tem
   one_char("delimiter", &c.delimiter, false);
   one_char("quote", &c.quote, true);
   one_char("escape", &c.escape, true);
-  if (n["null"]) c.null_string = r.Str(n["null"], "null").value_or("");
+  if (n["null"] && n["null_string"]) {
+    r.Error(n["null"], "write null_string: or \"null\":, not both");
+  } else if (n["null_string"]) {
+    c.null_string = r.Str(n["null_string"], "null_string").value_or("");
+  } else if (n["null"]) {
+    c.null_string = r.Str(n["null"], "null").value_or("");
+  }
   if (n["date_format"]) c.date_format = r.Str(n["date_format"], "date_format").value_or("");
   if (n["timestamp_format"])
     c.timestamp_format = r.Str(n["timestamp_format"], "timestamp_format").value_or("");
@@ -352,7 +418,7 @@ void ParseCsvImport(Reader& r, const YAML::Node& n, TaskSpec& t, std::vector<Tem
   }
   if (n["allow_empty"]) c.allow_empty = r.Bool(n["allow_empty"], "allow_empty").value_or(false);
   if (n["max_line_size"])
-    c.max_line_size = r.Int(n["max_line_size"], "max_line_size", 1).value_or(0);
+    c.max_line_size = r.Int(n["max_line_size"], "max_line_size", 1, kMaxLineSizeLimit).value_or(0);
   if (!t.into.empty() && c.rejects_into.empty() && IsDatasetName(t.into)) {
     c.rejects_into = DefaultRejectsDataset(t.into);
   }
@@ -555,8 +621,7 @@ void ParseDbImport(Reader& r, const YAML::Node& n, TaskSpec& t) {
   }
   if (n["exclude"]) im.exclude = r.StrList(n["exclude"], "exclude");
   if (n["parallel"]) {
-    im.parallel = static_cast<int>(r.Int(n["parallel"], "parallel", 1).value_or(1));
-    if (im.parallel > 64) r.Error(n["parallel"], "parallel: at most 64 connections per table");
+    im.parallel = static_cast<int>(r.Int(n["parallel"], "parallel", 1, 64).value_or(1));
   }
   if (n["snapshot"]) {
     im.snapshot = ToLower(r.Str(n["snapshot"], "snapshot").value_or("auto"));
@@ -751,15 +816,28 @@ std::vector<std::string> PipelineSpec::TopologicalOrder() const {
 
 std::string ResolveSecret(const std::string& value, const std::string& base_dir,
                           const std::string& what) {
-  if (!StartsWith(value, "${") || !EndsWith(value, "}")) return value;
+  if (value.find("${") == std::string::npos) return value;
+  // A reference is the whole value: "${env:PW" or "${env:PW}x" would otherwise be sent as a
+  // literal password.
+  if (!StartsWith(value, "${") || !EndsWith(value, "}") ||
+      value.find("${", 2) != std::string::npos || value.find('}') != value.size() - 1) {
+    throw InvalidInput(what +
+                       ": the value is not a secret reference: the whole value must be "
+                       "${env:NAME} or ${file:PATH}, with nothing before or after it");
+  }
   std::string inner = value.substr(2, value.size() - 3);
   if (StartsWith(inner, "env:")) {
     std::string name = inner.substr(4);
+    if (!IsIdentifier(name)) {
+      throw InvalidInput(what + ": ${env:" + name.substr(0, 64) +
+                         "} does not name an environment variable (letters, digits and _)");
+    }
     const char* v = std::getenv(name.c_str());
     if (v == nullptr) {
       throw InvalidInput(what + ": environment variable " + name + " is not set (export " + name +
                          "=... before running sluice)");
     }
+    RegisterSecret(v);
     return v;
   }
   if (StartsWith(inner, "file:")) {
@@ -770,14 +848,37 @@ std::string ResolveSecret(const std::string& value, const std::string& base_dir,
     if (::stat(path.c_str(), &st) != 0) {
       throw InvalidInput(what + ": secret file '" + path + "' does not exist");
     }
+    // A folder, a FIFO (which would block) or a device is not a secret file.
+    if (!S_ISREG(st.st_mode)) {
+      throw InvalidInput(what + ": secret file '" + path + "' is " +
+                         (S_ISDIR(st.st_mode) ? "a folder" : "not a regular file") +
+                         "; ${file:PATH} names a file that holds the secret");
+    }
     if (st.st_mode & 077) {
       char mode[8];
       std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
       throw InvalidInput(what + ": secret file '" + path + "' is readable by others (mode " + mode +
                          "); run: chmod 600 '" + path + "'");
     }
-    std::string data = ReadTextFile(path);
+    constexpr off_t kMaxSecretFile = 64 * 1024;
+    if (st.st_size > kMaxSecretFile) {
+      throw InvalidInput(what + ": secret file '" + path + "' is " + std::to_string(st.st_size) +
+                         " bytes; a secret file holds one value (at most 64 KiB)");
+    }
+    int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+      throw InvalidInput(ErrnoMessage(what + ": cannot read secret file '" + path + "'", errno));
+    std::string data(static_cast<size_t>(kMaxSecretFile) + 1, '\0');
+    ssize_t n = ::read(fd, data.data(), data.size());
+    struct stat again;
+    bool regular = ::fstat(fd, &again) == 0 && S_ISREG(again.st_mode);
+    ::close(fd);
+    if (n < 0 || !regular || n > kMaxSecretFile) {
+      throw InvalidInput(what + ": cannot read secret file '" + path + "' (it changed while read)");
+    }
+    data.resize(static_cast<size_t>(n));
     while (!data.empty() && (data.back() == '\n' || data.back() == '\r')) data.pop_back();
+    RegisterSecret(data);
     return data;
   }
   throw InvalidInput(what + ": '" + value.substr(0, value.find(':') + 1) +
@@ -874,7 +975,7 @@ PipelineSpec LoadPipeline(const std::string& path,
   if (root["state"]) spec.state_dir = r.Str(root["state"], "state").value_or(spec.state_dir);
   if (root["max_parallel"])
     spec.max_parallel =
-        static_cast<int>(r.Int(root["max_parallel"], "max_parallel", 1).value_or(4));
+        static_cast<int>(r.Int(root["max_parallel"], "max_parallel", 1, 256).value_or(4));
   if (root["engine"]) {
     const auto& e = root["engine"];
     if (e.IsScalar()) {
@@ -886,7 +987,7 @@ PipelineSpec LoadPipeline(const std::string& path,
       if (e["temp_directory"]) spec.engine_options.temp_directory = e["temp_directory"].Scalar();
       if (e["threads"])
         spec.engine_options.threads =
-            static_cast<int>(r.Int(e["threads"], "threads", 1).value_or(0));
+            static_cast<int>(r.Int(e["threads"], "threads", 1, 1024).value_or(0));
     }
     if (spec.engine != "duckdb") {
       r.Error(e, "engine '" + spec.engine + "' is not available in this build (use duckdb)");
@@ -902,7 +1003,8 @@ PipelineSpec LoadPipeline(const std::string& path,
   if (root["defaults"] && r.IsMap(root["defaults"], "defaults")) {
     const auto& d = root["defaults"];
     r.CheckKeys(d, kDefaultKeys, "defaults");
-    if (d["retries"]) retries = static_cast<int>(r.Int(d["retries"], "retries", 0).value_or(0));
+    if (d["retries"])
+      retries = static_cast<int>(r.Int(d["retries"], "retries", 0, kMaxRetries).value_or(0));
     if (d["retry_delay"])
       retry_delay = r.Duration(d["retry_delay"], "retry_delay").value_or(retry_delay);
     if (d["max_retry_delay"])
@@ -939,7 +1041,7 @@ PipelineSpec LoadPipeline(const std::string& path,
                                      "': write the password as ${env:NAME} or ${file:PATH}, never "
                                      "in the pipeline file");
         }
-        if (StartsWith(v, "${")) {
+        if (v.find("${") != std::string::npos) {
           try {
             ResolveSecret(v, spec.dir, "connection '" + c.name + "'." + k);
           } catch (const sluice::Error& e) {
@@ -998,7 +1100,8 @@ PipelineSpec LoadPipeline(const std::string& path,
       }
     }
     if (n["retries"])
-      t.retries = static_cast<int>(r.Int(n["retries"], "retries", 0).value_or(retries));
+      t.retries =
+          static_cast<int>(r.Int(n["retries"], "retries", 0, kMaxRetries).value_or(retries));
     if (n["retry_delay"])
       t.retry_delay = r.Duration(n["retry_delay"], "retry_delay").value_or(retry_delay);
     if (n["max_retry_delay"])

@@ -37,7 +37,8 @@ struct ConnectionSpec {
 };
 
 struct CsvImportSpec {
-  std::string path;    // template, relative to the pipeline file's folder
+  std::string path;    // template, relative to the pipeline file's folder: exactly one file
+  std::string glob;    // or a pattern (template): every matching file, in name order
   NamedTypes columns;  // every column in file order; empty = infer
   NamedTypes types;    // type overrides while inferring
   bool header = true;

@@ -97,6 +97,10 @@ const std::vector<std::string>& TemplateVariableNames() {
 std::map<std::string, std::string> DateVariables(const std::string& ds) {
   auto date = Date::Parse(ds);
   if (!date) throw InvalidInput("'" + ds + "' is not a date (write YYYY-MM-DD)");
+  if (!date->IsLogicalDate()) {
+    throw InvalidInput("'" + ds +
+                       "' is out of range: a run's date is from 0001-01-02 to 9999-12-30");
+  }
   std::map<std::string, std::string> v;
   v["ds"] = date->ToString();
   v["ds_nodash"] = date->NoDash();

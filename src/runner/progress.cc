@@ -3,6 +3,7 @@
 #include <mutex>
 #include <ostream>
 
+#include "common/secrets.h"
 #include "common/strings.h"
 #include "common/time.h"
 
@@ -16,7 +17,7 @@ ProgressLine::ProgressLine(std::ostream& out, bool tty) : out_(out), tty_(tty) {
 void ProgressLine::Update(const std::string& text) {
   std::lock_guard<std::mutex> lock(progress_mu);
   if (tty_) {
-    out_ << "\r\033[K" << text << std::flush;
+    out_ << "\r\033[K" << RedactSecrets(text) << std::flush;
     status_shown_ = true;
     return;
   }
@@ -33,7 +34,7 @@ void ProgressLine::Print(const std::string& line) {
     out_ << "\r\033[K";
     status_shown_ = false;
   }
-  out_ << line << "\n" << std::flush;
+  out_ << RedactSecrets(line) << "\n" << std::flush;
 }
 
 void ProgressLine::Clear() {

@@ -286,7 +286,7 @@ int64_t StateStore::BeginRun(const std::string& pipeline, const std::string& ds,
 void StateStore::EndRun(int64_t run_id, const std::string& status, const std::string& error) {
   std::lock_guard<std::mutex> lock(mu_);
   Stmt s(db_, "UPDATE runs SET status = ?, ended_at = ?, error = ? WHERE run_id = ?", path_);
-  s.Bind(status).Bind(NowIso()).Bind(error).Bind(run_id).Step();
+  s.Bind(status).Bind(NowIso()).Bind(RedactSecrets(error)).Bind(run_id).Step();
 }
 
 int StateStore::CloseDeadRuns() {
@@ -333,7 +333,11 @@ bool StateStore::EndAttempt(int64_t attempt_id, const std::string& status, const
          "rows_rejected = ?, bytes = ?, error = ? WHERE attempt_id = ? AND status = 'running'",
          path_);
   s.Bind(status).Bind(NowIso()).Bind(counts.rows_read).Bind(counts.rows_written);
-  s.Bind(counts.rows_rejected).Bind(counts.bytes).Bind(error).Bind(attempt_id).Step();
+  s.Bind(counts.rows_rejected)
+      .Bind(counts.bytes)
+      .Bind(RedactSecrets(error))
+      .Bind(attempt_id)
+      .Step();
   return sqlite3_changes(db_) > 0;
 }
 
@@ -355,7 +359,7 @@ StateStore::Revoke StateStore::RevokeLease(int64_t attempt_id, const std::string
            "UPDATE task_attempts SET status = ?, ended_at = ?, error = ? "
            "WHERE attempt_id = ? AND status = 'running'",
            path_);
-    s.Bind(status).Bind(NowIso()).Bind(error).Bind(attempt_id).Step();
+    s.Bind(status).Bind(NowIso()).Bind(RedactSecrets(error)).Bind(attempt_id).Step();
     bool changed = sqlite3_changes(db_) > 0;
     Exec("COMMIT");
     return changed ? Revoke::kRevoked : Revoke::kNotRunning;

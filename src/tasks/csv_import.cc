@@ -1,119 +1,67 @@
-// csv_import: one CSV file -> one lake partition, through DuckDB's CSV reader with its rejects
+// csv_import: CSV file(s) -> one lake partition, through DuckDB's CSV reader with its rejects
 // tables, so bad rows are kept with file, line, byte offset, column and reason while the good
 // rows go at the engine's full speed.
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
+//
+// The engine's count is never taken on trust: every file is also read by an independent
+// scanner (connectors/csv/csv_scan.h), and rows read = loaded + rejected must hold against its
+// count of records before anything is published. DuckDB drops a record longer than its read
+// buffer, or a whole file under some line-ending options, without a word; this is where such a
+// loss becomes a reject or a failed task instead.
+#include <glob.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
 
 #include "common/cancel.h"
 #include "common/error.h"
 #include "common/strings.h"
 #include "common/time.h"
-#include "fs/file_system.h"
+#include "connectors/csv/csv_scan.h"
 #include "tasks/task.h"
 
 namespace sluice::tasks {
 namespace {
 
-// Splits one CSV line into fields (quotes per RFC 4180), for checking a header.
-std::vector<std::string> SplitCsvLine(const std::string& line, char delim, char quote) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool in_quotes = false;
-  for (size_t i = 0; i < line.size(); i++) {
-    char c = line[i];
-    if (quote && c == quote) {
-      if (in_quotes && i + 1 < line.size() && line[i + 1] == quote) {
-        cur.push_back(quote);
-        i++;
-      } else {
-        in_quotes = !in_quotes;
-      }
-    } else if (c == delim && !in_quotes) {
-      out.push_back(cur);
-      cur.clear();
+namespace csv = connectors::csv;
+
+// DuckDB's default max_line_size, and how much of a record we keep as raw_line when we have to
+// write its reject ourselves.
+constexpr uint64_t kDefaultMaxLineSize = 2097152;
+constexpr size_t kRawLineKept = 64 * 1024;
+
+struct InputFile {
+  std::string path;
+  uint64_t size = 0;
+  uint64_t records = 0;  // data records, from the scanner (the header not counted)
+};
+
+// A path for DuckDB's reader, which expands *, ? and [ as a glob pattern: each becomes a
+// one-character class, so the path names exactly one file.
+std::string LiteralGlob(const std::string& path) {
+  std::string out;
+  for (char c : path) {
+    if (c == '*' || c == '?' || c == '[') {
+      out += '[';
+      out += c;
+      out += ']';
     } else {
-      cur.push_back(c);
+      out += c;
     }
   }
-  out.push_back(cur);
   return out;
 }
 
-// Reads the first line of path (at most 1 MB), without BOM and line ending.
-std::string FirstLine(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return "";
-  std::string line;
-  int c;
-  while ((c = std::fgetc(f)) != EOF && c != '\n' && line.size() < (1u << 20)) {
-    line.push_back(static_cast<char>(c));
-  }
-  std::fclose(f);
-  if (StartsWith(line, "\xEF\xBB\xBF")) line = line.substr(3);
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  return line;
-}
-
-// Counts the line feeds in [p, p + n), 64 bytes at a time (SSE2 is part of x86-64).
-uint64_t CountLineFeeds(const char* p, size_t n) {
-  uint64_t count = 0;
-  size_t i = 0;
-#if defined(__SSE2__)
-  const __m128i nl = _mm_set1_epi8('\n');
-  auto mask = [&](size_t at) {
-    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + at));
-    return static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl))));
-  };
-  for (; i + 64 <= n; i += 64) {
-    uint64_t m = mask(i) | mask(i + 16) << 16 | mask(i + 32) << 32 | mask(i + 48) << 48;
-    count += static_cast<uint64_t>(__builtin_popcountll(m));
-  }
-#endif
-  for (; i < n; i++) count += p[i] == '\n';
-  return count;
-}
-
-// Writes "byte_offset,line" for each offset (ascending): the 1-based physical line that starts
-// there, counted by line feeds. Maps the file (still in the page cache from the import) and
-// reads it once, up to the last offset.
-void WritePhysicalLines(const std::string& path, uint64_t size,
-                        const std::vector<uint64_t>& offsets, const std::string& out_path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw IoError(ErrnoMessage("cannot reopen '" + path + "'", errno));
-  void* map = size ? ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0) : nullptr;
-  ::close(fd);
-  if (map == MAP_FAILED) throw IoError(ErrnoMessage("cannot map '" + path + "'", errno));
-  ::madvise(map, size, MADV_SEQUENTIAL);
-  FILE* out = std::fopen(out_path.c_str(), "w");
-  if (out == nullptr) {
-    ::munmap(map, size);
-    throw IoError(ErrnoMessage("cannot write '" + out_path + "'", errno));
-  }
-  std::fprintf(out, "byte_offset,line\n");
-  const char* data = static_cast<const char*>(map);
-  uint64_t pos = 0, lines = 1;
-  for (uint64_t offset : offsets) {
-    offset = std::min(offset, size);
-    lines += CountLineFeeds(data + pos, offset - pos);
-    pos = offset;
-    std::fprintf(out, "%llu,%llu\n", static_cast<unsigned long long>(offset),
-                 static_cast<unsigned long long>(lines));
-  }
-  ::munmap(map, size);
-  if (std::fclose(out) != 0) throw IoError(ErrnoMessage("cannot write '" + out_path + "'", errno));
-}
+bool HasGlobCharacters(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
 
 std::string TypeMap(const pipeline::NamedTypes& types) {
   std::vector<std::string> parts;
@@ -122,224 +70,799 @@ std::string TypeMap(const pipeline::NamedTypes& types) {
   return "{" + Join(parts, ", ") + "}";
 }
 
-}  // namespace
+// A CSV field: quoted when it holds a delimiter, quote or line break.
+std::string CsvField(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  return "\"" + ReplaceAll(s, "\"", "\"\"") + "\"";
+}
 
-state::TaskCounts RunCsvImport(TaskContext& ctx) {
-  const auto& t = *ctx.task;
-  const auto& c = t.csv;
-  state::TaskCounts counts;
-  std::string file = ctx.spec->ResolvePath(ctx.Render(c.path, ctx.Name() + " path"));
-
-  auto local = fs::MakeLocalFileSystem();
-  fs::FileInfo info;
-  if (!local->Stat(file, &info) || info.is_dir) {
-    // Retryable: a daily file often lands a little after the schedule fires.
-    throw Error(ErrorKind::kNotFound,
-                ctx.Name() + ": input file '" + file +
-                    "' does not exist (check path: in the "
-                    "pipeline file, or wait for the producer to deliver it)",
-                true);
+// Text with every invalid UTF-8 sequence replaced by U+FFFD, for a VARCHAR.
+std::string ValidUtf8(const std::string& s) {
+  std::string out;
+  size_t i = 0;
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  while (i < s.size()) {
+    unsigned char c = p[i];
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xE  ? 3
+                 : (c >> 3) == 0x1E ? 4
+                                    : 0;
+    bool ok = len > 0 && i + len <= s.size() && c != 0;
+    for (size_t k = 1; ok && k < len; k++) ok = (p[i + k] & 0xC0) == 0x80;
+    if (ok) {
+      out.append(s, i, len);
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      i++;
+    }
   }
-  if (info.size == 0 && !c.allow_empty) {
-    throw Error(ErrorKind::kInvalidInput,
-                ctx.Name() + ": input file '" + file +
-                    "' is empty (0 bytes); the producer may "
-                    "still be writing it. Set allow_empty: true to load an empty partition",
-                true);
-  }
-  ctx.log->Info("reading " + file + " (" + HumanBytes(static_cast<double>(info.size)) + ")");
+  return out;
+}
 
-  if (c.header && !c.columns.empty() && info.size > 0) {
-    auto found = SplitCsvLine(FirstLine(file), c.delimiter[0], c.quote.empty() ? 0 : c.quote[0]);
-    std::vector<std::string> want;
-    for (const auto& [name, type] : c.columns) want.push_back(name);
-    std::vector<std::string> found_lower, want_lower;
-    for (const auto& f : found) found_lower.push_back(ToLower(Trim(f)));
-    for (const auto& w : want) want_lower.push_back(ToLower(w));
+class CsvImport {
+ public:
+  explicit CsvImport(TaskContext& ctx) : ctx_(ctx), t_(*ctx.task), c_(ctx.task->csv) {
+    dialect_.delimiter = c_.delimiter[0];
+    dialect_.quote = c_.quote.empty() ? 0 : c_.quote[0];
+    dialect_.escape = c_.escape.empty() ? 0 : c_.escape[0];
+  }
+
+  state::TaskCounts Run() {
+    ResolveInputs();
+    for (const auto& f : files_) CheckHeader(f);
+    session_ = ctx_.Connect("reading " + Describe(), total_bytes_);
+    ChooseExactTypes();
+    staging_ = ctx_.lake->StagingDir(ctx_.run_id, ctx_.attempt_id, t_.into, ctx_.ds);
+    rows_ = ReadIntoStaging();
+    FaultPoint("write.after_data");
+    ctx_.cancel->ThrowIfCancelled();
+    CollectRejects();
+    Reconcile();
+    RecordCounts();
+    CheckUnterminatedQuote();
+    CheckBalance();
+    CheckRejectLimit();
+    return Publish();
+  }
+
+ private:
+  std::string Describe() const {
+    return files_.size() == 1
+               ? "'" + files_[0].path + "'"
+               : std::to_string(files_.size()) + " files matching '" + pattern_ + "'";
+  }
+
+  // path: names one file; glob: every file its pattern matches, in name order.
+  void ResolveInputs() {
+    std::vector<std::string> paths;
+    if (!c_.glob.empty()) {
+      pattern_ = ctx_.spec->ResolvePath(ctx_.Render(c_.glob, ctx_.Name() + " glob"));
+      glob_t g{};
+      // A folder that cannot be listed is an error; one that does not exist is no match.
+      static thread_local std::string unreadable;
+      unreadable.clear();
+      auto on_error = [](const char* path, int err) -> int {
+        if (err == ENOENT || err == ENOTDIR) return 0;
+        unreadable = ErrnoMessage(path, err);
+        return 1;
+      };
+      int rc = ::glob(pattern_.c_str(), 0, on_error, &g);
+      if (rc == 0) {
+        for (size_t i = 0; i < g.gl_pathc; i++) paths.push_back(g.gl_pathv[i]);
+      }
+      ::globfree(&g);
+      if (rc == GLOB_ABORTED && !unreadable.empty()) {
+        throw IoError(ctx_.Name() + ": cannot list the files of glob '" + pattern_ +
+                      "': " + unreadable);
+      }
+      std::sort(paths.begin(), paths.end());
+      if (paths.empty()) {
+        throw Error(ErrorKind::kNotFound,
+                    ctx_.Name() + ": no file matches glob '" + pattern_ +
+                        "' (check glob: in the pipeline file, or wait for the producer to "
+                        "deliver the files)",
+                    true);
+      }
+    } else {
+      paths.push_back(ctx_.spec->ResolvePath(ctx_.Render(c_.path, ctx_.Name() + " path")));
+      pattern_ = paths[0];
+    }
+    for (const auto& path : paths) {
+      struct stat st;
+      if (::stat(path.c_str(), &st) != 0) {
+        if (errno != ENOENT && errno != ENOTDIR) {
+          throw IoError(ErrnoMessage(ctx_.Name() + ": cannot read '" + path + "'", errno));
+        }
+        // Retryable: a daily file often lands a little after the schedule fires.
+        throw Error(ErrorKind::kNotFound,
+                    ctx_.Name() + ": input file '" + path +
+                        "' does not exist (check path: in the pipeline file, or wait for the "
+                        "producer to deliver it" +
+                        (HasGlobCharacters(path)
+                             ? "; path: names one file, write glob: to read every file that "
+                               "matches a pattern"
+                             : "") +
+                        ")",
+                    true);
+      }
+      if (!S_ISREG(st.st_mode)) {
+        if (!c_.glob.empty() && S_ISDIR(st.st_mode)) continue;  // a folder the pattern matched
+        throw InvalidInput(ctx_.Name() + ": '" + path + "' is " +
+                           (S_ISDIR(st.st_mode) ? "a folder" : "not a regular file") +
+                           "; path: names one CSV file (glob: reads every file that matches a "
+                           "pattern)");
+      }
+      InputFile f;
+      f.path = path;
+      f.size = static_cast<uint64_t>(st.st_size);
+      if (f.size == 0 && !c_.allow_empty) {
+        throw Error(ErrorKind::kInvalidInput,
+                    ctx_.Name() + ": input file '" + path +
+                        "' is empty (0 bytes); the producer may still be writing it. Set "
+                        "allow_empty: true to load an empty partition",
+                    true);
+      }
+      total_bytes_ += f.size;
+      files_.push_back(f);
+    }
+    if (files_.empty()) {
+      throw Error(ErrorKind::kNotFound,
+                  ctx_.Name() + ": glob '" + pattern_ + "' matches only folders, no files", true);
+    }
+    for (const auto& f : files_) {
+      ctx_.log->Info("reading " + f.path + " (" + HumanBytes(static_cast<double>(f.size)) + ")");
+    }
+  }
+
+  std::vector<std::string> ReaderOptions() const {
+    std::vector<std::string> opts = {
+        "delim = " + SqlLiteral(c_.delimiter),
+        "quote = " + SqlLiteral(c_.quote),
+        "escape = " + SqlLiteral(c_.escape),
+        "nullstr = " + SqlLiteral(c_.null_string),
+        // PostgreSQL's COPY rule: an unquoted empty field is NULL, a quoted one ("") is an empty
+        // string, so a file can carry both.
+        "allow_quoted_nulls = false",
+        "encoding = " + SqlLiteral(c_.encoding),
+    };
+    if (!c_.date_format.empty()) opts.push_back("dateformat = " + SqlLiteral(c_.date_format));
+    if (!c_.timestamp_format.empty())
+      opts.push_back("timestampformat = " + SqlLiteral(c_.timestamp_format));
+    if (c_.max_line_size > 0) opts.push_back("max_line_size = " + std::to_string(c_.max_line_size));
+    return opts;
+  }
+
+  // The header, read by DuckDB's own rules (quotes, escapes, line endings, BOM), must name the
+  // declared columns in order: a reordered export would otherwise load into the wrong columns.
+  void CheckHeader(const InputFile& f) {
+    if (!c_.header || c_.columns.empty() || f.size == 0) return;
+    // One column more than declared, so a header with extra columns shows them.
+    pipeline::NamedTypes cols;
+    for (size_t i = 0; i <= c_.columns.size(); i++) {
+      cols.emplace_back("c" + std::to_string(i), "VARCHAR");
+    }
+    // Rows the reader cannot read later in its first chunk go to a rejects table, so they do
+    // not fail the header check; a header it cannot read is a reject on line 1.
+    std::string rejects = "sluice_header_rejects_" + std::to_string(ctx_.attempt_id);
+    auto opts = ReaderOptions();
+    opts.insert(opts.end(), {"header = false", "auto_detect = false", "columns = " + TypeMap(cols),
+                             "null_padding = true", "strict_mode = false", "parallel = false",
+                             "store_rejects = true", "rejects_table = " + SqlLiteral(rejects),
+                             "rejects_scan = " + SqlLiteral(rejects + "_scan")});
+    auto session = ctx_.Connect("reading the header of " + f.path);
+    engine::Table header;
+    try {
+      header = session->Query("SELECT * FROM read_csv(" + SqlLiteral(LiteralGlob(f.path)) + ", " +
+                                  Join(opts, ", ") + ") LIMIT 1",
+                              1);
+      auto bad = session->Query(
+          "SELECT error_message FROM " + SqlIdentifier(rejects) + " WHERE line = 1 LIMIT 1", 1);
+      if (!bad.rows.empty()) {
+        throw InvalidInput(ctx_.Name() + ": the header (line 1) of '" + f.path +
+                           "' cannot be read: " + bad.rows[0][0].value_or("") +
+                           " (set encoding: to the file's encoding, or header: false)");
+      }
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::kCancelled || StartsWith(e.what(), ctx_.Name())) throw;
+      throw Error(e.kind(),
+                  ctx_.Name() + ": cannot read the header of '" + f.path + "': " + e.what(),
+                  e.retryable());
+    }
+    std::vector<std::string> found, found_lower, want, want_lower;
+    if (!header.rows.empty()) {
+      for (const auto& v : header.rows[0]) {
+        if (!v) break;
+        found.push_back(*v);
+        found_lower.push_back(ToLower(Trim(*v)));
+      }
+    }
+    for (const auto& [name, type] : c_.columns) {
+      want.push_back(name);
+      want_lower.push_back(ToLower(name));
+    }
     if (found_lower != want_lower) {
-      throw InvalidInput(ctx.Name() + ": the header of '" + file + "' has columns [" +
+      if (found.size() > want.size()) found.back() = "...";
+      throw InvalidInput(ctx_.Name() + ": the header of '" + f.path + "' has columns [" +
                          Join(found, ", ") + "] but columns: declares [" + Join(want, ", ") +
                          "]; fix columns: (every column, in file order) or set header: false");
     }
   }
 
-  std::string rej_table = "sluice_rejects_" + std::to_string(ctx.attempt_id);
-  std::string rej_scan = "sluice_rejects_scan_" + std::to_string(ctx.attempt_id);
-  std::vector<std::string> opts = {
-      "header = " + std::string(c.header ? "true" : "false"),
-      "delim = " + SqlLiteral(c.delimiter),
-      "quote = " + SqlLiteral(c.quote),
-      "escape = " + SqlLiteral(c.escape),
-      "nullstr = " + SqlLiteral(c.null_string),
-      "encoding = " + SqlLiteral(c.encoding),
-      "strict_mode = true",
-      "store_rejects = true",
-      "rejects_table = " + SqlLiteral(rej_table),
-      "rejects_scan = " + SqlLiteral(rej_scan),
+  // Declared columns read exactly (Engine::ExactReadType): the reader hands them over as
+  // text, the query converts them with TRY_CAST to the exact type and leaves out rows where a
+  // value did not convert; Reconcile finds those rows and rejects them. (Declaring the exact type
+  // to the reader itself would make such values its own rejects, but DuckDB 1.4's reader crashes
+  // reporting a cast error of a registered cast in files larger than three of its buffers.)
+  // A column with a date or timestamp format keeps the reader's own parsing of that format.
+  struct ExactColumn {
+    size_t index;  // 0-based position in the file
+    std::string name;
+    std::string declared;  // as written in columns:
+    engine::exact::Target target;
   };
-  if (!c.date_format.empty()) opts.push_back("dateformat = " + SqlLiteral(c.date_format));
-  if (!c.timestamp_format.empty())
-    opts.push_back("timestampformat = " + SqlLiteral(c.timestamp_format));
-  if (c.max_line_size > 0) opts.push_back("max_line_size = " + std::to_string(c.max_line_size));
-  if (!c.columns.empty()) {
-    // Declared columns: no sniffing, so a malformed file cannot change how it is read.
-    opts.push_back("auto_detect = false");
-    opts.push_back("columns = " + TypeMap(c.columns));
-  } else if (!c.types.empty()) {
-    opts.push_back("types = " + TypeMap(c.types));
-  }
-  std::string read_sql =
-      "SELECT * FROM read_csv(" + SqlLiteral(file) + ", " + Join(opts, ", ") + ")";
 
-  std::string staging = ctx.lake->StagingDir(ctx.run_id, ctx.attempt_id, t.into, ctx.ds);
-  auto session = ctx.Connect("reading " + file, info.size);
-  uint64_t rows = 0;
-  try {
-    if (info.size > 0) {
-      rows = session->CopyToParquet(read_sql, staging + "/part-00000.parquet");
-    } else {
-      // An allowed empty file still publishes a partition with the declared columns.
+  void ChooseExactTypes() {
+    for (size_t i = 0; i < c_.columns.size(); i++) {
+      const auto& [name, type] = c_.columns[i];
+      std::string lower = ToLower(type);
+      bool formatted = (!c_.date_format.empty() && lower == "date") ||
+                       (!c_.timestamp_format.empty() &&
+                        (StartsWith(lower, "timestamp") || StartsWith(lower, "datetime")));
+      if (formatted) continue;
+      if (auto target = ctx_.engine->ExactReadType(type))
+        exact_.push_back({i, name, type, *target});
+    }
+  }
+
+  std::string ReadSql() const {
+    std::vector<std::string> paths;
+    for (const auto& f : files_) {
+      if (f.size > 0) paths.push_back(SqlLiteral(LiteralGlob(f.path)));
+    }
+    auto opts = ReaderOptions();
+    opts.insert(opts.end(),
+                {"header = " + std::string(c_.header ? "true" : "false"), "strict_mode = true",
+                 "store_rejects = true", "rejects_table = " + SqlLiteral(RejectsTable()),
+                 "rejects_scan = " + SqlLiteral(RejectsScan())});
+    if (c_.columns.empty()) {
+      if (!c_.types.empty()) opts.push_back("types = " + TypeMap(c_.types));
+      return "SELECT * FROM read_csv([" + Join(paths, ", ") + "], " + Join(opts, ", ") + ")";
+    }
+    // Declared columns: no sniffing, so a malformed file cannot change how it is read.
+    pipeline::NamedTypes read_as = c_.columns;
+    std::vector<std::string> converted, select, keep;
+    for (const auto& e : exact_) {
+      read_as[e.index].second = "VARCHAR";
+      std::string text = SqlIdentifier(e.name), value = ExactValue(e);
+      converted.push_back("TRY_CAST(" + text + " AS " + e.target.read_type + ") AS " + value);
+      keep.push_back("(" + text + " IS NULL OR " + value + " IS NOT NULL)");
+    }
+    // Every column is named in the select list: the reader names the wrong column in its
+    // rejects when a column is left out of a query.
+    for (size_t i = 0; i < c_.columns.size(); i++) {
+      const auto& [name, type] = c_.columns[i];
+      auto e = std::find_if(exact_.begin(), exact_.end(), [&](auto& x) { return x.index == i; });
+      select.push_back(e == exact_.end() ? SqlIdentifier(name)
+                                         : "CAST(" + ExactValue(*e) + " AS " + type + ") AS " +
+                                               SqlIdentifier(name));
+    }
+    opts.push_back("auto_detect = false");
+    opts.push_back("columns = " + TypeMap(read_as));
+    std::string read = "read_csv([" + Join(paths, ", ") + "], " + Join(opts, ", ") + ")";
+    if (exact_.empty()) return "SELECT " + Join(select, ", ") + " FROM " + read;
+    return "SELECT " + Join(select, ", ") + " FROM (SELECT *, " + Join(converted, ", ") + " FROM " +
+           read + ") WHERE " + Join(keep, " AND ");
+  }
+
+  static std::string ExactValue(const ExactColumn& e) {
+    return SqlIdentifier("__sluice_exact_" + std::to_string(e.index));
+  }
+
+  std::string RejectsTable() const { return "sluice_rejects_" + std::to_string(ctx_.attempt_id); }
+  std::string RejectsScan() const {
+    return "sluice_rejects_scan_" + std::to_string(ctx_.attempt_id);
+  }
+  std::string Norm() const { return "sluice_rejects_norm_" + std::to_string(ctx_.attempt_id); }
+
+  uint64_t ReadIntoStaging() {
+    std::string out = staging_ + "/part-00000.parquet";
+    bool any_data = std::any_of(files_.begin(), files_.end(), [](auto& f) { return f.size > 0; });
+    if (!any_data) {
+      // Allowed empty files still publish a partition with the declared columns.
       std::vector<std::string> cols;
-      for (const auto& [name, type] : c.columns) {
+      for (const auto& [name, type] : c_.columns) {
         cols.push_back("CAST(NULL AS " + type + ") AS " + SqlIdentifier(name));
       }
       if (cols.empty()) {
-        throw InvalidInput(ctx.Name() + ": '" + file +
-                           "' is empty and has no columns: to take the schema from; declare "
+        throw InvalidInput(ctx_.Name() + ": " + Describe() +
+                           " is empty and has no columns: to take the schema from; declare "
                            "columns: to load empty files");
       }
-      session->CopyToParquet("SELECT " + Join(cols, ", ") + " LIMIT 0",
-                             staging + "/part-00000.parquet");
+      return session_->CopyToParquet("SELECT " + Join(cols, ", ") + " LIMIT 0", out);
     }
-  } catch (const Error& e) {
-    if (e.kind() == ErrorKind::kCancelled) throw;
-    throw Error(e.kind(), ctx.Name() + ": cannot read '" + file + "': " + e.what(), e.retryable());
-  }
-  FaultPoint("write.after_data");
-  ctx.cancel->ThrowIfCancelled();
-
-  // One row in the rejects table per problem; a row can have several. Rejected rows are
-  // counted once each, by their byte offset.
-  bool have_rejects = info.size > 0;
-  uint64_t rejected = 0;
-  std::string rejects_select;
-  std::string lines_csv = ctx.rejects_dir + "/" + t.id + ".lines.tmp.csv";
-  if (have_rejects) {
-    // DuckDB reports a row's position at the line feed that ends the previous row when lines
-    // end in CRLF, with that line feed as the row's first byte; point at the row itself.
-    std::string norm = "sluice_rejects_norm_" + std::to_string(ctx.attempt_id);
-    session->Execute(
-        "CREATE TEMP TABLE " + norm +
-        " AS SELECT line AS record, CASE WHEN starts_with(csv_line, chr(10)) THEN "
-        "line_byte_position ELSE line_byte_position - 1 END::BIGINT AS byte_offset, column_idx, "
-        "column_name, error_type::VARCHAR AS error_type, error_message, CASE WHEN "
-        "starts_with(csv_line, chr(10)) THEN csv_line[2:] ELSE csv_line END AS raw_line FROM " +
-        SqlIdentifier(rej_table));
-    auto n = session->Query("SELECT count(DISTINCT byte_offset) FROM " + norm);
-    rejected = std::stoull(n.rows[0][0].value_or("0"));
-    if (rejected > 0) {
-      // DuckDB numbers records; a quoted value with line breaks makes that differ from the
-      // physical line that `sed -n Np` shows. Count line feeds up to each rejected row.
-      std::vector<uint64_t> offsets;
-      session->Stream("SELECT DISTINCT byte_offset FROM " + norm + " ORDER BY 1",
-                      [&](const engine::Batch& b) {
-                        for (size_t r = 0; r < b.num_rows; r++) {
-                          offsets.push_back(std::stoull(b.cells[0][r].value_or("0")));
-                        }
-                      });
-      double scan_start = SteadySeconds();
-      WritePhysicalLines(file, info.size, offsets, lines_csv);
-      ctx.log->Info("counted physical lines of " + std::to_string(offsets.size()) +
-                    " rejected rows in " + HumanSeconds(SteadySeconds() - scan_start));
+    try {
+      return session_->CopyToParquet(ReadSql(), out);
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::kCancelled) throw;
+      std::string what = e.what();
+      // A full disk or an unwritable lake is a problem with the output, not with the input.
+      if (what.find(staging_) != std::string::npos ||
+          what.find("No space left on device") != std::string::npos) {
+        throw Error(
+            ErrorKind::kIo,
+            ctx_.Name() + ": cannot write the partition into the lake (" + staging_ + "): " + what,
+            true);
+      }
+      if (what.find("state machine reached an invalid state") != std::string::npos) {
+        DiagnoseUnreadable();
+      }
+      throw Error(e.kind(), ctx_.Name() + ": cannot read " + Describe() + ": " + what,
+                  e.retryable());
     }
-    std::string lines_sql =
-        rejected > 0 ? "read_csv(" + SqlLiteral(lines_csv) +
-                           ", header = true, auto_detect = false, columns = {'byte_offset': "
-                           "'BIGINT', 'line': 'BIGINT'})"
-                     : "(SELECT 0::BIGINT AS byte_offset, 0::BIGINT AS line LIMIT 0)";
-    session->Execute("CREATE TEMP TABLE " + norm + "_lines AS SELECT * FROM " + lines_sql);
-    std::error_code ec;
-    std::filesystem::remove(lines_csv, ec);
-    rejects_select =
-        "SELECT " + SqlLiteral(file) +
-        " AS file, coalesce(l.line, n.record)::BIGINT AS line, n.byte_offset, "
-        "n.column_idx::INTEGER AS column_index, n.column_name AS \"column\", n.error_type, "
-        "n.error_message AS reason, n.raw_line FROM " +
-        norm + " n LEFT JOIN " + norm +
-        "_lines l ON l.byte_offset = n.byte_offset ORDER BY n.byte_offset, n.column_idx";
   }
-  counts.rows_read = static_cast<int64_t>(rows + rejected);
-  counts.rows_written = static_cast<int64_t>(rows);
-  counts.rows_rejected = static_cast<int64_t>(rejected);
-  if (ctx.partial_counts) *ctx.partial_counts = counts;
-  ctx.log->Info("read " + std::to_string(rows + rejected) + " rows: " + std::to_string(rows) +
-                " loaded, " + std::to_string(rejected) + " rejected");
 
-  auto fail_with_rejects = [&](const std::string& why) {
-    std::string kept = ctx.rejects_dir + "/" + t.id + ".rejects.csv";
-    session->Execute("COPY (" + rejects_select + ") TO " + SqlLiteral(kept) +
-                     " (FORMAT csv, HEADER true)");
-    auto first = session->Query("SELECT line, byte_offset, \"column\", reason FROM (" +
-                                rejects_select + ") LIMIT 5");
+  // DuckDB's strict reader gives up on a file whose lines end in more than one way; name the
+  // line where the ending changes, which the engine's message does not.
+  void DiagnoseUnreadable() {
+    for (const auto& f : files_) {
+      if (f.size == 0) continue;
+      auto s = csv::ScanFile(f.path, dialect_, f.size, {}, nullptr, ctx_.cancel,
+                             c_.encoding == "utf-16");
+      if (s.mixed_line != 0) {
+        throw InvalidInput(
+            ctx_.Name() + ": '" + f.path + "' mixes line endings: the first line ends with " +
+            csv::LineEndingName(s.first_ending) + " but line " + std::to_string(s.mixed_line) +
+            " with " + csv::LineEndingName(s.mixed_ending) +
+            ", which the CSV reader cannot read; convert the file to one kind of line ending "
+            "(e.g. sed -i 's/\\r$//' FILE, or dos2unix) and run again");
+      }
+    }
+  }
+
+  // One row in DuckDB's rejects table per problem; a row can have several. Rejected rows are
+  // counted once each, by file and the reader's line number (record); their byte offsets and
+  // physical lines come from the scanner, since the reader's positions are off by the line
+  // ending with CRLF and wrap every buffer (32 MB) on columns read through a cast.
+  void CollectRejects() {
+    std::string table =
+        " (file VARCHAR, record BIGINT, column_idx BIGINT, column_name VARCHAR, error_type "
+        "VARCHAR, error_message VARCHAR, raw_line VARCHAR)";
+    if (!std::any_of(files_.begin(), files_.end(), [](auto& f) { return f.size > 0; })) {
+      session_->Execute("CREATE TEMP TABLE " + Norm() + table);
+      return;
+    }
+    session_->Execute(
+        "CREATE TEMP TABLE " + Norm() +
+        " AS SELECT s.file_path AS file, r.line::BIGINT AS record, r.column_idx::BIGINT AS "
+        "column_idx, r.column_name, r.error_type::VARCHAR AS error_type, r.error_message, CASE "
+        "WHEN starts_with(r.csv_line, chr(10)) THEN r.csv_line[2:] ELSE r.csv_line END AS "
+        "raw_line FROM " +
+        SqlIdentifier(RejectsTable()) + " r JOIN " + SqlIdentifier(RejectsScan()) +
+        " s USING (scan_id, file_id)");
+  }
+
+  // File path as DuckDB reports it -> index in files_. DuckDB reports the path it opened, which
+  // is ours without the glob escapes.
+  size_t FileIndex(const std::string& reported) const {
+    for (size_t i = 0; i < files_.size(); i++) {
+      if (files_[i].path == reported) return i;
+    }
+    throw Internal("the CSV reader reported a reject in '" + reported +
+                   "', which is not one of the files read");
+  }
+
+  // Counts every file's records with the independent scanner, finds the physical line of every
+  // rejected row, and checks read = loaded + rejected.
+  void Reconcile() {
+    std::vector<std::vector<uint64_t>> records(files_.size());
+    session_->Stream("SELECT DISTINCT file, record FROM " + Norm() + " ORDER BY 1, 2",
+                     [&](const engine::Batch& b) {
+                       for (size_t r = 0; r < b.num_rows; r++) {
+                         records[FileIndex(b.cells[0][r].value_or(""))].push_back(
+                             std::stoull(b.cells[1][r].value_or("0")));
+                       }
+                     });
+    for (const auto& o : records) rejected_ += o.size();
+
+    std::string lines_csv = ctx_.rejects_dir + "/" + t_.id + ".lines.tmp.csv";
+    FILE* lines = std::fopen(lines_csv.c_str(), "w");
+    if (lines == nullptr) throw IoError(ErrnoMessage("cannot write '" + lines_csv + "'", errno));
+    std::fprintf(lines, "file,record,byte_offset,line\n");
+    uint64_t max_line =
+        c_.max_line_size > 0 ? static_cast<uint64_t>(c_.max_line_size) : kDefaultMaxLineSize;
+    bool utf16 = c_.encoding == "utf-16";
+    double scan_start = SteadySeconds();
+    std::vector<std::pair<size_t, csv::LongRecord>> lost_candidates;
+    scanned_.resize(files_.size());
+    for (size_t i = 0; i < files_.size(); i++) {
+      auto& f = files_[i];
+      if (f.size == 0) continue;
+      std::vector<csv::Located> located;
+      csv::ScanStats s;
+      try {
+        s = csv::ScanFile(f.path, dialect_, f.size, records[i], &located, ctx_.cancel, utf16,
+                          max_line);
+      } catch (...) {
+        std::fclose(lines);
+        std::remove(lines_csv.c_str());
+        throw;
+      }
+      f.records = s.records - (c_.header && s.records > 0 ? 1 : 0);
+      scanned_[i] = s;
+      for (const auto& l : located) {
+        std::fprintf(lines, "%s,%llu,%llu,%llu\n", CsvField(f.path).c_str(),
+                     static_cast<unsigned long long>(l.record_line),
+                     static_cast<unsigned long long>(l.offset),
+                     static_cast<unsigned long long>(l.line));
+      }
+      if (located.size() != records[i].size()) {
+        std::fclose(lines);
+        std::remove(lines_csv.c_str());
+        throw Internal(ctx_.Name() + ": the CSV reader rejected " +
+                       std::to_string(records[i].size()) + " rows of '" + f.path + "', but only " +
+                       std::to_string(located.size()) +
+                       " of them could be found in the file; nothing was published (please "
+                       "report this with the file)");
+      }
+      std::set<uint64_t> rejected;
+      for (const auto& l : located) rejected.insert(l.offset);
+      for (const auto& lr : s.long_records) {
+        if (!rejected.count(lr.offset)) lost_candidates.push_back({i, lr});
+      }
+    }
+    if (std::fclose(lines) != 0)
+      throw IoError(ErrnoMessage("cannot write '" + lines_csv + "'", errno));
+    ctx_.log->Info("counted the records of " + Describe() + " in " +
+                   HumanSeconds(SteadySeconds() - scan_start));
+    session_->Execute("CREATE TEMP TABLE " + Norm() + "_lines AS SELECT * FROM read_csv(" +
+                      SqlLiteral(lines_csv) +
+                      ", header = true, auto_detect = false, quote = '\"', escape = '\"', columns "
+                      "= {'file': 'VARCHAR', "
+                      "'record': 'BIGINT', 'byte_offset': 'BIGINT', 'line': 'BIGINT'})");
+    std::remove(lines_csv.c_str());
+
+    for (const auto& f : files_) expected_ += f.records;
+    if (rows_ + rejected_ < expected_ && lost_candidates.size() <= expected_ - rows_ - rejected_ &&
+        !lost_candidates.empty()) {
+      // The reader skipped records longer than its buffer without a word; they are rejects.
+      for (const auto& [i, lr] : lost_candidates) AddLongRecordReject(files_[i].path, lr, max_line);
+      rejected_ += lost_candidates.size();
+    }
+    lost_candidates_ = lost_candidates;
+    if (rows_ + rejected_ < expected_ && !exact_.empty()) RejectInexactValues(records, max_line);
+  }
+
+  // The rows the query left out because an exact column's value did not convert: found by
+  // reading the files' fields again (the rare path), and rejected with their line and reason.
+  void RejectInexactValues(const std::vector<std::vector<uint64_t>>& reader_rejects,
+                           uint64_t max_line) {
+    double start = SteadySeconds();
+    std::vector<size_t> columns;
+    for (const auto& e : exact_) columns.push_back(e.index);
+    std::string rows_csv = ctx_.rejects_dir + "/" + t_.id + ".inexact.tmp.csv";
+    FILE* out = std::fopen(rows_csv.c_str(), "w");
+    if (out == nullptr) throw IoError(ErrnoMessage("cannot write '" + rows_csv + "'", errno));
+    std::fprintf(out, "file,record,byte_offset,line,column_idx,column_name,reason,raw_line\n");
+    // The files are read in parts between the scanner's checkpoints, on as many threads as
+    // the machine has cores; each part writes its rejects to its own buffer, joined in order.
+    struct Part {
+      size_t file;
+      csv::FieldRange range;
+      std::string out;
+      uint64_t found = 0;
+    };
+    std::vector<Part> parts;
+    std::vector<std::vector<uint64_t>> skips(files_.size());
+    bool utf16 = c_.encoding == "utf-16";
+    for (size_t i = 0; i < files_.size(); i++) {
+      if (files_[i].size == 0) continue;
+      // Rows the reader rejected, or skipped for their length, never reached the query.
+      skips[i] = reader_rejects[i];
+      for (const auto& [fi, lr] : lost_candidates_) {
+        if (fi == i) skips[i].push_back(lr.record_line);
+      }
+      std::sort(skips[i].begin(), skips[i].end());
+      csv::Checkpoint from;
+      for (const auto& cp : utf16 ? std::vector<csv::Checkpoint>{} : scanned_[i].checkpoints) {
+        parts.push_back({i, {from, cp.offset}, "", 0});
+        from = cp;
+      }
+      parts.push_back({i, {from, 0}, "", 0});
+    }
+    auto read_part = [&](Part& part) {
+      const auto& f = files_[part.file];
+      csv::ScanFields(
+          f.path, dialect_, f.size, c_.header, columns, skips[part.file],
+          [&](const csv::RecordText& r, const std::vector<csv::FieldText>& fields) {
+            bool counted = false;
+            for (size_t k = 0; k < exact_.size(); k++) {
+              const auto& v = fields[k];
+              if (!v.quoted && v.text == c_.null_string) continue;  // NULL
+              if (engine::exact::Fits(exact_[k].target, v.text)) continue;
+              std::string raw(r.length > max_line ? 0 : r.length, '\0');
+              ReadAt(f.path, r.offset, &raw);
+              part.out += CsvField(f.path) + "," + std::to_string(r.record_line) + "," +
+                          std::to_string(r.offset) + "," + std::to_string(r.line) + "," +
+                          std::to_string(exact_[k].index + 1) + "," + CsvField(exact_[k].name) +
+                          "," +
+                          CsvField("Error when converting column \"" + exact_[k].name + "\": \"" +
+                                   v.text.substr(0, 200) + "\" is not exactly a " +
+                                   exact_[k].target.declared +
+                                   " (a value that does not fit its declared type is rejected, "
+                                   "never rounded or truncated)") +
+                          "," + CsvField(ValidUtf8(raw)) + "\n";
+              if (!counted) part.found++;
+              counted = true;
+            }
+          },
+          ctx_.cancel, utf16, 0, part.range);
+    };
+    std::atomic<size_t> next{0};
+    std::exception_ptr error;
+    std::mutex error_mu;
+    auto worker = [&] {
+      for (size_t k; (k = next++) < parts.size();) {
+        try {
+          read_part(parts[k]);
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(error_mu);
+          if (!error) error = std::current_exception();
+          next = parts.size();
+        }
+      }
+    };
+    unsigned threads = std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(), 8));
+    std::vector<std::thread> pool;
+    for (unsigned k = 1; k < threads && k < parts.size(); k++) pool.emplace_back(worker);
+    worker();
+    for (auto& th : pool) th.join();
+    uint64_t found = 0;
+    for (const auto& part : parts) {
+      found += part.found;
+      if (!error && std::fwrite(part.out.data(), 1, part.out.size(), out) != part.out.size()) {
+        error = std::make_exception_ptr(
+            IoError(ErrnoMessage("cannot write '" + rows_csv + "'", errno)));
+      }
+    }
+    if (error) {
+      std::fclose(out);
+      std::remove(rows_csv.c_str());
+      std::rethrow_exception(error);
+    }
+    if (std::fclose(out) != 0)
+      throw IoError(ErrnoMessage("cannot write '" + rows_csv + "'", errno));
+    std::string read = "read_csv(" + SqlLiteral(rows_csv) +
+                       ", header = true, auto_detect = false, quote = '\"', escape = '\"', columns "
+                       "= {'file': 'VARCHAR', "
+                       "'record': 'BIGINT', 'byte_offset': 'BIGINT', 'line': 'BIGINT', "
+                       "'column_idx': 'BIGINT', 'column_name': 'VARCHAR', 'reason': 'VARCHAR', "
+                       "'raw_line': 'VARCHAR'}, allow_quoted_nulls = false)";
+    session_->Execute("INSERT INTO " + Norm() +
+                      " SELECT file, record, column_idx, column_name, 'CAST', reason, raw_line "
+                      "FROM " +
+                      read);
+    session_->Execute("INSERT INTO " + Norm() +
+                      "_lines SELECT DISTINCT file, record, "
+                      "byte_offset, line FROM " +
+                      read);
+    std::remove(rows_csv.c_str());
+    rejected_ += found;
+    ctx_.log->Info("found " + std::to_string(found) +
+                   " rows with values that do not fit their "
+                   "declared type exactly in " +
+                   HumanSeconds(SteadySeconds() - start));
+  }
+
+  static void ReadAt(const std::string& path, uint64_t offset, std::string* out) {
+    if (out->empty()) return;
+    FILE* f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) return out->clear();
+    if (::fseeko(f, static_cast<off_t>(offset), SEEK_SET) != 0 ||
+        std::fread(out->data(), 1, out->size(), f) != out->size()) {
+      out->clear();
+    }
+    std::fclose(f);
+  }
+
+  void CheckBalance() {
+    if (rows_ + rejected_ != expected_) Mismatch(expected_, lost_candidates_);
+  }
+
+  void AddLongRecordReject(const std::string& path, const csv::LongRecord& lr, uint64_t max_line) {
+    std::string raw;
+    if (FILE* f = std::fopen(path.c_str(), "rb")) {
+      raw.resize(std::min<uint64_t>(lr.length, kRawLineKept));
+      if (::fseeko(f, static_cast<off_t>(lr.offset), SEEK_SET) != 0 ||
+          std::fread(raw.data(), 1, raw.size(), f) != raw.size()) {
+        raw.clear();
+      }
+      std::fclose(f);
+    }
+    std::string reason = "the row is " + std::to_string(lr.length) +
+                         " bytes, longer than max_line_size (" + std::to_string(max_line) +
+                         "); raise max_line_size: to load it" +
+                         (lr.length > kRawLineKept ? " (raw_line holds its first 64 KiB)" : "");
+    std::string record = std::to_string(lr.record_line);
+    session_->Execute("INSERT INTO " + Norm() + " VALUES (" + SqlLiteral(path) + ", " + record +
+                      ", NULL, NULL, 'LINE SIZE OVER MAXIMUM', " + SqlLiteral(reason) + ", " +
+                      SqlLiteral(ValidUtf8(raw)) + ")");
+    session_->Execute("INSERT INTO " + Norm() + "_lines VALUES (" + SqlLiteral(path) + ", " +
+                      record + ", " + std::to_string(lr.offset) + ", " + std::to_string(lr.line) +
+                      ")");
+    ctx_.log->Info("line " + std::to_string(lr.line) + " of " + path + " (" +
+                   std::to_string(lr.length) + " bytes) was skipped by the reader; rejected");
+  }
+
+  [[noreturn]] void Mismatch(uint64_t expected,
+                             const std::vector<std::pair<size_t, csv::LongRecord>>& long_ones) {
+    std::string why;
+    for (size_t i = 0; i < scanned_.size() && why.empty(); i++) {
+      const auto& s = scanned_[i];
+      if (s.mixed_line != 0) {
+        why = "; '" + files_[i].path + "' mixes line endings (line 1 ends with " +
+              csv::LineEndingName(s.first_ending) + ", line " + std::to_string(s.mixed_line) +
+              " with " + csv::LineEndingName(s.mixed_ending) + "): convert it to one kind";
+      }
+    }
+    if (why.empty() && !long_ones.empty()) {
+      const auto& [i, lr] = long_ones.front();
+      why = "; line " + std::to_string(lr.line) + " of '" + files_[i].path +
+            "' holds a record of " + std::to_string(lr.length) +
+            " bytes, more than max_line_size: raise max_line_size:";
+    }
+    throw InvalidInput(ctx_.Name() + ": " + Describe() + " holds " + std::to_string(expected) +
+                       " data rows, but the CSV reader returned " + std::to_string(rows_) +
+                       " rows and " + std::to_string(rejected_) + " rejects: " +
+                       std::to_string(expected > rows_ + rejected_ ? expected - rows_ - rejected_
+                                                                   : rows_ + rejected_ - expected) +
+                       " rows are unaccounted for, so nothing was published" +
+                       (why.empty() ? " (please report this with the file)" : why));
+  }
+
+  void RecordCounts() {
+    counts_.rows_read = static_cast<int64_t>(rows_ + rejected_);
+    counts_.rows_written = static_cast<int64_t>(rows_);
+    counts_.rows_rejected = static_cast<int64_t>(rejected_);
+    if (ctx_.partial_counts) *ctx_.partial_counts = counts_;
+    ctx_.log->Info("read " + std::to_string(rows_ + rejected_) + " rows: " + std::to_string(rows_) +
+                   " loaded, " + std::to_string(rejected_) + " rejected");
+  }
+
+  // The rejects with their positions; every reject's record was located by the scanner.
+  std::string Located() const {
+    return Norm() + " n JOIN " + Norm() + "_lines l ON l.file = n.file AND l.record = n.record";
+  }
+
+  std::string RejectsSelect() const {
+    return "SELECT n.file, l.line, l.byte_offset, n.column_idx::INTEGER AS column_index, "
+           "n.column_name AS \"column\", n.error_type, n.error_message AS reason, n.raw_line "
+           "FROM " +
+           Located() + " ORDER BY n.file, l.byte_offset, n.column_idx";
+  }
+
+  [[noreturn]] void FailWithRejects(const std::string& why) {
+    std::string kept = ctx_.rejects_dir + "/" + t_.id + ".rejects.csv";
+    session_->Execute("COPY (" + RejectsSelect() + ") TO " + SqlLiteral(kept) +
+                      " (FORMAT csv, HEADER true)");
+    auto first = session_->Query("SELECT line, byte_offset, \"column\", reason FROM (" +
+                                 RejectsSelect() + ") LIMIT 5");
     std::string examples;
     for (const auto& r : first.rows) {
       examples += "\n  line " + r[0].value_or("?") + " (byte " + r[1].value_or("?") + ")" +
                   (r[2] ? ", column '" + *r[2] + "'" : "") + ": " + r[3].value_or("");
     }
-    throw InvalidInput(ctx.Name() + ": " + why + "; every rejected row is kept in " + kept +
-                       " (the lake is unchanged). First rejects:" + examples);
-  };
-
-  if (rejected > 0) {
-    // A quote closed and followed by more text ("Ann"x) spoils one row, which is rejected like
-    // any other. A quote never closed swallows the rest of the file, which must not pass: its
-    // reject spans line breaks, or runs to the end of the file with an odd number of quotes.
-    std::string q = SqlLiteral(c.quote.empty() ? "\"" : c.quote);
-    auto unterminated = session->Query(
-        "SELECT line, byte_offset, length(raw_line) - length(replace(raw_line, chr(10), '')) "
-        "FROM (" +
-        rejects_select +
-        ") WHERE error_type = 'UNQUOTED VALUE' AND (contains(raw_line, chr(10)) OR "
-        "(byte_offset + strlen(raw_line) >= " +
-        std::to_string(info.size) + " - 2 AND (length(raw_line) - length(replace(raw_line, " + q +
-        ", ''))) % 2 = 1)) LIMIT 1");
-    if (!unterminated.rows.empty()) {
-      const auto& r = unterminated.rows[0];
-      fail_with_rejects("line " + r[0].value_or("?") + " (byte " + r[1].value_or("?") +
-                        ") opens a quote that is never closed, so the " + r[2].value_or("?") +
-                        " lines after it were read as one value; fix the file, or set quote: '' "
-                        "when the data is not quoted");
-    }
-    bool over = c.rejects_max_fraction >= 0
-                    ? static_cast<double>(rejected) >
-                          c.rejects_max_fraction * static_cast<double>(rows + rejected)
-                    : static_cast<int64_t>(rejected) > c.rejects_max;
-    if (over) {
-      char pct[32];
-      std::snprintf(pct, sizeof pct, "%g%%", c.rejects_max_fraction * 100);
-      std::string limit = c.rejects_max_fraction >= 0 ? pct : std::to_string(c.rejects_max);
-      fail_with_rejects(std::to_string(rejected) + " of " + std::to_string(rows + rejected) +
-                        " rows were rejected, more than rejects.max (" + limit +
-                        "); raise rejects.max or fix the file");
-    }
+    // The first line stands alone (the run's progress shows only it); the details follow.
+    throw InvalidInput(ctx_.Name() + ": " + why + "\nevery rejected row is kept in " + kept +
+                       " (the lake is unchanged); the first ones:" + examples);
   }
 
-  // Publish rejects first: a crash between the two publishes leaves the old data with new
-  // rejects, which the re-run replaces; the other order could show data without its rejects.
-  if (!c.rejects_into.empty()) {
-    std::string rstaging = ctx.lake->StagingDir(ctx.run_id, ctx.attempt_id, c.rejects_into, ctx.ds);
-    std::string select =
-        have_rejects ? rejects_select
-                     : "SELECT ''::VARCHAR AS file, 0::BIGINT AS line, 0::BIGINT AS "
-                       "byte_offset, 0::INTEGER AS column_index, ''::VARCHAR AS \"column\", "
-                       "''::VARCHAR AS error_type, ''::VARCHAR AS reason, ''::VARCHAR AS "
-                       "raw_line LIMIT 0";
-    uint64_t n = session->CopyToParquet(select, rstaging + "/part-00000.parquet");
-    PublishStaged(ctx, *session, c.rejects_into, rstaging, n);
+  // A quote closed and followed by more text ("Ann"x) spoils one row, which is rejected like
+  // any other. A quote never closed swallows the rest of the file, which must not pass: its
+  // reject spans line breaks, or runs to the end of the file.
+  void CheckUnterminatedQuote() {
+    if (rejected_ == 0) return;
+    auto r = session_->Query("SELECT n.file, l.line, l.byte_offset FROM " + Located() +
+                                 " WHERE n.error_type = 'UNQUOTED VALUE' AND (contains(n.raw_line, "
+                                 "chr(10)) OR contains(n.raw_line, chr(13))) ORDER BY 1, 3 LIMIT 1",
+                             1);
+    std::string file, line, byte;
+    if (!r.rows.empty()) {
+      file = r.rows[0][0].value_or("");
+      line = r.rows[0][1].value_or("?");
+      byte = r.rows[0][2].value_or("?");
+    } else {
+      // A quote opened on the last line never closes and never spans a line break.
+      for (size_t i = 0; i < scanned_.size(); i++) {
+        if (!scanned_[i].open_quote_at_end) continue;
+        auto last = session_->Query("SELECT l.line, l.byte_offset FROM " + Located() +
+                                        " WHERE n.file = " + SqlLiteral(files_[i].path) +
+                                        " AND n.error_type = 'UNQUOTED VALUE' ORDER BY "
+                                        "l.byte_offset DESC LIMIT 1",
+                                    1);
+        if (last.rows.empty()) continue;
+        file = files_[i].path;
+        line = last.rows[0][0].value_or("?");
+        byte = last.rows[0][1].value_or("?");
+        break;
+      }
+    }
+    if (file.empty()) return;
+    uint64_t total_lines = 0;
+    for (size_t i = 0; i < scanned_.size(); i++) {
+      if (files_[i].path == file) total_lines = scanned_[i].lines;
+    }
+    uint64_t at = std::strtoull(line.c_str(), nullptr, 10);
+    uint64_t after = total_lines > at ? total_lines - at : 0;
+    FailWithRejects("line " + line + " (byte " + byte + ")" +
+                    (files_.size() > 1 ? " of '" + file + "'" : "") +
+                    " opens a quote that is never closed, so " +
+                    (after == 0 ? std::string("the rest of the line was")
+                                : "the " + std::to_string(after) + " line" +
+                                      (after == 1 ? "" : "s") + " after it were") +
+                    " read as one value; fix the file, or set quote: '' when the data is not "
+                    "quoted");
   }
-  auto m = PublishStaged(ctx, *session, t.into, staging, rows);
-  counts.bytes = static_cast<int64_t>(m.bytes);
-  return counts;
-}
+
+  void CheckRejectLimit() {
+    if (rejected_ == 0) return;
+    bool over = c_.rejects_max_fraction >= 0
+                    ? static_cast<double>(rejected_) >
+                          c_.rejects_max_fraction * static_cast<double>(rows_ + rejected_)
+                    : static_cast<int64_t>(rejected_) > c_.rejects_max;
+    if (!over) return;
+    char pct[32];
+    std::snprintf(pct, sizeof pct, "%g%%", c_.rejects_max_fraction * 100);
+    std::string limit = c_.rejects_max_fraction >= 0 ? pct : std::to_string(c_.rejects_max);
+    FailWithRejects(std::to_string(rejected_) + " of " + std::to_string(rows_ + rejected_) +
+                    " rows were rejected, more than rejects.max (" + limit +
+                    "); raise rejects.max or fix the file");
+  }
+
+  std::string SourcesJson() const {
+    nlohmann::ordered_json a = nlohmann::ordered_json::array();
+    for (const auto& f : files_) {
+      a.push_back({{"path", f.path}, {"bytes", f.size}, {"records", f.records}});
+    }
+    return a.dump();
+  }
+
+  // Rejects first: a crash between the two publishes leaves the old data with new rejects,
+  // which the re-run replaces; the other order could show data without its rejects.
+  state::TaskCounts Publish() {
+    if (!c_.rejects_into.empty()) {
+      std::string rstaging =
+          ctx_.lake->StagingDir(ctx_.run_id, ctx_.attempt_id, c_.rejects_into, ctx_.ds);
+      uint64_t n = session_->CopyToParquet(RejectsSelect(), rstaging + "/part-00000.parquet");
+      PublishStaged(ctx_, *session_, c_.rejects_into, rstaging, n);
+      FaultPoint("csv.between_publishes");
+    }
+    auto m = PublishStaged(ctx_, *session_, t_.into, staging_, rows_, "", SourcesJson());
+    counts_.bytes = static_cast<int64_t>(m.bytes);
+    return counts_;
+  }
+
+  TaskContext& ctx_;
+  const pipeline::TaskSpec& t_;
+  const pipeline::CsvImportSpec& c_;
+  csv::Dialect dialect_;
+  std::string pattern_;  // the glob, or the one path
+  std::vector<InputFile> files_;
+  std::vector<csv::ScanStats> scanned_;  // per file, in files_ order (empty files: zeros)
+  std::vector<ExactColumn> exact_;       // see ChooseExactTypes
+  uint64_t expected_ = 0;                // data records in every file, by the scanner
+  std::vector<std::pair<size_t, csv::LongRecord>> lost_candidates_;
+  uint64_t total_bytes_ = 0;
+  std::shared_ptr<engine::Session> session_;
+  std::string staging_;
+  uint64_t rows_ = 0;
+  uint64_t rejected_ = 0;
+  state::TaskCounts counts_;
+};
+
+}  // namespace
+
+state::TaskCounts RunCsvImport(TaskContext& ctx) { return CsvImport(ctx).Run(); }
 
 }  // namespace sluice::tasks

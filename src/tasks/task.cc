@@ -1,6 +1,7 @@
 #include "tasks/task.h"
 
 #include "common/error.h"
+#include "common/secrets.h"
 #include "common/strings.h"
 #include "common/time.h"
 #include "pipeline/template.h"
@@ -18,7 +19,7 @@ TaskLog::~TaskLog() {
 
 void TaskLog::Info(const std::string& line) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::fprintf(file_, "%s %s\n", NowIso().c_str(), line.c_str());
+  std::fprintf(file_, "%s %s\n", NowIso().c_str(), RedactSecrets(line).c_str());
   std::fflush(file_);
 }
 
@@ -73,7 +74,7 @@ std::string TaskContext::Render(const std::string& text, const std::string& what
 
 lake::Manifest PublishStaged(TaskContext& ctx, engine::Session& session, const std::string& dataset,
                              const std::string& staging_dir, uint64_t rows,
-                             const std::string& watermark) {
+                             const std::string& watermark, const std::string& sources) {
   lake::PublishRequest req;
   req.dataset = dataset;
   req.ds = ctx.ds;
@@ -85,6 +86,7 @@ lake::Manifest PublishStaged(TaskContext& ctx, engine::Session& session, const s
   req.attempt_id = ctx.attempt_id;
   req.task_id = ctx.task->id;
   req.watermark = watermark;
+  req.sources = sources;
   ctx.cancel->ThrowIfCancelled();
   lake::Manifest m = ctx.lake->Publish(req);
   ctx.log->Info("published " + dataset + " ds=" + ctx.ds + ": " + std::to_string(rows) + " rows, " +

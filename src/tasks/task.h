@@ -86,9 +86,10 @@ state::TaskCounts RunDbLoad(TaskContext& ctx);
 state::TaskCounts RunDbImport(TaskContext& ctx);
 
 // Publishes the Parquet files written to staging_dir (part-00000.parquet and any more parts of
-// the same schema) as dataset's partition for ctx.ds, with an incremental import's watermark.
+// the same schema) as dataset's partition for ctx.ds, with an incremental import's watermark and
+// the input files read (lake::Manifest::sources).
 lake::Manifest PublishStaged(TaskContext& ctx, engine::Session& session, const std::string& dataset,
                              const std::string& staging_dir, uint64_t rows,
-                             const std::string& watermark = "");
+                             const std::string& watermark = "", const std::string& sources = "");
 
 }  // namespace sluice::tasks

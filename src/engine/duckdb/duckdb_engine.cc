@@ -7,11 +7,14 @@
 #include <exception>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <set>
 
 #include "common/error.h"
 #include "common/strings.h"
 #include "engine/engine.h"
+#include "engine/exact_parse.h"
 
 namespace sluice::engine {
 
@@ -745,6 +748,198 @@ class DuckDbSession : public Session {
   std::vector<Column> last_columns_;
 };
 
+// ---------------------------------------------------------------------------------------------
+// Exact reads for CSV columns (Engine::ExactReadType). DuckDB's CSV reader parses numbers, dates
+// and times itself, by type id, and rounds or truncates what does not fit. A column declared as
+// an alias over a "carrier" type the reader does not parse itself (TIMESTAMP_NS for 8 bytes,
+// UHUGEINT for 16) goes through the cast functions registered here instead: a strict reading
+// into the carrier (exact_parse.h) and a cast back to the declared type. A value the strict
+// reading refuses is reported with set_row_error, which the reader turns into a CAST reject
+// with its line, like any other.
+
+using exact::Kind;
+
+// Reads text into row r of a carrier vector; false when the value does not fit exactly.
+bool ReadExact(const exact::Target& t, std::string_view text, void* out, idx_t r) {
+  int64_t small = 0;
+  __int128 big = 0;
+  if (!exact::Read(t, text, &small, &big)) return false;
+  if (t.bytes == 16) {
+    auto* h = static_cast<duckdb_uhugeint*>(out) + r;
+    h->lower = static_cast<uint64_t>(big);
+    h->upper = static_cast<uint64_t>(static_cast<unsigned __int128>(big) >> 64);
+  } else {
+    static_cast<int64_t*>(out)[r] = small;
+  }
+  return true;
+}
+
+void CopyNulls(duckdb_vector in, duckdb_vector out, idx_t count) {
+  uint64_t* iv = duckdb_vector_get_validity(in);
+  if (iv == nullptr) return;
+  duckdb_vector_ensure_validity_writable(out);
+  uint64_t* ov = duckdb_vector_get_validity(out);
+  for (idx_t r = 0; r < count; r++) {
+    if (!duckdb_validity_row_is_valid(iv, r)) duckdb_validity_set_row_invalid(ov, r);
+  }
+}
+
+// VARCHAR -> carrier. Runs on several engine threads at once: it reads only its arguments.
+bool ExactFromText(duckdb_function_info info, idx_t count, duckdb_vector input,
+                   duckdb_vector output) {
+  const auto* t = static_cast<const exact::Target*>(duckdb_cast_function_get_extra_info(info));
+  auto* in = static_cast<duckdb_string_t*>(duckdb_vector_get_data(input));
+  void* out = duckdb_vector_get_data(output);
+  uint64_t* valid = duckdb_vector_get_validity(input);
+  CopyNulls(input, output, count);
+  bool try_mode = duckdb_cast_function_get_cast_mode(info) == DUCKDB_CAST_TRY;
+  bool ok = true;
+  for (idx_t r = 0; r < count; r++) {
+    if (valid != nullptr && !duckdb_validity_row_is_valid(valid, r)) continue;
+    std::string_view text(duckdb_string_t_data(&in[r]), duckdb_string_t_length(in[r]));
+    if (ReadExact(*t, text, out, r)) continue;
+    std::string msg = "'" + std::string(text.substr(0, 200)) + "' is not exactly a " + t->declared;
+    if (!try_mode) {
+      duckdb_cast_function_set_error(info, msg.c_str());
+      return false;
+    }
+    // The reader runs casts in TRY mode: the row's NULL plus `false` make it a reject. A NULL
+    // for a non-NULL input is never written otherwise, or it would load as a silent NULL.
+    duckdb_cast_function_set_row_error(info, msg.c_str(), r, output);
+    ok = false;
+  }
+  return ok;
+}
+
+// Carrier -> the declared type: the carrier holds the declared type's value in its low bytes.
+bool ExactToDeclared(duckdb_function_info info, idx_t count, duckdb_vector input,
+                     duckdb_vector output) {
+  const auto* t = static_cast<const exact::Target*>(duckdb_cast_function_get_extra_info(info));
+  const void* in = duckdb_vector_get_data(input);
+  void* out = duckdb_vector_get_data(output);
+  if (t->bytes == 16 || t->bytes == 8) {
+    std::memcpy(out, in, count * static_cast<size_t>(t->bytes));
+  } else {
+    const auto* src = static_cast<const int64_t*>(in);
+    for (idx_t r = 0; r < count; r++) {
+      if (t->bytes == 4) static_cast<int32_t*>(out)[r] = static_cast<int32_t>(src[r]);
+      if (t->bytes == 2) static_cast<int16_t*>(out)[r] = static_cast<int16_t>(src[r]);
+      if (t->bytes == 1) static_cast<int8_t*>(out)[r] = static_cast<int8_t>(src[r]);
+    }
+  }
+  CopyNulls(input, output, count);
+  return true;
+}
+
+// What exact reading a declared type gets, or nullopt when the reader's own parsing is exact
+// (VARCHAR, BOOLEAN, BLOB, UUID, ...) or not one sluice checks.
+std::optional<exact::Target> ExactTypeFor(duckdb_logical_type type) {
+  exact::Target t;
+  auto integer = [&](int bytes, bool is_signed) {
+    t.kind = is_signed ? Kind::kSigned : Kind::kUnsigned;
+    t.bytes = bytes;
+    if (bytes == 16) {
+      t.max = ~(static_cast<__int128>(1) << 127);
+      t.min = -t.max - 1;
+    } else if (is_signed) {
+      t.max = (static_cast<__int128>(1) << (8 * bytes - 1)) - 1;
+      t.min = -t.max - 1;
+    } else {
+      t.max = (static_cast<__int128>(1) << (8 * bytes)) - 1;
+    }
+  };
+  switch (duckdb_get_type_id(type)) {
+    case DUCKDB_TYPE_TINYINT:
+      integer(1, true);
+      break;
+    case DUCKDB_TYPE_SMALLINT:
+      integer(2, true);
+      break;
+    case DUCKDB_TYPE_INTEGER:
+      integer(4, true);
+      break;
+    case DUCKDB_TYPE_BIGINT:
+      integer(8, true);
+      break;
+    case DUCKDB_TYPE_HUGEINT: {
+      // The lake stores HUGEINT as DECIMAL(38,0): 38 digits, not quite HUGEINT's 39.
+      integer(16, true);
+      __int128 limit = 1;
+      for (int i = 0; i < 38; i++) limit *= 10;
+      t.max = limit - 1;
+      t.min = -t.max;
+      t.declared = "HUGEINT (38 digits in the lake)";
+      return t;
+    }
+    case DUCKDB_TYPE_UTINYINT:
+      integer(1, false);
+      break;
+    case DUCKDB_TYPE_USMALLINT:
+      integer(2, false);
+      break;
+    case DUCKDB_TYPE_UINTEGER:
+      integer(4, false);
+      break;
+    case DUCKDB_TYPE_UBIGINT:
+      integer(8, false);
+      break;
+    case DUCKDB_TYPE_DECIMAL: {
+      t.kind = Kind::kDecimal;
+      t.width = duckdb_decimal_width(type);
+      t.scale = duckdb_decimal_scale(type);
+      t.bytes = t.width <= 4 ? 2 : t.width <= 9 ? 4 : t.width <= 18 ? 8 : 16;
+      break;
+    }
+    case DUCKDB_TYPE_FLOAT:
+      t.kind = Kind::kFloat;
+      t.bytes = 4;
+      break;
+    case DUCKDB_TYPE_DOUBLE:
+      t.kind = Kind::kDouble;
+      t.bytes = 8;
+      break;
+    case DUCKDB_TYPE_DATE:
+      t.kind = Kind::kDate;
+      t.bytes = 4;
+      break;
+    case DUCKDB_TYPE_TIME:
+      t.kind = Kind::kTime;
+      break;
+    case DUCKDB_TYPE_TIMESTAMP:
+      t.kind = Kind::kTimestamp;
+      break;
+    case DUCKDB_TYPE_TIMESTAMP_MS:
+      t.kind = Kind::kTimestamp;
+      t.digits = 3;
+      break;
+    case DUCKDB_TYPE_TIMESTAMP_S:
+      t.kind = Kind::kTimestamp;
+      t.digits = 0;
+      break;
+    case DUCKDB_TYPE_TIMESTAMP_TZ:
+      t.kind = Kind::kTimestamp;
+      t.with_zone = true;
+      break;
+    default:
+      return std::nullopt;
+  }
+  t.declared = TypeName(type);
+  return t;
+}
+
+void RegisterCast(duckdb_connection con, duckdb_logical_type from, duckdb_logical_type to,
+                  duckdb_cast_function_t fn, const exact::Target& t) {
+  duckdb_cast_function cf = duckdb_create_cast_function();
+  duckdb_cast_function_set_source_type(cf, from);
+  duckdb_cast_function_set_target_type(cf, to);
+  duckdb_cast_function_set_function(cf, fn);
+  duckdb_cast_function_set_extra_info(cf, new exact::Target(t),
+                                      [](void* p) { delete static_cast<exact::Target*>(p); });
+  duckdb_state state = duckdb_register_cast_function(con, cf);
+  duckdb_destroy_cast_function(&cf);
+  if (state != DuckDBSuccess) throw Internal("cannot register the exact cast for " + t.declared);
+}
+
 class DuckDbEngine : public Engine {
  public:
   explicit DuckDbEngine(const EngineOptions& options) {
@@ -795,8 +990,63 @@ class DuckDbEngine : public Engine {
 
   std::string name() const override { return "duckdb"; }
 
+  std::optional<exact::Target> ExactReadType(const std::string& declared_type) override {
+    std::lock_guard<std::mutex> lock(exact_mu_);
+    auto known = exact_types_.find(declared_type);
+    if (known != exact_types_.end()) return known->second;
+    duckdb_connection con;
+    if (duckdb_connect(db_, &con) != DuckDBSuccess) throw Internal("cannot connect to DuckDB");
+    std::optional<exact::Target> target;
+    duckdb_prepared_statement stmt = nullptr;
+    duckdb_logical_type declared = nullptr;
+    duckdb_logical_type carrier = nullptr;
+    duckdb_logical_type varchar = duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
+    auto cleanup = [&] {
+      if (carrier) duckdb_destroy_logical_type(&carrier);
+      if (declared) duckdb_destroy_logical_type(&declared);
+      duckdb_destroy_logical_type(&varchar);
+      duckdb_destroy_prepare(&stmt);
+      duckdb_disconnect(&con);
+    };
+    try {
+      // A type the engine does not know is left for the reader to report.
+      std::string sql = "SELECT CAST(NULL AS " + declared_type + ")";
+      if (duckdb_prepare(con, sql.c_str(), &stmt) == DuckDBSuccess) {
+        declared = duckdb_prepared_statement_column_logical_type(stmt, 0);
+        target = ExactTypeFor(declared);
+        if (target) {
+          std::string alias = "SLUICE_EXACT_" + TypeName(declared);
+          for (char& c : alias) {
+            if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+          }
+          target->read_type = alias;
+          if (registered_.insert(alias).second) {
+            carrier = duckdb_create_logical_type(target->bytes == 16 ? DUCKDB_TYPE_UHUGEINT
+                                                                     : DUCKDB_TYPE_TIMESTAMP_NS);
+            duckdb_logical_type_set_alias(carrier, alias.c_str());
+            if (duckdb_register_logical_type(con, carrier, nullptr) != DuckDBSuccess) {
+              throw Internal("cannot register the type " + alias);
+            }
+            RegisterCast(con, varchar, carrier, ExactFromText, *target);
+            RegisterCast(con, carrier, declared, ExactToDeclared, *target);
+          }
+        }
+      }
+    } catch (...) {
+      cleanup();
+      throw;
+    }
+    cleanup();
+    exact_types_[declared_type] = target;
+    return target;
+  }
+
  private:
   duckdb_database db_ = nullptr;
+  std::mutex exact_mu_;
+  // Guarded by exact_mu_: declared type as written -> its exact reading (nullopt: none)
+  std::map<std::string, std::optional<exact::Target>> exact_types_;
+  std::set<std::string> registered_;  // Guarded by exact_mu_: aliases
 };
 
 }  // namespace
