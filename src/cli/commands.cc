@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 
+#include <curl/curl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -315,7 +316,7 @@ int CmdStatus(Args& a) {
     std::cout << line;
     if (last.status != "success") {
       if (!last.error.empty()) {
-        std::cout << "      " << ReplaceAll(last.error.substr(0, 400), "\n", "\n      ") << "\n";
+        std::cout << "      " << ReplaceAll(last.error, "\n", "\n      ") << "\n";
       }
     }
   }
@@ -585,39 +586,71 @@ std::string RedactUrl(const std::string& url) {
   return url.substr(0, colon + 1) + "***" + url.substr(at);
 }
 
-// Parses a Sqoop-style --connect URL: postgresql://user@host:port/db or mysql://user@host/db.
+// Parses a Sqoop-style --connect URL: postgresql://user@host:port/db or mysql://user@host/db,
+// with libcurl's URL parser (IPv6 hosts in brackets, %-encoded characters), and sluice's
+// policy on top: no password in the URL, only the connection options of a pipeline file.
 pipeline::ConnectionSpec ConnectionFromUrl(const std::string& raw_url, const Args& a) {
-  // Parsed and shown redacted: a URL that holds a password is refused below anyway.
-  const std::string url = RedactUrl(raw_url);
+  // Shown redacted: a URL that holds a password is refused below anyway.
+  const std::string shown = RedactUrl(raw_url);
+  const std::string usage = "--connect " + shown +
+                            ": write postgresql://USER@HOST:PORT/DATABASE or "
+                            "mysql://USER@HOST:PORT/DATABASE";
   pipeline::ConnectionSpec c;
   c.name = "target";
+  std::string url = raw_url;
+  if (StartsWith(url, "jdbc:")) url = url.substr(5);
   auto pos = url.find("://");
-  if (pos == std::string::npos) {
-    throw UsageError("--connect " + url +
-                     ": write postgresql://USER@HOST:PORT/DATABASE or "
-                     "mysql://USER@HOST:PORT/DATABASE");
-  }
-  std::string scheme = url.substr(0, pos), rest = url.substr(pos + 3);
-  if (StartsWith(scheme, "jdbc:")) scheme = scheme.substr(5);
+  if (pos == std::string::npos) throw UsageError(usage);
+  std::string scheme = ToLower(url.substr(0, pos));
   if (scheme == "postgresql" || scheme == "postgres") {
     c.type = "postgres";
   } else if (scheme == "mysql" || scheme == "mariadb") {
     c.type = "mysql";
   } else {
-    throw UsageError("--connect " + url + ": scheme '" + scheme + "' is not postgresql or mysql");
+    throw UsageError("--connect " + shown + ": scheme '" + scheme + "' is not postgresql or mysql");
   }
-  auto slash = rest.find('/');
-  if (slash == std::string::npos) throw UsageError("--connect " + url + ": no /DATABASE");
-  std::string authority = rest.substr(0, slash);
-  c.options["database"] = rest.substr(slash + 1, rest.find('?', slash) - slash - 1);
+  std::unique_ptr<CURLU, void (*)(CURLU*)> u(curl_url(), curl_url_cleanup);
+  if (!u ||
+      curl_url_set(u.get(), CURLUPART_URL, url.c_str(), CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+    throw UsageError(usage);
+  }
+  auto part = [&](CURLUPart what, unsigned flags = CURLU_URLDECODE) -> std::optional<std::string> {
+    char* v = nullptr;
+    if (curl_url_get(u.get(), what, &v, flags) != CURLUE_OK || v == nullptr) return std::nullopt;
+    std::string out = v;
+    curl_free(v);
+    return out;
+  };
+  if (part(CURLUPART_PASSWORD)) {
+    throw UsageError(
+        "--connect: a password in the URL would show in the process list; use "
+        "--password-file FILE (mode 0600) or --password-env NAME");
+  }
+  std::string host = part(CURLUPART_HOST).value_or("");
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);  // an IPv6 address
+  }
+  if (host.empty()) throw UsageError("--connect " + shown + ": no host");
+  c.options["host"] = host;
+  if (auto port = part(CURLUPART_PORT)) c.options["port"] = *port;
+  if (auto user = part(CURLUPART_USER)) c.options["user"] = *user;
+  std::string path = part(CURLUPART_PATH).value_or("");
+  if (path.size() <= 1) throw UsageError("--connect " + shown + ": no /DATABASE");
+  c.options["database"] = path.substr(1);
   // ?sslmode=verify-full&sslrootcert=ca.pem&connect_timeout=10s: the connection options of a
   // pipeline file (docs/load.md), in the URL as JDBC users write them.
-  if (auto q = rest.find('?', slash); q != std::string::npos) {
+  if (auto query = part(CURLUPART_QUERY, 0)) {
     const std::vector<std::string> allowed = {"ssl_mode",    "sslmode",         "ssl_ca",
                                               "sslrootcert", "connect_timeout", "read_timeout"};
-    for (const auto& kv : Split(rest.substr(q + 1), '&')) {
+    for (const auto& kv : Split(*query, '&')) {
       auto eq = kv.find('=');
       std::string k = kv.substr(0, eq), v = eq == std::string::npos ? "" : kv.substr(eq + 1);
+      int n = 0;
+      char* decoded = curl_easy_unescape(nullptr, v.c_str(), static_cast<int>(v.size()), &n);
+      if (decoded != nullptr) {
+        v.assign(decoded, static_cast<size_t>(n));
+        curl_free(decoded);
+      }
       if (k == "user" || k == "password") {
         throw UsageError("--connect: put no " + k +
                          " in the URL's parameters; use --username, "
@@ -630,20 +663,6 @@ pipeline::ConnectionSpec ConnectionFromUrl(const std::string& raw_url, const Arg
       c.options[k] = v;
     }
   }
-  auto at = authority.rfind('@');
-  if (at != std::string::npos) {
-    std::string user = authority.substr(0, at);
-    if (user.find(':') != std::string::npos) {
-      throw UsageError(
-          "--connect: a password in the URL would show in the process list; use "
-          "--password-file FILE (mode 0600) or --password-env NAME");
-    }
-    c.options["user"] = user;
-    authority = authority.substr(at + 1);
-  }
-  auto colon = authority.rfind(':');
-  c.options["host"] = colon == std::string::npos ? authority : authority.substr(0, colon);
-  if (colon != std::string::npos) c.options["port"] = authority.substr(colon + 1);
   if (a.Has("username")) c.options["user"] = a.Get("username");
   if (a.Has("password-file")) {
     std::string f = a.Get("password-file");

@@ -66,11 +66,21 @@ void FaultPoint(const char* name) {
   const char* spec = std::getenv("SLUICE_FAULT");
   if (spec == nullptr) return;
   const char* colon = std::strchr(spec, ':');
-  if (colon == nullptr || std::strcmp(colon + 1, name) != 0) return;
+  if (colon == nullptr) return;
+  // The name runs to the end, or (stall:) to a second colon.
+  const char* colon2 = std::strchr(colon + 1, ':');
+  size_t len = colon2 ? static_cast<size_t>(colon2 - colon - 1) : std::strlen(colon + 1);
+  if (std::strlen(name) != len || std::strncmp(colon + 1, name, len) != 0) return;
+  if (colon2 == nullptr) colon2 = colon;
   if (std::strncmp(spec, "kill:", 5) == 0) {
     std::fprintf(stderr, "sluice: killed at fault point %s\n", name);
     std::fflush(stderr);
     ::kill(::getpid(), SIGKILL);
+  } else if (std::strncmp(spec, "stall:", 6) == 0) {
+    // stall:<name>:<seconds> -- a window in which a test acts (a Ctrl-C, say).
+    std::fprintf(stderr, "sluice: stalled at %s\n", name);
+    std::fflush(stderr);
+    ::sleep(static_cast<unsigned>(std::atoi(colon2 + 1)));
   } else if (std::strncmp(spec, "stop:", 5) == 0) {
     // The test that set it changes the world (truncates a file, stops a server), then sends
     // SIGCONT.

@@ -39,7 +39,8 @@ class CancelToken {
 // the process sends itself SIGKILL on reaching FaultPoint("<name>"); "pause:<name>" prints
 // "sluice: paused at <name>" on stderr and sleeps until killed; "stop:<name>" prints "sluice:
 // stopped at <name>" and sends itself SIGSTOP, so a test can change something and let it go on
-// with SIGCONT. A no-op otherwise.
+// with SIGCONT; "stall:<name>:<seconds>" prints "sluice: stalled at <name>" and sleeps that
+// long. A no-op otherwise.
 void FaultPoint(const char* name);
 
 }  // namespace sluice

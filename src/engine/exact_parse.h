@@ -26,8 +26,8 @@ struct Target {
   int digits = 6;          // fractional-second digits of TIME and TIMESTAMP types
   bool with_zone = false;  // TIMESTAMP WITH TIME ZONE
   __int128 min = 0, max = 0;
-  std::string declared;    // the type as the engine names it, for messages
-  std::string read_type;   // the engine's type to convert the text to (see Engine::ExactReadType)
+  std::string declared;   // the type as the engine names it, for messages
+  std::string read_type;  // the engine's type to convert the text to (see Engine::ExactReadType)
 };
 
 // Reads text as t: the declared type's value in the low t.bytes bytes of *small (1 to 8 bytes;

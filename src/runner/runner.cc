@@ -21,6 +21,13 @@
 namespace sluice::runner {
 namespace {
 
+std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+bool Succeeded(const std::string& status) {
+  return status == "success" || status == "skipped" || status == "not_selected";
+}
+
+// One task of a run.
 struct TaskState {
   const pipeline::TaskSpec* spec = nullptr;
   TaskOutcome outcome;
@@ -31,7 +38,450 @@ struct TaskState {
   tasks::Activity activity;
 };
 
-std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
+// What one attempt's worker thread hands back.
+struct AttemptResult {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool finished = false;  // Guarded by mu
+  state::TaskCounts counts;
+  std::optional<Error> error;
+};
+
+// One run of a pipeline for one date, step by step: select the tasks, skip what succeeded
+// before, start every ready task while slots are free (each task: attempts with retries, each
+// attempt on its own thread under its timeout), and summarize. Runner::Run drives it.
+class Execution {
+ public:
+  Execution(const pipeline::PipelineSpec& spec, state::StateStore* state, lake::Lake* lake,
+            engine::Engine* engine, std::ostream& out, bool tty, const RunOptions& options,
+            CancelToken& cancel)
+      : spec_(spec),
+        state_(state),
+        lake_(lake),
+        engine_(engine),
+        tty_(tty),
+        options_(options),
+        cancel_(cancel),
+        order_(spec.TopologicalOrder()),
+        progress_(out, tty) {
+    for (const auto& id : order_) {
+      auto ts = std::make_unique<TaskState>();
+      ts->spec = spec_.FindTask(id);
+      ts->outcome.task_id = id;
+      tasks_[id] = std::move(ts);
+    }
+  }
+
+  RunSummary Run() {
+    double run_start = SteadySeconds();
+    Select();
+    summary_.run_id = state_->BeginRun(spec_.name, options_.ds, options_.trigger);
+    OpenLogFolder();
+    progress_.Print("run " + std::to_string(summary_.run_id) + ": pipeline " + spec_.name +
+                    ", ds " + options_.ds + ", " + std::to_string(order_.size()) +
+                    " tasks (logs: " + log_dir_ + ")");
+    SkipSucceeded();
+    std::thread reporter([this] { ReportProgress(); });
+    Schedule();
+    FaultPoint("run.after_tasks");
+    stop_progress_ = true;
+    reporter.join();
+    progress_.Clear();
+    Summarize();
+    try {
+      lake_->CleanupRun(summary_.run_id);
+    } catch (const Error&) {
+    }
+    summary_.seconds = SteadySeconds() - run_start;
+    return summary_;
+  }
+
+ private:
+  // --task T [--downstream]: the tasks to run; the others are not_selected.
+  void Select() {
+    if (options_.tasks.empty()) return;
+    for (const auto& id : options_.tasks) {
+      if (!tasks_.count(id)) {
+        std::string near = ClosestMatch(id, order_);
+        throw InvalidInput("--task " + id + ": no such task in " + spec_.file +
+                           (near.empty() ? " (tasks: " + Join(order_, ", ") + ")"
+                                         : " (did you mean '" + near + "'?)"));
+      }
+      explicit_.insert(id);
+    }
+    if (options_.downstream) {
+      for (const auto& id : order_) {  // topological: upstream first
+        for (const auto& u : tasks_[id]->spec->upstream) {
+          if (explicit_.count(u)) explicit_.insert(id);
+        }
+      }
+    }
+    for (auto& [id, ts] : tasks_) {
+      ts->selected = explicit_.count(id) > 0;
+      if (!ts->selected) {
+        ts->done = true;
+        ts->outcome.status = "not_selected";
+      }
+    }
+  }
+
+  void OpenLogFolder() {
+    log_dir_ = spec_.ResolvePath(spec_.state_dir) + "/logs/" + spec_.name + "/" + options_.ds +
+               "/run-" + std::to_string(summary_.run_id);
+    try {
+      std::filesystem::create_directories(log_dir_);
+    } catch (const std::exception& e) {
+      state_->EndRun(summary_.run_id, "failed", e.what());
+      throw IoError("cannot create the log folder " + log_dir_ + ": " + e.what(), false);
+    }
+  }
+
+  // Resume: a task that already succeeded for this date is not redone.
+  void SkipSucceeded() {
+    for (const auto& id : order_) {
+      auto& ts = *tasks_[id];
+      if (ts.done || options_.force || explicit_.count(id)) continue;
+      if (auto prev = state_->LastSuccess(spec_.name, options_.ds, id)) {
+        ts.done = true;
+        ts.outcome.status = "skipped";
+        ts.outcome.counts = prev->counts;
+        ts.outcome.error = "succeeded in run " + std::to_string(prev->run_id);
+        progress_.Print("  = " + id + " already succeeded for " + options_.ds + " in run " +
+                        std::to_string(prev->run_id) + " (use --force to redo)");
+      }
+    }
+  }
+
+  // Starts every ready task while slots are free, until every task is done.
+  void Schedule() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      bool all_done = true;
+      for (const auto& id : order_) {
+        auto& ts = *tasks_[id];
+        if (ts.done) continue;
+        all_done = false;
+        if (ts.running) continue;
+        std::string failed_upstream;
+        bool ready = true;
+        for (const auto& u : ts.spec->upstream) {
+          auto& us = *tasks_[u];
+          if (!us.done) {
+            ready = false;
+          } else if (!Succeeded(us.outcome.status)) {
+            failed_upstream = u;
+          }
+        }
+        if (!failed_upstream.empty() || cancel_.cancelled()) {
+          ts.done = true;
+          ts.outcome.status = cancel_.cancelled() ? "cancelled" : "upstream_failed";
+          if (!cancel_.cancelled()) {
+            ts.outcome.error = "upstream task '" + failed_upstream + "' did not succeed";
+          }
+          continue;
+        }
+        if (!ready || running_ >= spec_.max_parallel) continue;
+        Start(ts);
+      }
+      if (all_done) break;
+      cv_.wait_for(lock, std::chrono::milliseconds(500));
+    }
+    lock.unlock();
+    for (auto& th : threads_) th.join();
+  }
+
+  // Starts a task on a thread of its own. Called with mu_ held.
+  void Start(TaskState& ts) {
+    ts.running = true;
+    ts.started = SteadySeconds();
+    running_++;
+    progress_.Print("  > " + ts.outcome.task_id + " started");
+    threads_.emplace_back([this, p = &ts] {
+      try {
+        RunTask(*p);
+      } catch (const std::exception& e) {
+        // The state store or the log folder failed around the task: the task fails, the run
+        // goes on and ends failed.
+        p->outcome.status = "failed";
+        p->outcome.error = std::string("cannot record the task: ") + e.what();
+      }
+      std::lock_guard<std::mutex> l(mu_);
+      p->running = false;
+      p->done = true;
+      running_--;
+      progress_.Print(FinishedLine(*p));
+      cv_.notify_all();
+    });
+  }
+
+  std::string FinishedLine(const TaskState& ts) const {
+    const auto& o = ts.outcome;
+    std::string line = (o.status == "success" ? "  + " : "  x ") + o.task_id + " " + o.status +
+                       " in " + HumanSeconds(o.seconds);
+    auto count = [](int64_t n) { return HumanCount(static_cast<uint64_t>(n)); };
+    if (o.status != "success") return line + ": " + FirstLine(o.error);
+    if (ts.spec->kind == "check") return line + ": " + count(o.counts.rows_read) + " rows checked";
+    if (o.counts.rows_read || o.counts.rows_written) {
+      line += ": " + count(o.counts.rows_written) + " rows";
+      if (o.counts.rows_rejected) line += ", " + count(o.counts.rows_rejected) + " rejected";
+    }
+    return line;
+  }
+
+  // One task: attempts with retries, until it is finished for this run.
+  void RunTask(TaskState& ts) {
+    const auto& t = *ts.spec;
+    TaskOutcome& out = ts.outcome;
+    double start = SteadySeconds();
+    for (int attempt = 1;; attempt++) {
+      out.attempts = attempt;
+      bool retryable = RunAttempt(ts, attempt);
+      if (out.status == "success" || cancel_.cancelled() || out.status == "cancelled") break;
+      if (!retryable || attempt > t.retries) break;
+      std::chrono::milliseconds delay = t.retry_delay * (int64_t{1} << std::min(attempt - 1, 20));
+      delay = std::min(delay, t.max_retry_delay);
+      progress_.Print("  ! " + t.id + " attempt " + std::to_string(attempt) + " " + out.status +
+                      ": " + FirstLine(out.error) + " (retrying in " + FormatDuration(delay) + ")");
+      if (!cancel_.SleepFor(delay)) {
+        out.status = "cancelled";
+        break;
+      }
+    }
+    out.seconds = SteadySeconds() - start;
+  }
+
+  // One attempt, on a worker thread of its own so that its timeout can be enforced; records it
+  // and fills ts.outcome. Returns whether another attempt may succeed.
+  bool RunAttempt(TaskState& ts, int attempt) {
+    const auto& t = *ts.spec;
+    TaskOutcome& out = ts.outcome;
+    std::string log_path = log_dir_ + "/" + t.id + "." + std::to_string(attempt) + ".log";
+    int64_t attempt_id =
+        state_->BeginAttempt(summary_.run_id, spec_.name, options_.ds, t.id, attempt, log_path);
+    out.log_path = log_path;
+    auto log = std::make_shared<tasks::TaskLog>(log_path);
+    log->Info("attempt " + std::to_string(attempt) + " of " + std::to_string(t.retries + 1) +
+              " (attempt id " + std::to_string(attempt_id) + ")");
+    auto attempt_cancel = std::make_shared<CancelToken>();
+    int parent_id =
+        cancel_.OnCancel([attempt_cancel, this] { attempt_cancel->Cancel(cancel_.reason()); });
+    auto result = std::make_shared<AttemptResult>();
+    std::thread worker([this, &ts, result, attempt_cancel, log, attempt_id, attempt] {
+      Work(ts, *result, *attempt_cancel, *log, attempt_id, attempt);
+    });
+    Watch watch;
+    try {
+      watch = WatchAttempt(t, *result, *attempt_cancel, *log, attempt_id);
+    } catch (...) {
+      // The state store failed while watching the attempt: stop it before giving up.
+      attempt_cancel->Cancel("the state store failed");
+      worker.join();
+      cancel_.RemoveOnCancel(parent_id);
+      throw;
+    }
+    worker.join();
+    cancel_.RemoveOnCancel(parent_id);
+    return Record(ts, *result, watch, *log, attempt_id);
+  }
+
+  // The worker: runs the task's code with a context of its own.
+  void Work(TaskState& ts, AttemptResult& result, CancelToken& attempt_cancel, tasks::TaskLog& log,
+            int64_t attempt_id, int attempt) {
+    std::optional<Error> error;
+    state::TaskCounts counts, partial;
+    try {
+      tasks::TaskContext ctx;
+      ctx.partial_counts = &partial;
+      ctx.spec = &spec_;
+      ctx.task = ts.spec;
+      ctx.ds = options_.ds;
+      ctx.run_id = summary_.run_id;
+      ctx.attempt_id = attempt_id;
+      ctx.attempt = attempt;
+      ctx.lake = lake_;
+      ctx.state = state_;
+      ctx.engine = engine_;
+      ctx.cancel = &attempt_cancel;
+      ctx.log = &log;
+      ctx.activity = &ts.activity;
+      ctx.rejects_dir = log_dir_;
+      counts = tasks::RunTask(ctx);
+    } catch (const Error& e) {
+      error = e;
+      counts = partial;
+    } catch (const std::exception& e) {
+      error = Internal(std::string("unexpected error: ") + e.what());
+      counts = partial;
+    }
+    std::lock_guard<std::mutex> lock(result.mu);
+    result.finished = true;
+    result.counts = counts;
+    result.error = error;
+    result.cv.notify_all();
+  }
+
+  struct Watch {
+    bool timed_out = false;  // the lease was taken: the attempt is recorded as timed out
+    bool stopped = false;    // the attempt was stopped at its timeout while committing
+  };
+
+  // Waits for the worker; at the timeout, takes the attempt's lease (no publish after that)
+  // and interrupts it. An attempt that is publishing finishes its few renames first; one that
+  // is committing a load is interrupted but keeps its lease, so that its record says what its
+  // commit did.
+  Watch WatchAttempt(const pipeline::TaskSpec& t, AttemptResult& result, CancelToken& cancel,
+                     tasks::TaskLog& log, int64_t attempt_id) {
+    Watch w;
+    std::unique_lock<std::mutex> lock(result.mu);
+    auto deadline = std::chrono::steady_clock::now() + t.timeout;
+    while (!result.cv.wait_until(lock, deadline, [&] { return result.finished; })) {
+      lock.unlock();
+      auto r = state_->RevokeLease(attempt_id, "timed_out",
+                                   "timed out after " + FormatDuration(t.timeout));
+      lock.lock();
+      if (r == state::StateStore::Revoke::kRevoked) {
+        w.timed_out = true;
+        break;
+      }
+      if (r == state::StateStore::Revoke::kNotRunning) break;
+      if (r == state::StateStore::Revoke::kCommitting && !w.stopped) {
+        w.stopped = true;
+        lock.unlock();
+        log.Info("timed out after " + FormatDuration(t.timeout) +
+                 " while committing; stopping it and recording what the commit did");
+        cancel.Cancel("timed out after " + FormatDuration(t.timeout));
+        lock.lock();
+      }
+      deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+    }
+    lock.unlock();
+    if (w.timed_out) {
+      cancel.Cancel("timed out after " + FormatDuration(t.timeout));
+      log.Info("timed out after " + FormatDuration(t.timeout) + "; interrupting");
+    }
+    return w;
+  }
+
+  // Records the attempt's end in the state store and in ts.outcome; returns whether another
+  // attempt may succeed.
+  bool Record(TaskState& ts, AttemptResult& result, const Watch& watch, tasks::TaskLog& log,
+              int64_t attempt_id) {
+    const auto& t = *ts.spec;
+    std::string status, error_text;
+    bool retryable = false;
+    std::string timeout_text = t.kind + " '" + t.id + "' timed out after " +
+                               FormatDuration(t.timeout) +
+                               " and was stopped (raise timeout: if the work is expected to take "
+                               "longer)";
+    if (watch.timed_out) {
+      status = "timed_out";
+      error_text = timeout_text;
+      retryable = true;
+    } else if (result.error) {
+      const Error& e = *result.error;
+      // Stopped at its timeout while committing: what the commit did is the error's to say.
+      bool stopped_by_timeout = watch.stopped;
+      status = stopped_by_timeout                  ? "timed_out"
+               : e.kind() == ErrorKind::kCancelled ? "cancelled"
+                                                   : "failed";
+      error_text = stopped_by_timeout ? timeout_text + ": " + e.what() : e.what();
+      retryable = stopped_by_timeout || e.retryable();
+      if (!state_->EndAttempt(attempt_id, status, result.counts, error_text)) status = "failed";
+    } else {
+      status = "success";
+      state_->EndAttempt(attempt_id, "success", result.counts, "");
+    }
+    log.Info("attempt ended: " + status + (error_text.empty() ? "" : ": " + error_text));
+    ts.outcome.counts = result.counts;
+    ts.outcome.status = status;
+    ts.outcome.error = error_text;
+    return retryable;
+  }
+
+  // Progress of running tasks, from their engine sessions or row counters.
+  void ReportProgress() {
+    while (!stop_progress_) {
+      // Short sleeps, so the end of the run is not held up by this thread.
+      for (int i = 0; i < (tty_ ? 2 : 100) && !stop_progress_; i++) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      std::vector<std::string> parts;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (const auto& id : order_) {
+          auto& ts = *tasks_[id];
+          if (ts.running) parts.push_back(ProgressOf(id, ts));
+        }
+      }
+      if (!parts.empty() && !stop_progress_) progress_.Update(Join(parts, "  "));
+    }
+  }
+
+  std::string ProgressOf(const std::string& id, TaskState& ts) {
+    std::lock_guard<std::mutex> alock(ts.activity.mu);
+    double elapsed = SteadySeconds() - ts.started;
+    if (uint64_t rows = ts.activity.rows.load(); rows > 0) {
+      uint64_t expected = ts.activity.expected_rows.load();
+      double fraction = expected > 0 ? std::min(0.99, static_cast<double>(rows) / expected) : -1;
+      return FormatProgress(id, fraction, rows, expected, elapsed, false);
+    }
+    if (ts.activity.session) {
+      auto p = ts.activity.session->GetProgress();
+      bool bytes = ts.activity.total_bytes > 0;
+      return FormatProgress(id, p.fraction, p.rows_processed, ts.activity.total_bytes, elapsed,
+                            bytes);
+    }
+    if (!ts.activity.what.empty()) {
+      return "[" + id + "] " + ts.activity.what + " (" + HumanSeconds(elapsed) + ")";
+    }
+    return "[" + id + "] (" + HumanSeconds(elapsed) + ")";
+  }
+
+  // The run's status: cancelled when Ctrl-C stopped a task or kept one from running, failed
+  // when a task did not succeed, else success (a Ctrl-C after the last task is too late to
+  // change anything).
+  void Summarize() {
+    summary_.status = "success";
+    bool stopped = false, failed = false;
+    std::string error;
+    for (const auto& id : order_) {
+      const auto& o = tasks_[id]->outcome;
+      summary_.tasks.push_back(o);
+      if (o.status == "cancelled") stopped = true;
+      if (!Succeeded(o.status) && o.status != "cancelled") failed = true;
+      if (error.empty() && (o.status == "failed" || o.status == "timed_out")) {
+        error = o.task_id + ": " + FirstLine(o.error);
+      }
+    }
+    if (stopped) {
+      summary_.status = "cancelled";
+      error = cancel_.reason();
+    } else if (failed) {
+      summary_.status = "failed";
+    }
+    state_->EndRun(summary_.run_id, summary_.status, error);
+  }
+
+  const pipeline::PipelineSpec& spec_;
+  state::StateStore* state_;
+  lake::Lake* lake_;
+  engine::Engine* engine_;
+  bool tty_;
+  const RunOptions& options_;
+  CancelToken& cancel_;
+  std::vector<std::string> order_;
+  ProgressLine progress_;
+  std::map<std::string, std::unique_ptr<TaskState>> tasks_;
+  std::set<std::string> explicit_;  // --task and, with --downstream, what depends on them
+  RunSummary summary_;
+  std::string log_dir_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::thread> threads_;  // Guarded by mu_ while scheduling
+  int running_ = 0;                   // Guarded by mu_
+  std::atomic<bool> stop_progress_{false};
+};
 
 }  // namespace
 
@@ -40,348 +490,8 @@ Runner::Runner(const pipeline::PipelineSpec& spec, state::StateStore* state, lak
     : spec_(spec), state_(state), lake_(lake), engine_(engine), out_(out), tty_(tty) {}
 
 RunSummary Runner::Run(const RunOptions& options, CancelToken& cancel) {
-  double run_start = SteadySeconds();
-  std::vector<std::string> order = spec_.TopologicalOrder();
-  std::map<std::string, std::unique_ptr<TaskState>> tasks;
-  for (const auto& id : order) {
-    auto ts = std::make_unique<TaskState>();
-    ts->spec = spec_.FindTask(id);
-    ts->outcome.task_id = id;
-    tasks[id] = std::move(ts);
-  }
-
-  // Selection: --task T [--downstream].
-  std::set<std::string> explicit_tasks;
-  if (!options.tasks.empty()) {
-    for (const auto& id : options.tasks) {
-      if (!tasks.count(id)) {
-        std::string near = ClosestMatch(id, order);
-        throw InvalidInput("--task " + id + ": no such task in " + spec_.file +
-                           (near.empty() ? " (tasks: " + Join(order, ", ") + ")"
-                                         : " (did you mean '" + near + "'?)"));
-      }
-      explicit_tasks.insert(id);
-    }
-    if (options.downstream) {
-      for (const auto& id : order) {  // topological: upstream first
-        for (const auto& u : tasks[id]->spec->upstream) {
-          if (explicit_tasks.count(u)) explicit_tasks.insert(id);
-        }
-      }
-    }
-    for (auto& [id, ts] : tasks) {
-      ts->selected = explicit_tasks.count(id) > 0;
-      if (!ts->selected) {
-        ts->done = true;
-        ts->outcome.status = "not_selected";
-      }
-    }
-  }
-
-  RunSummary summary;
-  summary.run_id = state_->BeginRun(spec_.name, options.ds, options.trigger);
-  std::string log_dir = spec_.ResolvePath(spec_.state_dir) + "/logs/" + spec_.name + "/" +
-                        options.ds + "/run-" + std::to_string(summary.run_id);
-  try {
-    std::filesystem::create_directories(log_dir);
-  } catch (const std::exception& e) {
-    state_->EndRun(summary.run_id, "failed", e.what());
-    throw IoError("cannot create the log folder " + log_dir + ": " + e.what(), false);
-  }
-  ProgressLine progress(out_, tty_);
-  progress.Print("run " + std::to_string(summary.run_id) + ": pipeline " + spec_.name + ", ds " +
-                 options.ds + ", " + std::to_string(order.size()) + " tasks (logs: " + log_dir +
-                 ")");
-
-  // Resume: a task that already succeeded for this date is not redone.
-  for (const auto& id : order) {
-    auto& ts = *tasks[id];
-    if (ts.done || options.force || explicit_tasks.count(id)) continue;
-    if (auto prev = state_->LastSuccess(spec_.name, options.ds, id)) {
-      ts.done = true;
-      ts.outcome.status = "skipped";
-      ts.outcome.counts = prev->counts;
-      ts.outcome.error = "succeeded in run " + std::to_string(prev->run_id);
-      progress.Print("  = " + id + " already succeeded for " + options.ds + " in run " +
-                     std::to_string(prev->run_id) + " (use --force to redo)");
-    }
-  }
-
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::thread> threads;
-  int running = 0;
-  std::atomic<bool> stop_progress{false};
-
-  // One task: attempts with retries; returns when the task is finished for this run.
-  auto run_task = [&](TaskState* ts) {
-    const auto& t = *ts->spec;
-    TaskOutcome& out = ts->outcome;
-    double start = SteadySeconds();
-    for (int attempt = 1;; attempt++) {
-      out.attempts = attempt;
-      std::string log_path = log_dir + "/" + t.id + "." + std::to_string(attempt) + ".log";
-      int64_t attempt_id =
-          state_->BeginAttempt(summary.run_id, spec_.name, options.ds, t.id, attempt, log_path);
-      out.log_path = log_path;
-      auto log = std::make_shared<tasks::TaskLog>(log_path);
-      log->Info("attempt " + std::to_string(attempt) + " of " + std::to_string(t.retries + 1) +
-                " (attempt id " + std::to_string(attempt_id) + ")");
-      // The attempt runs on its own thread so that its timeout can be enforced: on timeout the
-      // attempt loses its lease (no publish after that), and its engine query is interrupted.
-      auto attempt_cancel = std::make_shared<CancelToken>();
-      int parent_id =
-          cancel.OnCancel([attempt_cancel, &cancel] { attempt_cancel->Cancel(cancel.reason()); });
-      struct Result {
-        std::mutex mu;
-        std::condition_variable cv;
-        bool finished = false;
-        state::TaskCounts counts;
-        std::optional<Error> error;
-      };
-      auto result = std::make_shared<Result>();
-      std::thread worker([&, result, attempt_cancel, log, attempt_id, attempt] {
-        std::optional<Error> error;
-        state::TaskCounts counts;
-        state::TaskCounts partial;
-        try {
-          tasks::TaskContext ctx;
-          ctx.partial_counts = &partial;
-          ctx.spec = &spec_;
-          ctx.task = &t;
-          ctx.ds = options.ds;
-          ctx.run_id = summary.run_id;
-          ctx.attempt_id = attempt_id;
-          ctx.attempt = attempt;
-          ctx.lake = lake_;
-          ctx.state = state_;
-          ctx.engine = engine_;
-          ctx.cancel = attempt_cancel.get();
-          ctx.log = log.get();
-          ctx.activity = &ts->activity;
-          ctx.rejects_dir = log_dir;
-          counts = tasks::RunTask(ctx);
-        } catch (const Error& e) {
-          error = e;
-          counts = partial;
-        } catch (const std::exception& e) {
-          error = Internal(std::string("unexpected error: ") + e.what());
-          counts = partial;
-        }
-        std::lock_guard<std::mutex> lock(result->mu);
-        result->finished = true;
-        result->counts = counts;
-        result->error = error;
-        result->cv.notify_all();
-      });
-      bool timed_out = false;
-      try {
-        std::unique_lock<std::mutex> lock(result->mu);
-        auto deadline = std::chrono::steady_clock::now() + t.timeout;
-        while (!result->cv.wait_until(lock, deadline, [&] { return result->finished; })) {
-          // Take the lease first, so the attempt cannot start a publish from here on. A publish
-          // already under way is a few renames: it may finish, then the lease is taken.
-          lock.unlock();
-          auto r = state_->RevokeLease(attempt_id, "timed_out",
-                                       "timed out after " + FormatDuration(t.timeout));
-          lock.lock();
-          if (r == state::StateStore::Revoke::kRevoked) {
-            timed_out = true;
-            break;
-          }
-          if (r == state::StateStore::Revoke::kNotRunning) break;
-          deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
-        }
-      } catch (...) {
-        // The state store failed while watching the attempt: stop it before giving up.
-        attempt_cancel->Cancel("the state store failed");
-        worker.join();
-        cancel.RemoveOnCancel(parent_id);
-        throw;
-      }
-      if (timed_out) {
-        attempt_cancel->Cancel("timed out after " + FormatDuration(t.timeout));
-        log->Info("timed out after " + FormatDuration(t.timeout) + "; interrupting");
-      }
-      worker.join();
-      cancel.RemoveOnCancel(parent_id);
-
-      std::string status;
-      std::string error_text;
-      bool retryable = false;
-      if (timed_out) {
-        status = "timed_out";
-        error_text = t.kind + " '" + t.id + "' timed out after " + FormatDuration(t.timeout) +
-                     " and was stopped (raise timeout: if the work is expected to take longer)";
-        retryable = true;
-      } else if (result->error) {
-        const Error& e = *result->error;
-        status = e.kind() == ErrorKind::kCancelled ? "cancelled" : "failed";
-        error_text = e.what();
-        retryable = e.retryable();
-        if (!state_->EndAttempt(attempt_id, status, result->counts, error_text)) status = "failed";
-      } else {
-        status = "success";
-        state_->EndAttempt(attempt_id, "success", result->counts, "");
-      }
-      log->Info("attempt ended: " + status + (error_text.empty() ? "" : ": " + error_text));
-      out.counts = result->counts;
-      out.status = status;
-      out.error = error_text;
-      if (status == "success" || cancel.cancelled() || status == "cancelled") break;
-      if (!retryable || attempt > t.retries) break;
-      std::chrono::milliseconds delay = t.retry_delay * (int64_t{1} << std::min(attempt - 1, 20));
-      delay = std::min(delay, t.max_retry_delay);
-      progress.Print("  ! " + t.id + " attempt " + std::to_string(attempt) + " " + status + ": " +
-                     FirstLine(error_text) + " (retrying in " + FormatDuration(delay) + ")");
-      if (!cancel.SleepFor(delay)) {
-        out.status = "cancelled";
-        break;
-      }
-    }
-    out.seconds = SteadySeconds() - start;
-  };
-
-  // Progress of running tasks, from their engine sessions.
-  std::thread progress_thread([&] {
-    while (!stop_progress) {
-      // Short sleeps, so the end of the run is not held up by this thread.
-      for (int i = 0; i < (tty_ ? 2 : 100) && !stop_progress; i++) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-      std::vector<std::string> parts;
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        for (const auto& id : order) {
-          auto& ts = *tasks[id];
-          if (!ts.running) continue;
-          std::lock_guard<std::mutex> alock(ts.activity.mu);
-          double elapsed = SteadySeconds() - ts.started;
-          if (uint64_t rows = ts.activity.rows.load(); rows > 0) {
-            uint64_t expected = ts.activity.expected_rows.load();
-            double fraction =
-                expected > 0 ? std::min(0.99, static_cast<double>(rows) / expected) : -1;
-            parts.push_back(FormatProgress(id, fraction, rows, expected, elapsed, false));
-          } else if (ts.activity.session) {
-            auto p = ts.activity.session->GetProgress();
-            bool bytes = ts.activity.total_bytes > 0;
-            parts.push_back(FormatProgress(id, p.fraction, p.rows_processed,
-                                           ts.activity.total_bytes, elapsed, bytes));
-          } else {
-            parts.push_back("[" + id + "] (" + HumanSeconds(elapsed) + ")");
-          }
-        }
-      }
-      if (!parts.empty() && !stop_progress) progress.Update(Join(parts, "  "));
-    }
-  });
-
-  // The scheduling loop: start every ready task while slots are free.
-  {
-    std::unique_lock<std::mutex> lock(mu);
-    for (;;) {
-      bool all_done = true;
-      for (const auto& id : order) {
-        auto& ts = *tasks[id];
-        if (ts.done || ts.running) {
-          if (!ts.done) all_done = false;
-          continue;
-        }
-        all_done = false;
-        bool ready = true;
-        bool blocked = false;
-        std::string failed_upstream;
-        for (const auto& u : ts.spec->upstream) {
-          auto& us = *tasks[u];
-          if (!us.done) {
-            ready = false;
-          } else if (us.outcome.status != "success" && us.outcome.status != "skipped" &&
-                     us.outcome.status != "not_selected") {
-            blocked = true;
-            failed_upstream = u;
-          }
-        }
-        if (blocked || (cancel.cancelled() && !ts.running)) {
-          ts.done = true;
-          ts.outcome.status = cancel.cancelled() ? "cancelled" : "upstream_failed";
-          if (!cancel.cancelled())
-            ts.outcome.error = "upstream task '" + failed_upstream + "' did not succeed";
-          continue;
-        }
-        if (!ready || running >= spec_.max_parallel) continue;
-        ts.running = true;
-        ts.started = SteadySeconds();
-        running++;
-        progress.Print("  > " + id + " started");
-        threads.emplace_back([&, p = &ts] {
-          try {
-            run_task(p);
-          } catch (const std::exception& e) {
-            // The state store or the log folder failed around the task: the task fails, the
-            // run goes on and ends failed.
-            p->outcome.status = "failed";
-            p->outcome.error = std::string("cannot record the task: ") + e.what();
-          }
-          std::lock_guard<std::mutex> l(mu);
-          p->running = false;
-          p->done = true;
-          running--;
-          const auto& o = p->outcome;
-          std::string line = (o.status == "success" ? "  + " : "  x ") + o.task_id + " " +
-                             o.status + " in " + HumanSeconds(o.seconds);
-          if (o.status == "success" && p->spec->kind == "check") {
-            line += ": " + HumanCount(static_cast<uint64_t>(o.counts.rows_read)) + " rows checked";
-          } else if (o.status == "success") {
-            if (o.counts.rows_read || o.counts.rows_written) {
-              line += ": " + HumanCount(static_cast<uint64_t>(o.counts.rows_written)) + " rows";
-              if (o.counts.rows_rejected) {
-                line +=
-                    ", " + HumanCount(static_cast<uint64_t>(o.counts.rows_rejected)) + " rejected";
-              }
-            }
-          } else {
-            line += ": " + FirstLine(o.error);
-          }
-          progress.Print(line);
-          cv.notify_all();
-        });
-        all_done = false;
-      }
-      if (all_done) break;
-      cv.wait_for(lock, std::chrono::milliseconds(500));
-    }
-  }
-  for (auto& th : threads) th.join();
-  stop_progress = true;
-  progress_thread.join();
-  progress.Clear();
-
-  summary.status = "success";
-  for (const auto& id : order) {
-    const auto& o = tasks[id]->outcome;
-    summary.tasks.push_back(o);
-    if (o.status == "cancelled" || cancel.cancelled()) {
-      summary.status = "cancelled";
-    } else if (o.status != "success" && o.status != "skipped" && o.status != "not_selected" &&
-               summary.status != "cancelled") {
-      summary.status = "failed";
-    }
-  }
-  std::string error;
-  for (const auto& o : summary.tasks) {
-    if (o.status == "failed" || o.status == "timed_out") {
-      error = o.task_id + ": " + FirstLine(o.error);
-      break;
-    }
-  }
-  if (summary.status == "cancelled") error = cancel.reason();
-  state_->EndRun(summary.run_id, summary.status, error);
-  try {
-    lake_->CleanupRun(summary.run_id);
-  } catch (const Error&) {
-  }
-  summary.seconds = SteadySeconds() - run_start;
-  return summary;
+  Execution execution(spec_, state_, lake_, engine_, out_, tty_, options, cancel);
+  return execution.Run();
 }
 
 void PrintSummary(const RunSummary& s, std::ostream& out) {

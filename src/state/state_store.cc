@@ -64,6 +64,13 @@ CREATE TABLE IF NOT EXISTS publish_journal (
   step TEXT NOT NULL,
   created_at TEXT NOT NULL
 );
+-- A load between its commit and the end of its attempt: the runner cannot take the lease of
+-- such an attempt (added after version 1; older binaries ignore it).
+CREATE TABLE IF NOT EXISTS commit_leases (
+  attempt_id INTEGER PRIMARY KEY,
+  target TEXT NOT NULL,
+  started_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS watermarks (
   pipeline TEXT NOT NULL,
   task_id TEXT NOT NULL,
@@ -308,6 +315,11 @@ int StateStore::CloseDeadRuns() {
            "WHERE run_id = ? AND status = 'running'",
            path_);
     a.Bind(NowIso()).Bind(why).Bind(id).Step();
+    Stmt c(db_,
+           "DELETE FROM commit_leases WHERE attempt_id IN (SELECT attempt_id FROM task_attempts "
+           "WHERE run_id = ?)",
+           path_);
+    c.Bind(id).Step();
   }
   return static_cast<int>(dead.size());
 }
@@ -328,6 +340,8 @@ int64_t StateStore::BeginAttempt(int64_t run_id, const std::string& pipeline, co
 bool StateStore::EndAttempt(int64_t attempt_id, const std::string& status, const TaskCounts& counts,
                             const std::string& error) {
   std::lock_guard<std::mutex> lock(mu_);
+  Stmt c(db_, "DELETE FROM commit_leases WHERE attempt_id = ?", path_);
+  c.Bind(attempt_id).Step();
   Stmt s(db_,
          "UPDATE task_attempts SET status = ?, ended_at = ?, rows_read = ?, rows_written = ?, "
          "rows_rejected = ?, bytes = ?, error = ? WHERE attempt_id = ? AND status = 'running'",
@@ -354,6 +368,13 @@ StateStore::Revoke StateStore::RevokeLease(int64_t attempt_id, const std::string
     if (j.Int(0) > 0) {
       Exec("COMMIT");
       return Revoke::kPublishing;
+    }
+    Stmt c(db_, "SELECT count(*) FROM commit_leases WHERE attempt_id = ?", path_);
+    c.Bind(attempt_id);
+    c.Step();
+    if (c.Int(0) > 0) {
+      Exec("COMMIT");
+      return Revoke::kCommitting;
     }
     Stmt s(db_,
            "UPDATE task_attempts SET status = ?, ended_at = ?, error = ? "
@@ -438,6 +459,31 @@ std::vector<AttemptRecord> StateStore::TaskHistory(const std::string& pipeline,
   std::vector<AttemptRecord> out;
   while (s.Step()) out.push_back(ReadAttempt(s));
   return out;
+}
+
+bool StateStore::BeginCommit(int64_t attempt_id, const std::string& target) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // IMMEDIATE: serialized with RevokeLease, like JournalBegin.
+  Exec("BEGIN IMMEDIATE");
+  try {
+    Stmt lease(db_, "SELECT status FROM task_attempts WHERE attempt_id = ?", path_);
+    lease.Bind(attempt_id);
+    std::string status = lease.Step() ? lease.Text(0) : "missing";
+    if (status != "running") {
+      Exec("COMMIT");
+      return false;
+    }
+    Stmt ins(db_,
+             "INSERT OR REPLACE INTO commit_leases (attempt_id, target, started_at) VALUES (?, ?, "
+             "?)",
+             path_);
+    ins.Bind(attempt_id).Bind(RedactSecrets(target)).Bind(NowIso()).Step();
+    Exec("COMMIT");
+    return true;
+  } catch (...) {
+    Exec("ROLLBACK");
+    throw;
+  }
 }
 
 int64_t StateStore::JournalBegin(const JournalEntry& e) {

@@ -83,9 +83,11 @@ class StateStore {
   bool EndAttempt(int64_t attempt_id, const std::string& status, const TaskCounts& counts,
                   const std::string& error);
   // Takes the lease from a running attempt (for a timeout): ends it with status unless it is in
-  // the middle of a publish (a journal row exists), which must be allowed to finish. Returns
-  // kRevoked, kPublishing (try again shortly) or kNotRunning (it already ended).
-  enum class Revoke { kRevoked, kPublishing, kNotRunning };
+  // the middle of a publish (a journal row exists), which must be allowed to finish, or has
+  // begun committing a load (BeginCommit), whose outcome decides its status. Returns kRevoked,
+  // kPublishing (try again shortly), kCommitting (stop the attempt and record what it returns)
+  // or kNotRunning (it already ended).
+  enum class Revoke { kRevoked, kPublishing, kCommitting, kNotRunning };
   Revoke RevokeLease(int64_t attempt_id, const std::string& status, const std::string& error);
   // The newest successful attempt of task for pipeline and ds, in any run.
   std::optional<AttemptRecord> LastSuccess(const std::string& pipeline, const std::string& ds,
@@ -98,6 +100,11 @@ class StateStore {
   // Every attempt of task for pipeline and ds, oldest first.
   std::vector<AttemptRecord> TaskHistory(const std::string& pipeline, const std::string& ds,
                                          const std::string& task_id);
+
+  // Marks a running attempt as committing a load into target, in the same transaction as the
+  // lease check: from then until EndAttempt its lease cannot be taken, so its recorded status
+  // is what its commit did. Returns false when the attempt no longer holds its lease.
+  bool BeginCommit(int64_t attempt_id, const std::string& target);
 
   // Records the start of a publish, in the same transaction as the lease check: the attempt
   // must still be 'running', else throws Error(kCancelled) "lost its lease".

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -114,19 +115,13 @@ class MySqlDb : public SourceDb {
 class PgDb : public SourceDb {
  public:
   PgDb(const connectors::postgres::Options& options, CancelToken* cancel)
-      : conn_(connectors::postgres::Connection::Open(options)), cancel_(cancel) {
+      : conn_(connectors::postgres::Connection::Open(options, cancel)) {
     // Bounds and watermarks are read as text and compared as UTC: the session must be UTC
     // from the first statement, and literals are written with standard strings.
     conn_->Exec("SET TimeZone = 'UTC'");
     conn_->Exec("SET DateStyle = 'ISO, YMD'");
     conn_->Exec("SET standard_conforming_strings = on");
-    // A weak pointer: the token may fire while this connection is being closed.
-    std::weak_ptr<connectors::postgres::Connection> weak = conn_;
-    cancel_id_ = cancel_->OnCancel([weak] {
-      if (auto c = weak.lock()) c->Cancel();
-    });
   }
-  ~PgDb() override { cancel_->RemoveOnCancel(cancel_id_); }
   void Exec(const std::string& sql) override { conn_->Exec(sql); }
   std::vector<Row> Query(const std::string& sql) override { return conn_->Query(sql); }
   Plan PlanImport(const std::string& from_sql, const std::vector<std::string>& columns,
@@ -163,8 +158,6 @@ class PgDb : public SourceDb {
   std::unique_ptr<connectors::postgres::RowReader> reader_;
   int64_t reader_plan_ = 0;
   uint64_t bytes_done_ = 0;
-  CancelToken* cancel_;
-  int cancel_id_ = -1;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -370,14 +363,17 @@ int64_t EstimateRows(SourceDb& db, const std::string& from_sql, const std::strin
 
 // Cuts [lo, hi] into ranges: `pieces` even ones, then any range the source estimates to hold
 // more than 1.5 times `target_rows` is cut again, so a few far-off keys (gaps) do not leave one
-// connection with most of the rows. Every key value falls in exactly one range; NULL keys get
-// their own.
+// connection with most of the rows. Cutting stops at max_ranges, and as soon as a part's
+// estimate is not smaller than its whole's: the planner is then estimating the table, not the
+// range (no index on the key), and more cuts only add reads. Every key value falls in exactly
+// one range; NULL keys get their own.
 std::vector<Range> SplitRanges(SourceDb& db, const std::string& from_sql, const std::string& key,
-                               const KeyCodec& codec, Int lo, Int hi, int pieces,
+                               const KeyCodec& codec, Int lo, Int hi, int pieces, int max_ranges,
                                int64_t target_rows, const std::string& base_where,
                                bool in_transaction, TaskLog* log) {
   struct Span {
-    Int lo, hi;  // [lo, hi)
+    Int lo, hi;              // [lo, hi)
+    int64_t whole_est = -1;  // the estimate of the range it was cut from
   };
   // The first range has no lower bound and the last no upper one: rows outside [lo, hi] (a
   // boundary_query that was off, rows added since) are still read, and hi + 1 is never
@@ -393,31 +389,40 @@ std::vector<Range> SplitRanges(SourceDb& db, const std::string& from_sql, const 
   auto with_base = [&](const std::string& c) {
     return base_where.empty() ? c : "(" + base_where + ") AND " + c;
   };
-  auto cut = [](const Span& s, Int n, std::vector<Span>* out) {
+  auto cut = [](const Span& s, Int n, int64_t whole_est, std::vector<Span>* out) {
     Int width = s.hi - s.lo;
     if (n > width) n = width;
     Int start = s.lo;
     for (Int i = 1; i <= n; i++) {
       Int end = i == n ? s.hi : s.lo + width * i / n;
-      if (end > start) out->push_back({start, end});
+      if (end > start) out->push_back({start, end, whole_est});
       start = end;
     }
   };
   std::vector<Span> spans;
-  cut({lo, hi + 1}, pieces, &spans);
+  cut({lo, hi + 1}, pieces, -1, &spans);
   if (target_rows > 0) {
     int probes = 0;
+    bool estimates_useless = false;
     std::vector<Span> done;
     std::deque<Span> todo(spans.begin(), spans.end());
     while (!todo.empty()) {
       Span s = todo.front();
       todo.pop_front();
-      int64_t est = s.hi - s.lo > 1 && probes < 4000
+      bool room = static_cast<int>(done.size() + todo.size()) < max_ranges;
+      int64_t est = !estimates_useless && room && s.hi - s.lo > 1
                         ? (probes++, EstimateRows(db, from_sql, with_base(cond(s)), in_transaction))
                         : -1;
-      if (est > target_rows + target_rows / 2) {
+      if (est >= 0 && s.whole_est >= 0 && est >= s.whole_est) {
+        estimates_useless = true;  // a part is estimated as its whole: keep what we have
+        est = -1;
+      }
+      int parts_wanted = static_cast<int>(
+          std::min<int64_t>({16, est / std::max<int64_t>(target_rows, 1) + 1,
+                             max_ranges - static_cast<int64_t>(done.size() + todo.size())}));
+      if (est > target_rows + target_rows / 2 && parts_wanted > 1) {
         std::vector<Span> parts;
-        cut(s, std::min<int64_t>(16, est / target_rows + 1), &parts);
+        cut(s, parts_wanted, est, &parts);
         for (auto it = parts.rbegin(); it != parts.rend(); ++it) todo.push_front(*it);
       } else {
         done.push_back(s);
@@ -426,7 +431,8 @@ std::vector<Range> SplitRanges(SourceDb& db, const std::string& from_sql, const 
     spans = done;
     log->Info("split " + key + " [" + codec.Format(lo) + ", " + codec.Format(hi) + "] into " +
               std::to_string(spans.size()) + " ranges (" + std::to_string(probes) +
-              " estimates, about " + std::to_string(target_rows) + " rows each)");
+              " estimates, about " + std::to_string(target_rows) + " rows each" +
+              (estimates_useless ? "; the planner's estimates stopped shrinking" : "") + ")");
   }
   std::vector<Range> out;
   for (const auto& s : spans) {
@@ -654,14 +660,25 @@ class Importer {
             ? "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
               "AND table_type = 'BASE TABLE' ORDER BY table_name"
             : "SELECT CASE WHEN n.nspname = current_schema() THEN c.relname "
-              "ELSE n.nspname || '.' || c.relname END FROM pg_class c "
+              "ELSE n.nspname || '.' || c.relname END, CASE WHEN n.nspname = current_schema() "
+              "THEN quote_ident(c.relname) ELSE quote_ident(n.nspname) || '.' || "
+              "quote_ident(c.relname) END FROM pg_class c "
               "JOIN pg_namespace n ON n.oid = c.relnamespace "
               "WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition "
               "AND n.nspname = ANY (current_schemas(false)) ORDER BY 1";
     for (const auto& r : db().Query(sql)) {
-      if (r.at(0)) out.push_back(*r[0]);
+      if (!r.at(0)) continue;
+      out.push_back(*r[0]);
+      // A name may hold a dot (a table "a.b"): the server's quoting says which part is which.
+      if (r.size() > 1 && r[1]) sql_names_.emplace(*r[0], *r[1]);
     }
     return out;
+  }
+
+  // The SQL that names a table found by ListTables (or written as schema.table).
+  std::string TableSql(const std::string& table) {
+    auto it = sql_names_.find(table);
+    return it != sql_names_.end() ? it->second : db().Table(table);
   }
 
   std::vector<Job> ResolveJobs() {
@@ -700,7 +717,11 @@ class Importer {
         if (excluded) continue;
         pipeline::ImportTableSpec t;
         t.table = e;
-        t.into = pipeline::ImportDatasetName(im_.zone, e);
+        // A table of the current schema whose name holds a dot ("x.y") is raw.x_y, not raw.y.
+        bool dotted_name = sql_names_.count(e) && !sql_names_[e].empty() &&
+                           sql_names_[e][0] == '"' &&
+                           sql_names_[e].find("\".") == std::string::npos;
+        t.into = pipeline::ImportDatasetName(im_.zone, dotted_name ? ReplaceAll(e, ".", "_") : e);
         specs.push_back(t);
       }
       if (specs.empty()) {
@@ -719,10 +740,15 @@ class Importer {
           // A schema outside the search path: schema.table as written.
           auto parts = Split(t.table, '.');
           auto rows = db().Query(
-              "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON "
+              "SELECT n.nspname || '.' || c.relname, quote_ident(n.nspname) || '.' || "
+              "quote_ident(c.relname) FROM pg_class c JOIN pg_namespace n ON "
               "n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname = " +
-              db().Literal(parts[0]) + " AND c.relname = " + db().Literal(parts.back()));
-          if (!rows.empty() && rows[0].at(0)) actual = *rows[0][0];
+              db().Literal(parts[0]) +
+              " AND c.relname = " + db().Literal(t.table.substr(parts[0].size() + 1)));
+          if (!rows.empty() && rows[0].at(0) && rows[0].at(1)) {
+            actual = *rows[0][0];
+            sql_names_.emplace(actual, *rows[0][1]);
+          }
         }
         if (actual.empty()) {
           std::string near = ClosestMatch(t.table, existing);
@@ -731,8 +757,8 @@ class Importer {
                          "; its tables: " + (existing.empty() ? "(none)" : Join(existing, ", ")));
         }
         t.table = actual;
-        j.object = "table " + db().Table(actual);
-        j.from_sql = db().Table(actual);
+        j.object = "table " + TableSql(actual);
+        j.from_sql = TableSql(actual);
       } else {
         j.object = "the query of " + t.into;
         j.from_sql =
@@ -767,7 +793,7 @@ class Importer {
       sql =
           "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND "
           "a.attnum = ANY (i.indkey) WHERE i.indrelid = " +
-          db().Literal(db().Table(job.spec.table)) +
+          db().Literal(job.from_sql) +
           "::regclass AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)";
     }
     std::vector<std::string> out;
@@ -781,16 +807,51 @@ class Importer {
     if (job.spec.table.empty()) return -1;
     try {
       std::string sql =
-          db().mysql() ? "SELECT table_rows FROM information_schema.tables WHERE table_schema = "
-                         "DATABASE() AND table_name = " +
-                             db().Literal(job.spec.table)
-                       : "SELECT reltuples::bigint FROM pg_class WHERE oid = " +
-                             db().Literal(db().Table(job.spec.table)) + "::regclass";
+          db().mysql()
+              ? "SELECT table_rows FROM information_schema.tables WHERE table_schema = "
+                "DATABASE() AND table_name = " +
+                    db().Literal(job.spec.table)
+              : "SELECT reltuples::bigint FROM pg_class WHERE oid = " + db().Literal(job.from_sql) +
+                    "::regclass";
       auto rows = db().Query(sql);
       if (rows.empty() || !rows[0].at(0)) return -1;
       return std::stoll(*rows[0][0]);
     } catch (const std::exception&) {
       return -1;
+    }
+  }
+
+  // What the progress line shows for this task while no rows move.
+  void SetWhat(const std::string& what) {
+    if (ctx_.activity == nullptr) return;
+    std::lock_guard<std::mutex> lock(ctx_.activity->mu);
+    ctx_.activity->what = what;
+  }
+
+  // True when an index of the job's table starts with column (planner estimates and range
+  // reads are cheap on it).
+  bool HasIndex(const Job& job, const std::string& column) {
+    // In PostgreSQL a failed statement would abort the transaction the reads share.
+    bool savepoint = snapshot_ && !db().mysql();
+    try {
+      if (savepoint) db().Exec("SAVEPOINT sluice_index");
+      std::string sql =
+          db().mysql()
+              ? "SELECT 1 FROM information_schema.statistics WHERE table_schema = DATABASE() AND "
+                "table_name = " +
+                    db().Literal(job.spec.table) + " AND column_name = " + db().Literal(column) +
+                    " AND seq_in_index = 1 LIMIT 1"
+              : "SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND "
+                "a.attnum = i.indkey[0] WHERE i.indrelid = " +
+                    db().Literal(job.from_sql) +
+                    "::regclass AND a.attname = " + db().Literal(column) + " LIMIT 1";
+      bool found = !db().Query(sql).empty();
+      if (savepoint) db().Exec("RELEASE SAVEPOINT sluice_index");
+      return found;
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::kCancelled) throw;
+      if (savepoint) db().Exec("ROLLBACK TO SAVEPOINT sluice_index");
+      return true;  // cannot tell: plan as before
     }
   }
 
@@ -1017,12 +1078,29 @@ class Importer {
         int64_t target = table_rows > 0 ? std::max<int64_t>(
                                               500, table_rows / (static_cast<int64_t>(workers) * 4))
                                         : 0;
+        // Without an index on the key every range is read by a scan of the whole table: one
+        // range per connection, and no estimates (the planner would estimate the table).
+        bool indexed = job.spec.table.empty() || HasIndex(job, split);
+        if (!indexed) {
+          std::string warning = "split_by " + split + " of " + job.object +
+                                " has no index: every range is a scan of the whole table, so "
+                                "it is read in " +
+                                std::to_string(workers) +
+                                " ranges only (add an index on it, or use parallel: 1)";
+          ctx_.log->Info("warning: " + warning);
+          std::fprintf(stderr, "sluice: warning: %s: %s\n", ctx_.Name().c_str(), warning.c_str());
+        }
+        SetWhat("planning the ranges of " + t.into + " on " + split);
         ranges = SplitRanges(db(), job.from_sql, key_sql, *codec, *lo, *hi,
-                             static_cast<int>(workers) * 4, job.spec.table.empty() ? 0 : target,
-                             base_where, snapshot_, ctx_.log);
+                             static_cast<int>(workers) * (indexed ? 4 : 1),
+                             static_cast<int>(workers) * (indexed ? 8 : 1),
+                             job.spec.table.empty() || !indexed ? 0 : target, base_where, snapshot_,
+                             ctx_.log);
       }
     }
     if (workers == 1) ranges = {{""}};
+    SetWhat("importing " + t.into + " (" + std::to_string(index) + "/" + std::to_string(total) +
+            ")");
 
     auto sql_for = [&](const Range& r) {
       return SelectFrom(job, plan.select_list, JoinConditions({base_where, r.condition}));
@@ -1180,6 +1258,8 @@ class Importer {
   const pipeline::DbImportSpec& im_;
   const pipeline::ConnectionSpec& conn_spec_;
   std::vector<std::unique_ptr<SourceDb>> dbs_;
+  // PostgreSQL: a table name as listed (name, or schema.name) -> its quoted SQL name.
+  std::map<std::string, std::string> sql_names_;
   bool snapshot_ = false;
   state::TaskCounts counts_;
 };

@@ -20,12 +20,39 @@ std::map<std::string, std::string> attached;  // Guarded by warehouse_mu: path -
 
 }  // namespace
 
+namespace {
+
+// schema.table, where either part may be in double quotes ("a.b" is one name with a dot in it,
+// "" inside quotes is one "). Returns the parts unquoted.
+std::vector<std::string> NameParts(const std::string& table) {
+  std::vector<std::string> parts(1);
+  bool quoted = false;
+  for (size_t i = 0; i < table.size(); i++) {
+    char c = table[i];
+    if (c == '"') {
+      if (quoted && i + 1 < table.size() && table[i + 1] == '"') {
+        parts.back().push_back('"');
+        i++;
+      } else {
+        quoted = !quoted;
+      }
+    } else if (c == '.' && !quoted) {
+      parts.emplace_back();
+    } else {
+      parts.back().push_back(c);
+    }
+  }
+  return parts;
+}
+
+}  // namespace
+
 std::string SchemaOf(const std::string& table, const std::string& default_schema) {
-  auto parts = Split(table, '.');
+  auto parts = NameParts(table);
   return parts.size() == 2 ? parts[0] : default_schema;
 }
 
-std::string NameOf(const std::string& table) { return Split(table, '.').back(); }
+std::string NameOf(const std::string& table) { return NameParts(table).back(); }
 
 std::vector<LoadSource> ResolveLoadSources(TaskContext& ctx) {
   const auto& l = ctx.task->load;
@@ -49,6 +76,78 @@ std::vector<LoadSource> ResolveLoadSources(TaskContext& ctx) {
   }
 
   return sources;
+}
+
+std::string AppendedBefore(const LoadSource& s,
+                           const std::function<std::string(const std::string&)>& literal,
+                           const std::string& partition_column) {
+  return "dataset = " + literal(s.dataset) + " AND " + partition_column + " = " +
+         literal(s.partition) + " AND target = " + literal(s.table) +
+         " AND checksum = " + literal(s.checksum) + " AND mode = 'append'";
+}
+
+void LogAppendSkipped(TaskContext& ctx, const LoadSource& s) {
+  ctx.log->Info(s.dataset + " " + s.partition + " was already appended to " + s.table +
+                " with the same checksum; skipped");
+}
+
+void CommitLoad(TaskContext& ctx, const std::string& target, const std::function<void()>& commit,
+                const std::function<std::optional<bool>()>& committed) {
+  FaultPoint("load.before_commit");
+  ctx.cancel->ThrowIfCancelled();
+  if (!ctx.state->BeginCommit(ctx.attempt_id, target)) {
+    throw Cancelled(ctx.Name() + ": the attempt lost its lease (it timed out) before its commit");
+  }
+  try {
+    commit();
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::kConnection && e.kind() != ErrorKind::kCancelled) throw;
+    // The commit was sent, but its answer is lost: the target knows what happened.
+    std::optional<bool> done;
+    std::string why;
+    try {
+      done = committed();
+    } catch (const Error& check) {
+      why = check.what();
+    }
+    if (done && *done) {
+      ctx.log->Info("the commit into " + target + " went through, though its answer was lost (" +
+                    e.what() + ")");
+      FaultPoint("load.after_commit");
+      return;
+    }
+    if (done) throw;
+    throw Error(ErrorKind::kConnection,
+                ctx.Name() + ": the commit into " + target +
+                    " was sent but its outcome is unknown (" + e.what() +
+                    (why.empty() ? "" : "; asking the target failed: " + why) +
+                    "); the ledger _sluice_loads has a row with attempt_id " +
+                    std::to_string(ctx.attempt_id) +
+                    " if it went through; another attempt is safe (a repeated append is skipped "
+                    "by the ledger, the other modes give the same tables)",
+                true);
+  }
+  FaultPoint("load.after_commit");
+}
+
+state::TaskCounts GuardLoad(TaskContext& ctx, const std::string& where,
+                            const std::function<state::TaskCounts()>& load,
+                            const std::function<void()>& undo) {
+  try {
+    return load();
+  } catch (const Error& e) {
+    undo();
+    if (e.kind() == ErrorKind::kCancelled) throw;
+    std::string hint;
+    if (std::string(e.what()).find("no unique or exclusion constraint") != std::string::npos) {
+      hint = " (merge needs a primary key or unique index on the key columns of the target)";
+    }
+    if (StartsWith(e.what(), ctx.Name())) throw;  // already the task's own message
+    throw Error(e.kind(),
+                ctx.Name() + ": loading into " + where + ": " + e.what() + hint +
+                    " (nothing was changed: every table of this task is as it was)",
+                e.retryable());
+  }
 }
 
 state::TaskCounts RunDbLoad(TaskContext& ctx) {
@@ -96,7 +195,7 @@ state::TaskCounts RunDuckDbLoad(TaskContext& ctx, const std::vector<LoadSource>&
 
   state::TaskCounts counts;
   std::vector<std::string> done;
-  try {
+  auto load = [&]() -> state::TaskCounts {
     session->Execute("BEGIN TRANSACTION");
     session->Execute("CREATE TABLE IF NOT EXISTS " + ledger +
                      " (dataset VARCHAR, partition VARCHAR, target VARCHAR, mode VARCHAR, "
@@ -108,13 +207,12 @@ state::TaskCounts RunDuckDbLoad(TaskContext& ctx, const std::vector<LoadSource>&
       // repeated append of the same data (a retry after a lost acknowledgement, a re-run) is
       // skipped.
       if (l.mode == "append") {
-        auto seen = session->Query(
-            "SELECT count(*) FROM " + ledger + " WHERE dataset = " + SqlLiteral(s.dataset) +
-            " AND partition = " + SqlLiteral(s.partition) + " AND target = " + SqlLiteral(s.table) +
-            " AND checksum = " + SqlLiteral(s.checksum) + " AND mode = 'append'");
+        auto seen =
+            session->Query("SELECT count(*) FROM " + ledger + " WHERE " +
+                           AppendedBefore(
+                               s, [](const std::string& v) { return SqlLiteral(v); }, "partition"));
         if (seen.rows[0][0].value_or("0") != "0") {
-          ctx.log->Info(s.dataset + " " + s.partition + " was already appended to " + s.table +
-                        " with the same checksum; skipped");
+          LogAppendSkipped(ctx, s);
           continue;
         }
       }
@@ -146,20 +244,17 @@ state::TaskCounts RunDuckDbLoad(TaskContext& ctx, const std::vector<LoadSource>&
       counts.rows_read += static_cast<int64_t>(s.rows);
       counts.rows_written += static_cast<int64_t>(s.rows);
     }
-    FaultPoint("load.before_commit");
-    ctx.cancel->ThrowIfCancelled();
-    session->Execute("COMMIT");
-  } catch (const Error& e) {
+    // A local file: the commit either happens or throws.
+    CommitLoad(
+        ctx, warehouse, [&] { session->Execute("COMMIT"); }, [] { return false; });
+    return counts;
+  };
+  counts = GuardLoad(ctx, warehouse, load, [&] {
     try {
       session->Execute("ROLLBACK");
     } catch (const Error&) {
     }
-    if (e.kind() == ErrorKind::kCancelled) throw;
-    throw Error(e.kind(),
-                ctx.Name() + ": loading into " + warehouse + ": " + e.what() +
-                    " (nothing was changed: every table of this task is as it was)",
-                e.retryable());
-  }
+  });
   for (const auto& d : done) ctx.log->Info("loaded " + d);
   return counts;
 }

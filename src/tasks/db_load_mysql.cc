@@ -159,6 +159,8 @@ class MySqlLoader {
  private:
   // Runs fn on this connection or, when it is gone, on a new one; logs instead of throwing.
   void Cleanup(const std::string& what, const std::function<void(my::Connection&)>& fn);
+  // A new connection with short timeouts, for asking the server what a lost commit did.
+  std::unique_ptr<my::Connection> QuickConnection();
   void Prepare(const std::vector<LoadSource>& sources);
   void LockTargets();
   void PlanColumns(Plan& p, int index);
@@ -272,14 +274,12 @@ void MySqlLoader::Prepare(const std::vector<LoadSource>& sources) {
     if (l_.mode == "append") {
       // A repeated append of the same data (a retry after a lost commit acknowledgement, a
       // re-run) is a no-op; the other modes give the same table when repeated.
-      auto seen = conn_.Query(
-          "SELECT count(*) FROM " + ledger_ + " WHERE dataset = " + my::Literal(s.dataset) +
-          " AND `partition` = " + my::Literal(s.partition) +
-          " AND target = " + my::Literal(s.table) + " AND checksum = " + my::Literal(s.checksum) +
-          " AND mode = 'append'");
+      auto seen =
+          conn_.Query("SELECT count(*) FROM " + ledger_ + " WHERE " +
+                      AppendedBefore(
+                          s, [](const std::string& v) { return my::Literal(v); }, "`partition`"));
       if (seen[0][0].value_or("0") != "0") {
-        ctx_.log->Info(s.dataset + " " + s.partition + " was already appended to " + s.table +
-                       " with the same checksum; skipped");
+        LogAppendSkipped(ctx_, s);
         p.skip = true;
         continue;
       }
@@ -725,9 +725,8 @@ state::TaskCounts MySqlLoader::PublishReplace() {
       ApplyRows(p, p.shadow, false);
     }
   }
-  FaultPoint("load.before_commit");
-  ctx_.cancel->ThrowIfCancelled();
-  // One RENAME swaps every target of the task: readers see all old or all new tables.
+  // One RENAME swaps every target of the task: readers see all old or all new tables. It is
+  // the commit of a replace (MySQL's DDL commits on its own).
   std::vector<std::string> swap, undo;
   for (const auto& p : plans_) {
     if (p.exists) swap.push_back(p.target + " TO " + p.old);
@@ -736,7 +735,22 @@ state::TaskCounts MySqlLoader::PublishReplace() {
     undo.push_back(p.target + " TO " + p.shadow);
     if (p.exists) undo.push_back(p.old + " TO " + p.target);
   }
-  conn_.Exec("RENAME TABLE " + Join(swap, ", "));
+  CommitLoad(
+      ctx_, "mysql " + conn_.Describe(), [&] { conn_.Exec("RENAME TABLE " + Join(swap, ", ")); },
+      [&]() -> std::optional<bool> {
+        // The RENAME happened when the new tables are gone from their helper names.
+        auto check = QuickConnection();
+        for (const auto& p : plans_) {
+          if (!check
+                   ->Query("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = " +
+                           my::Literal(p.db) +
+                           " AND TABLE_NAME = " + my::Literal(HelperName("_sluice_new_", p.name)))
+                   .empty()) {
+            return false;
+          }
+        }
+        return true;
+      });
   shadows_.clear();
   try {
     conn_.Exec("START TRANSACTION");
@@ -797,10 +811,16 @@ state::TaskCounts MySqlLoader::PublishInPlace() {
     ApplyRows(p, p.target, l_.mode == "merge");
     InsertLedgerRow(p);
   }
-  FaultPoint("load.before_commit");
-  ctx_.cancel->ThrowIfCancelled();
-  conn_.Exec("COMMIT");
-  FaultPoint("load.after_commit");
+  CommitLoad(
+      ctx_, "mysql " + conn_.Describe(), [&] { conn_.Exec("COMMIT"); },
+      [&]() -> std::optional<bool> {
+        // The ledger rows of this attempt were written in the committed transaction or not at
+        // all (a new connection: the load's was lost or closed).
+        auto check = QuickConnection();
+        auto rows = check->Query("SELECT count(*) FROM " + ledger_ +
+                                 " WHERE attempt_id = " + std::to_string(ctx_.attempt_id));
+        return rows[0][0].value_or("0") != "0";
+      });
   created_.clear();
   for (auto& p : plans_) {
     p.altered = false;
@@ -811,6 +831,13 @@ state::TaskCounts MySqlLoader::PublishInPlace() {
     counts.rows_written += static_cast<int64_t>(p.staged);
   }
   return counts;
+}
+
+std::unique_ptr<my::Connection> MySqlLoader::QuickConnection() {
+  my::Options quick = options_;
+  quick.connect_timeout_seconds = std::min(quick.connect_timeout_seconds, 5);
+  quick.read_timeout_seconds = 5;
+  return my::Connection::Open(quick);
 }
 
 void MySqlLoader::Cleanup(const std::string& what, const std::function<void(my::Connection&)>& fn) {
@@ -868,21 +895,16 @@ state::TaskCounts RunMySqlLoad(TaskContext& ctx, const std::vector<LoadSource>& 
   ctx.log->Info("connected to " + where + " (server " + conn->ServerVersion() + ")");
   auto session = ctx.Connect("loading into " + where);
   MySqlLoader loader(ctx, options, *conn, *session);
-  try {
-    return loader.Run(sources);
-  } catch (const Error& e) {
-    try {
-      conn->Exec("ROLLBACK");
-    } catch (const Error&) {
-    }
-    loader.DropShadows();
-    loader.UndoSchemaChanges();
-    if (e.kind() == ErrorKind::kCancelled) throw;
-    throw Error(e.kind(),
-                ctx.Name() + ": loading into " + where + ": " + e.what() +
-                    " (nothing was changed: every table of this task is as it was)",
-                e.retryable());
-  }
+  return GuardLoad(
+      ctx, where, [&] { return loader.Run(sources); },
+      [&] {
+        try {
+          conn->Exec("ROLLBACK");
+        } catch (const Error&) {
+        }
+        loader.DropShadows();
+        loader.UndoSchemaChanges();
+      });
 }
 
 }  // namespace sluice::tasks

@@ -35,7 +35,10 @@ std::string FindRefusedRow(pg::Connection& conn, const std::string& target,
           "conrelid = $2::regclass",
           {err.constraint, target});
       if (def.empty() || !def[0][0] || !StartsWith(*def[0][0], "CHECK ")) return "";
-      where = "NOT " + def[0][0]->substr(6);
+      // A constraint added NOT VALID has those words after its expression.
+      std::string expr = def[0][0]->substr(6);
+      if (EndsWith(expr, " NOT VALID")) expr.resize(expr.size() - 10);
+      where = "NOT " + expr;
     } else if (err.sqlstate == "23505" && !err.constraint.empty()) {  // unique
       auto cols = conn.Query(
           "SELECT a.attname FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid "
@@ -71,13 +74,9 @@ state::TaskCounts RunPostgresLoad(TaskContext& ctx, const std::vector<LoadSource
   const auto& l = ctx.task->load;
   const auto& spec = ctx.spec->connections.at(l.connection);
   pg::Options options = pg::OptionsFromConnection(spec, ctx.spec->dir);
-  auto conn = pg::Connection::Open(options);
-  // Ctrl-C and timeouts stop a statement the server is running (a long INSERT or index build).
-  struct CancelGuard {
-    CancelToken* token;
-    int id;
-    ~CancelGuard() { token->RemoveOnCancel(id); }
-  } cancel_guard{ctx.cancel, ctx.cancel->OnCancel([c = conn.get()] { c->Cancel(); })};
+  // Ctrl-C and timeouts stop the connect and any statement the server is running (a long
+  // INSERT or index build), whatever the server does.
+  auto conn = pg::Connection::Open(options, ctx.cancel);
   std::string where = "postgres " + conn->Describe();  // connection 'x' (user@host:port/db)
   ctx.log->Info("connected to " + where);
   auto session = ctx.Connect("loading into " + where);
@@ -85,6 +84,7 @@ state::TaskCounts RunPostgresLoad(TaskContext& ctx, const std::vector<LoadSource
   // The ledger and the target schemas are created first, one loader at a time: concurrent
   // CREATE ... IF NOT EXISTS race in PostgreSQL (a unique violation on the catalog).
   conn->Exec("SET client_min_messages = warning");
+  conn->Exec("SET standard_conforming_strings = on");  // SqlLiteral doubles quotes only
   conn->Exec("SELECT pg_advisory_lock(7335001)");
   try {
     conn->Exec(
@@ -102,21 +102,20 @@ state::TaskCounts RunPostgresLoad(TaskContext& ctx, const std::vector<LoadSource
 
   state::TaskCounts counts;
   std::vector<std::string> done;
-  conn->Exec("BEGIN");
-  try {
+  auto load = [&]() -> state::TaskCounts {
+    conn->Exec("BEGIN");
     int index = 0;
     for (const auto& s : sources) {
       ctx.cancel->ThrowIfCancelled();
       if (l.mode == "append") {
         // A repeated append of the same data (a retry after a lost commit acknowledgement, a
         // re-run) is a no-op; the other modes give the same table when repeated.
-        auto seen = conn->Query(
-            "SELECT count(*) FROM public._sluice_loads WHERE dataset = $1 AND partition = $2 "
-            "AND target = $3 AND checksum = $4 AND mode = 'append'",
-            {s.dataset, s.partition, s.table, s.checksum});
+        auto seen =
+            conn->Query("SELECT count(*) FROM public._sluice_loads WHERE " +
+                        AppendedBefore(
+                            s, [](const std::string& v) { return SqlLiteral(v); }, "partition"));
         if (seen[0][0].value_or("0") != "0") {
-          ctx.log->Info(s.dataset + " " + s.partition + " was already appended to " + s.table +
-                        " with the same checksum; skipped");
+          LogAppendSkipped(ctx, s);
           continue;
         }
       }
@@ -291,25 +290,28 @@ state::TaskCounts RunPostgresLoad(TaskContext& ctx, const std::vector<LoadSource
       counts.rows_read += static_cast<int64_t>(sent);
       counts.rows_written += static_cast<int64_t>(copied);
     }
-    FaultPoint("load.before_commit");
-    ctx.cancel->ThrowIfCancelled();
-    conn->Exec("COMMIT");
-    FaultPoint("load.after_commit");
-  } catch (const Error& e) {
+    CommitLoad(
+        ctx, where, [&] { conn->Exec("COMMIT"); },
+        [&]() -> std::optional<bool> {
+          // A new connection (the load's was lost or closed): the ledger row of this attempt
+          // was written in the committed transaction or not at all.
+          pg::Options quick = options;
+          quick.connect_timeout_seconds = std::min(quick.connect_timeout_seconds, 5);
+          quick.read_timeout_seconds = 5;
+          auto check = pg::Connection::Open(quick);
+          auto rows = check->Query(
+              "SELECT count(*) FROM public._sluice_loads WHERE attempt_id = $1::bigint",
+              {std::to_string(ctx.attempt_id)});
+          return rows[0][0].value_or("0") != "0";
+        });
+    return counts;
+  };
+  counts = GuardLoad(ctx, where, load, [&] {
     try {
       conn->Exec("ROLLBACK");
     } catch (const Error&) {
     }
-    if (e.kind() == ErrorKind::kCancelled) throw;
-    std::string hint;
-    if (std::string(e.what()).find("no unique or exclusion constraint") != std::string::npos) {
-      hint = " (merge needs a primary key or unique index on the key columns of the target)";
-    }
-    throw Error(e.kind(),
-                ctx.Name() + ": loading into " + where + ": " + e.what() + hint +
-                    " (nothing was changed: every table of this task is as it was)",
-                e.retryable());
-  }
+  });
   for (const auto& d : done) ctx.log->Info("loaded " + d);
   return counts;
 }

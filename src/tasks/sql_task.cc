@@ -23,6 +23,7 @@ state::TaskCounts RunSqlModel(TaskContext& ctx) {
   ctx.cancel->ThrowIfCancelled();
   auto m = PublishStaged(ctx, *session, t.into, staging, rows);
   state::TaskCounts counts;
+  counts.rows_read = static_cast<int64_t>(ctx.RowsReferenced());
   counts.rows_written = static_cast<int64_t>(rows);
   counts.bytes = static_cast<int64_t>(m.bytes);
   return counts;

@@ -59,7 +59,14 @@ std::string TaskContext::RefSql(const std::string& dataset, const std::string& s
                         : "no published partition ds=" + ds) +
         (producer.empty() ? "" : " (task '" + producer + "' produces it; run it first)"));
   }
+  referenced_[dataset + " " + scope] = selection->rows;
   return selection->Sql();
+}
+
+uint64_t TaskContext::RowsReferenced() const {
+  uint64_t total = 0;
+  for (const auto& [key, rows] : referenced_) total += rows;
+  return total;
 }
 
 std::string TaskContext::Render(const std::string& text, const std::string& what) {

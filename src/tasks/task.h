@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -69,10 +70,14 @@ struct TaskContext {
   std::string Render(const std::string& text, const std::string& what);
   // "kind 'id'", the prefix of this task's messages.
   std::string Name() const;
+  // The rows of every partition RefSql resolved (each dataset and scope once): what a model
+  // read.
+  uint64_t RowsReferenced() const;
   ~TaskContext();
 
  private:
   std::vector<int> cancel_ids_;
+  std::map<std::string, uint64_t> referenced_;  // "dataset scope" -> rows
 };
 
 // Runs one attempt of ctx.task. Returns the counts; throws sluice::Error on failure, after

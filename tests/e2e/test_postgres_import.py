@@ -135,7 +135,7 @@ def test_extension_type_fails_naming_table_and_column(postgres_server, tmp_path)
             "INSERT INTO people VALUES (1, 'Zoë')")
     lake = tmp_path / "lake"
     r = sluice_import(postgres_server, db, lake, "--table", "people", expect=1)
-    assert '"people"' in r.output and '"nick"' in r.output and "::text" in r.output, r
+    assert 'table people column "nick"' in r.output and "::text" in r.output, r
     sluice_import(postgres_server, db, lake, "--query", "SELECT id, nick::text AS nick FROM people",
                   "--target", "raw.people")
     assert lake_rows(manifest_files(lake, "raw.people", DAY3), ["id"])[2] == [(1, "Zoë")]

@@ -29,7 +29,8 @@ uint64_t InterestingBits(const unsigned char* p, size_t len, unsigned char a, un
 #if defined(__SSE2__)
   if (len == 64) {
     const __m128i lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
-    const __m128i va = _mm_set1_epi8(static_cast<char>(a)), vb = _mm_set1_epi8(static_cast<char>(b));
+    const __m128i va = _mm_set1_epi8(static_cast<char>(a)),
+                  vb = _mm_set1_epi8(static_cast<char>(b));
     for (int k = 0; k < 4; k++) {
       __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
       __m128i x = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr)),
@@ -359,14 +360,15 @@ uint64_t FieldBits(const unsigned char* p, size_t len, unsigned char a, unsigned
 #if defined(__SSE2__)
   if (len == 64) {
     const __m128i lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
-    const __m128i va = _mm_set1_epi8(static_cast<char>(a)), vb = _mm_set1_epi8(static_cast<char>(b)),
+    const __m128i va = _mm_set1_epi8(static_cast<char>(a)),
+                  vb = _mm_set1_epi8(static_cast<char>(b)),
                   vc = _mm_set1_epi8(static_cast<char>(c));
     for (int k = 0; k < 4; k++) {
       __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
-      __m128i x = _mm_or_si128(
-          _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr)),
-          _mm_or_si128(_mm_cmpeq_epi8(v, va), _mm_or_si128(_mm_cmpeq_epi8(v, vb),
-                                                           _mm_cmpeq_epi8(v, vc))));
+      __m128i x =
+          _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr)),
+                       _mm_or_si128(_mm_cmpeq_epi8(v, va),
+                                    _mm_or_si128(_mm_cmpeq_epi8(v, vb), _mm_cmpeq_epi8(v, vc))));
       m |= static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(x))) << (16 * k);
     }
     return m;
@@ -403,12 +405,11 @@ std::string Unquote(std::string_view raw, char quote, char escape) {
 
 }  // namespace
 
-void ScanFields(const std::string& path, const Dialect& dialect, uint64_t expected_size,
-                bool header, const std::vector<size_t>& columns,
-                const std::vector<uint64_t>& skip,
-                const std::function<void(const RecordText&, const std::vector<FieldText>&)>&
-                    on_record,
-                CancelToken* cancel, bool utf16, size_t piece, const FieldRange& range) {
+void ScanFields(
+    const std::string& path, const Dialect& dialect, uint64_t expected_size, bool header,
+    const std::vector<size_t>& columns, const std::vector<uint64_t>& skip,
+    const std::function<void(const RecordText&, const std::vector<FieldText>&)>& on_record,
+    CancelToken* cancel, bool utf16, size_t piece, const FieldRange& range) {
   const char quote = dialect.quote;
   const char escape = dialect.escape ? dialect.escape : dialect.quote;
   const auto uq = static_cast<unsigned char>(quote ? quote : '\n');

@@ -54,10 +54,10 @@ struct Checkpoint {
 };
 
 struct ScanStats {
-  uint64_t bytes = 0;        // bytes read
-  uint64_t records = 0;      // records, the header included; blank lines are not records
-  uint64_t blank_lines = 0;  // line endings outside quotes with nothing before them
-  uint64_t lines = 0;        // physical lines: line endings, plus a last line without one
+  uint64_t bytes = 0;                  // bytes read
+  uint64_t records = 0;                // records, the header included; blank lines are not records
+  uint64_t blank_lines = 0;            // line endings outside quotes with nothing before them
+  uint64_t lines = 0;                  // physical lines: line endings, plus a last line without one
   uint64_t longest_record = 0;         // bytes, without its line ending
   uint64_t longest_record_offset = 0;  // where it starts
   uint64_t longest_record_line = 0;    // its first physical line, 1-based
@@ -115,17 +115,17 @@ class Scanner {
   uint64_t outside_lines_ = 0;  // line endings outside quotes so far
   std::vector<Located> located_;
 
-  uint64_t pos_ = 0;           // file offset of the next byte fed
-  unsigned char last_ = 0;     // the last byte fed (for a quote at the start of a piece)
-  uint64_t record_start_ = 0;  // where the current record starts
-  uint64_t record_line_ = 1;   // the physical line it starts on
+  uint64_t pos_ = 0;                  // file offset of the next byte fed
+  unsigned char last_ = 0;            // the last byte fed (for a quote at the start of a piece)
+  uint64_t record_start_ = 0;         // where the current record starts
+  uint64_t record_line_ = 1;          // the physical line it starts on
   uint64_t record_outside_line_ = 1;  // the reader's number for it
-  uint64_t terminators_ = 0;   // line endings seen so far, inside quotes too
+  uint64_t terminators_ = 0;          // line endings seen so far, inside quotes too
   uint64_t last_terminator_end_ = 0;  // the offset after the last line ending
   uint64_t deferred_cr_line_ = 0;     // a CR outside quotes ended the last piece: its line
   uint64_t next_checkpoint_ = ScanStats::kCheckpointBytes;
-  uint64_t cr_at_ = UINT64_MAX;        // position of the last CR (a following LF joins it)
-  bool cr_ended_record_ = false;       // that CR ended a record (outside quotes)
+  uint64_t cr_at_ = UINT64_MAX;   // position of the last CR (a following LF joins it)
+  bool cr_ended_record_ = false;  // that CR ended a record (outside quotes)
   bool in_quotes_ = false;
   uint64_t pending_close_ = UINT64_MAX;  // a quote inside quotes that may be a doubled one
   uint64_t skip_until_ = 0;              // escape != quote: the escaped byte is literal
@@ -168,12 +168,10 @@ struct FieldRange {
 // on_record; a record with fewer fields gets empty ones. For the rare path: csv_import uses it
 // only to find the rows a check after the reader refused. Calls on different ranges may run on
 // different threads. Throws as ScanFile. piece: the read size (0 = 4 MB), for tests.
-void ScanFields(const std::string& path, const Dialect& dialect, uint64_t expected_size,
-                bool header, const std::vector<size_t>& columns,
-                const std::vector<uint64_t>& skip,
-                const std::function<void(const RecordText&, const std::vector<FieldText>&)>&
-                    on_record,
-                CancelToken* cancel, bool utf16 = false, size_t piece = 0,
-                const FieldRange& range = {});
+void ScanFields(
+    const std::string& path, const Dialect& dialect, uint64_t expected_size, bool header,
+    const std::vector<size_t>& columns, const std::vector<uint64_t>& skip,
+    const std::function<void(const RecordText&, const std::vector<FieldText>&)>& on_record,
+    CancelToken* cancel, bool utf16 = false, size_t piece = 0, const FieldRange& range = {});
 
 }  // namespace sluice::connectors::csv

@@ -217,7 +217,8 @@ ScanStats Reference(const std::string& t, const Dialect& d) {
     if (in_quotes) {
       if (escape != d.quote && c == escape) {
         i++;
-        if (i < t.size() && (t[i] == '\n' || (t[i] == '\r' && !(i + 1 < t.size() && t[i + 1] == '\n'))))
+        if (i < t.size() &&
+            (t[i] == '\n' || (t[i] == '\r' && !(i + 1 < t.size() && t[i + 1] == '\n'))))
           lines++;
         continue;
       }
@@ -281,8 +282,8 @@ TEST(CsvScanTest, AgreesWithAByteAtATimeReadingOnRandomInput) {
 class CsvScanFileTest : public ::testing::Test {
  protected:
   std::string Write(const std::string& name, const std::string& data) {
-    auto dir = std::filesystem::temp_directory_path() /
-               ("sluice_csv_scan_" + std::to_string(::getpid()));
+    auto dir =
+        std::filesystem::temp_directory_path() / ("sluice_csv_scan_" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     dir_ = dir.string();
     std::string path = dir_ + "/" + name;
@@ -341,13 +342,14 @@ TEST_F(CsvScanFileTest, ScanFieldsHandsOverTheWantedFieldsOfEveryRecordButTheSki
       "\xEF\xBB\xBFid,v,w\r\n1,\"a\"\"b\",x\r\n2,\"c\r\nd\",y\r\n\r\n3,e\r\n4,f,z\r\n";
   std::string path = Write("f.csv", data);
   std::vector<std::tuple<uint64_t, uint64_t, uint64_t, std::string, bool, std::string>> got;
-  ScanFields(path, {}, data.size(), true, {1, 2}, {6},
-             [&](const RecordText& r, const std::vector<FieldText>& f) {
-               got.emplace_back(r.record_line, r.offset, r.line, f[0].text, f[0].quoted,
-                                data.substr(r.offset, r.length));
-               EXPECT_EQ(f.size(), 2u);
-             },
-             nullptr);
+  ScanFields(
+      path, {}, data.size(), true, {1, 2}, {6},
+      [&](const RecordText& r, const std::vector<FieldText>& f) {
+        got.emplace_back(r.record_line, r.offset, r.line, f[0].text, f[0].quoted,
+                         data.substr(r.offset, r.length));
+        EXPECT_EQ(f.size(), 2u);
+      },
+      nullptr);
   ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(got[0], std::make_tuple(uint64_t{2}, data.find("1,"), uint64_t{2}, std::string("a\"b"),
                                     true, std::string("1,\"a\"\"b\",x")));
@@ -439,11 +441,12 @@ TEST_F(CsvScanFileTest, ScanFieldsAgreesWithAByteAtATimeReadingOnRandomInput) {
     auto want = ReferenceFields(text, d);
     for (size_t piece : {size_t{1}, size_t{5}, size_t{64}, size_t{0}}) {
       std::vector<std::vector<std::string>> got;
-      ScanFields(path, d, text.size(), false, {0, 1, 3}, {},
-                 [&](const RecordText& r, const std::vector<FieldText>& f) {
-                   got.push_back({f[0].text, f[1].text, f[2].text});
-                 },
-                 nullptr, false, piece);
+      ScanFields(
+          path, d, text.size(), false, {0, 1, 3}, {},
+          [&](const RecordText& r, const std::vector<FieldText>& f) {
+            got.push_back({f[0].text, f[1].text, f[2].text});
+          },
+          nullptr, false, piece);
       ASSERT_EQ(got.size(), want.size()) << "round " << round << " piece " << piece;
       for (size_t k = 0; k < want.size(); k++) {
         auto field = [&](size_t i) { return i < want[k].size() ? want[k][i] : std::string(); };

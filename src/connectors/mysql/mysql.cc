@@ -4,6 +4,7 @@
 
 #include <errmsg.h>
 #include <mysql.h>
+#include <poll.h>
 
 #include <charconv>
 #include <cmath>
@@ -379,10 +380,53 @@ std::unique_ptr<Connection> Connection::Open(const Options& o, CancelToken* canc
   }
   std::string where = "connection '" + o.name + "' (mysql " + o.user + "@" + o.host + ":" +
                       std::to_string(o.port) + "/" + o.database + ")";
-  // The password goes to the library as an argument, never into a string we build.
-  if (mysql_real_connect(conn, o.host.c_str(), o.user.c_str(),
-                         o.password.empty() ? nullptr : o.password.c_str(), o.database.c_str(),
-                         o.port, nullptr, 0) == nullptr) {
+  // The password goes to the library as an argument, never into a string we build. The
+  // connect runs step by step (the client library's non-blocking API), so that neither a
+  // server that stops answering nor Ctrl-C or a timeout holds it longer than connect_timeout.
+  mysql_optionsv(conn, MYSQL_OPT_NONBLOCK, 0);
+  MYSQL* connected = nullptr;
+  int status = mysql_real_connect_start(&connected, conn, o.host.c_str(), o.user.c_str(),
+                                        o.password.empty() ? nullptr : o.password.c_str(),
+                                        o.database.c_str(), o.port, nullptr, 0);
+  double deadline = SteadySeconds() + o.connect_timeout_seconds;
+  while (status != 0) {
+    short events = static_cast<short>(((status & MYSQL_WAIT_READ) ? POLLIN : 0) |
+                                      ((status & MYSQL_WAIT_WRITE) ? POLLOUT : 0) |
+                                      ((status & MYSQL_WAIT_EXCEPT) ? POLLPRI : 0));
+    int ready = 0;
+    for (;;) {
+      if (cancel != nullptr && cancel->cancelled()) {
+        mysql_close(conn);
+        throw Cancelled(where + ": " + cancel->reason());
+      }
+      if (SteadySeconds() > deadline) {
+        ready = MYSQL_WAIT_TIMEOUT;
+        break;
+      }
+      struct pollfd p = {static_cast<int>(mysql_get_socket(conn)), events, 0};
+      int rc = ::poll(&p, 1, 100);
+      if (rc > 0) {
+        ready = ((p.revents & (POLLIN | POLLHUP | POLLERR)) ? MYSQL_WAIT_READ : 0) |
+                ((p.revents & (POLLOUT | POLLHUP | POLLERR)) ? MYSQL_WAIT_WRITE : 0) |
+                ((p.revents & POLLPRI) ? MYSQL_WAIT_EXCEPT : 0);
+        break;
+      }
+      if (rc < 0 && errno != EINTR) {
+        ready = MYSQL_WAIT_TIMEOUT;
+        break;
+      }
+    }
+    if (ready == MYSQL_WAIT_TIMEOUT && SteadySeconds() > deadline) {
+      mysql_close(conn);
+      throw Error(ErrorKind::kConnection,
+                  where + ": no answer within connect_timeout (" +
+                      std::to_string(o.connect_timeout_seconds) +
+                      "s) (is the server running and reachable?)",
+                  true);
+    }
+    status = mysql_real_connect_cont(&connected, conn, ready);
+  }
+  if (connected == nullptr) {
     unsigned code = mysql_errno(conn);
     std::string msg = ErrorText(conn);
     mysql_close(conn);

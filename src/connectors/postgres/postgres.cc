@@ -3,13 +3,19 @@
 #include "connectors/postgres/postgres.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <map>
+#include <thread>
 
+#include "common/cancel.h"
 #include "common/error.h"
 #include "common/strings.h"
+#include "common/time.h"
 
 namespace sluice::connectors::postgres {
 namespace {
@@ -182,7 +188,7 @@ Options OptionsFromConnection(const pipeline::ConnectionSpec& spec, const std::s
   return o;
 }
 
-std::unique_ptr<Connection> Connection::Open(const Options& o) {
+std::unique_ptr<Connection> Connection::Open(const Options& o, CancelToken* cancel) {
   std::string timeout = std::to_string(o.connect_timeout_seconds);
   // Keywords, not a connection string: the password never passes through a string a log or
   // error could show.
@@ -217,36 +223,181 @@ std::unique_ptr<Connection> Connection::Open(const Options& o) {
   }
   keys.push_back(nullptr);
   values.push_back(nullptr);
-  PGconn* conn = PQconnectdbParams(keys.data(), values.data(), 0);
-  if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
-    std::string msg = conn ? Trim(PQerrorMessage(conn)) : "out of memory";
+  std::string where = "connection '" + o.name + "' (postgres " + o.user + "@" + o.host + ":" +
+                      o.port + "/" + o.database + ")";
+  auto fail = [&](PGconn* conn, const std::string& msg) {
     PQfinish(conn);
     bool auth = msg.find("password") != std::string::npos ||
                 msg.find("authentication") != std::string::npos;
     throw Error(ErrorKind::kConnection,
-                "connection '" + o.name + "' (postgres " + o.user + "@" + o.host + ":" + o.port +
-                    "/" + o.database + "): " + msg +
+                where + ": " + msg +
                     (auth ? " (check user: and the password secret)"
                           : " (is the server running and reachable?)"),
                 !auth);
+  };
+  // Connected step by step, so that neither a server that stops answering nor Ctrl-C can hold
+  // the connect longer than connect_timeout.
+  PGconn* conn = PQconnectStartParams(keys.data(), values.data(), 0);
+  if (conn == nullptr) throw Internal("libpq: out of memory");
+  if (PQstatus(conn) == CONNECTION_BAD) fail(conn, Trim(PQerrorMessage(conn)));
+  double deadline = SteadySeconds() + o.connect_timeout_seconds;
+  PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+  while (st != PGRES_POLLING_OK) {
+    if (st == PGRES_POLLING_FAILED) fail(conn, Trim(PQerrorMessage(conn)));
+    short events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+    for (;;) {
+      if (cancel != nullptr && cancel->cancelled()) {
+        PQfinish(conn);
+        throw Cancelled(where + ": " + cancel->reason());
+      }
+      if (SteadySeconds() > deadline) {
+        fail(conn, "no answer within connect_timeout (" +
+                       std::to_string(o.connect_timeout_seconds) + "s)");
+      }
+      struct pollfd p = {PQsocket(conn), events, 0};
+      int rc = ::poll(&p, 1, 100);
+      if (rc > 0 || (rc < 0 && errno != EINTR)) break;
+    }
+    st = PQconnectPoll(conn);
   }
-  return std::unique_ptr<Connection>(new Connection(conn, o));
+  PQsetnonblocking(conn, 1);
+  auto c = std::unique_ptr<Connection>(new Connection(conn, o));
+  if (cancel != nullptr) {
+    c->token_ = cancel;
+    std::weak_ptr<std::atomic<bool>> flag = c->cancelled_;
+    c->token_id_ = cancel->OnCancel([flag] {
+      if (auto f = flag.lock()) *f = true;
+    });
+  }
+  return c;
 }
 
 Connection::Connection(PGconn* conn, Options options)
-    : conn_(conn), cancel_(PQgetCancel(conn)), options_(std::move(options)) {}
+    : conn_(conn),
+      server_cancel_(PQgetCancel(conn), PQfreeCancel),
+      options_(std::move(options)),
+      cancelled_(std::make_shared<std::atomic<bool>>(false)) {}
 
 Connection::~Connection() {
+  if (token_ != nullptr) token_->RemoveOnCancel(token_id_);
   FreeCopyOutBuffer();
-  PQfreeCancel(cancel_);
   PQfinish(conn_);
 }
 
-void Connection::Cancel() {
-  // Set first: the server's answer may arrive before PQcancel returns.
-  cancel_requested_ = true;
-  char err[256];
-  if (cancel_ != nullptr) PQcancel(cancel_, err, sizeof err);
+void Connection::Cancel() { *cancelled_ = true; }
+
+bool Connection::CancelRequested() const {
+  return *cancelled_ || (token_ != nullptr && token_->cancelled());
+}
+
+void Connection::StartServerCancel() {
+  // PQcancel waits for the server to close the cancel connection, with no deadline: it runs on
+  // a thread of its own, which ends when the server answers (or the process exits), while the
+  // statement's own wait keeps its deadline.
+  std::shared_ptr<PGcancel> c = server_cancel_;
+  if (!c) return;
+  std::thread([c] {
+    char err[256];
+    PQcancel(c.get(), err, sizeof err);
+  }).detach();
+}
+
+void Connection::Abandon() {
+  // Shut the socket down: the server sees the connection close (and rolls back an open
+  // transaction once it runs again), and nothing on this side can block on it any more.
+  if (!broken_ && PQsocket(conn_) >= 0) ::shutdown(PQsocket(conn_), SHUT_RDWR);
+  broken_ = true;
+}
+
+short Connection::Wait(short events) {
+  double started = SteadySeconds();
+  for (;;) {
+    if (CancelRequested()) {
+      if (cancel_sent_at_ < 0) {
+        StartServerCancel();
+        cancel_sent_at_ = SteadySeconds();
+      } else if (SteadySeconds() - cancel_sent_at_ > kCancelGraceSeconds) {
+        Abandon();
+        throw Cancelled(
+            Describe() + ": " +
+            (token_ != nullptr && token_->cancelled() ? token_->reason() + "; " : std::string()) +
+            "the server did not end the statement within " + std::to_string(kCancelGraceSeconds) +
+            "s of the cancel request, so the connection was closed");
+      }
+    }
+    struct pollfd p = {PQsocket(conn_), events, 0};
+    int rc = ::poll(&p, 1, 100);
+    if (rc > 0) return p.revents;
+    if (rc < 0 && errno != EINTR) {
+      Abandon();
+      throw Error(ErrorKind::kConnection,
+                  ErrnoMessage(Describe() + ": waiting for the server", errno), true);
+    }
+    if (options_.read_timeout_seconds > 0 &&
+        SteadySeconds() - started > options_.read_timeout_seconds) {
+      Abandon();
+      throw Error(ErrorKind::kConnection,
+                  Describe() + ": the server sent nothing for " +
+                      std::to_string(options_.read_timeout_seconds) +
+                      "s (read_timeout), so the connection was closed (raise read_timeout: if "
+                      "a statement is expected to take longer)",
+                  true);
+    }
+  }
+}
+
+void Connection::Flush() {
+  for (;;) {
+    int r = PQflush(conn_);
+    if (r == 0) return;
+    if (r < 0) Fail("sending to the server", nullptr);
+    short ready = Wait(POLLIN | POLLOUT);
+    if ((ready & POLLIN) && !PQconsumeInput(conn_)) Fail("reading from the server", nullptr);
+  }
+}
+
+PGresult* Connection::NextResult() {
+  while (PQisBusy(conn_)) {
+    Wait(POLLIN);
+    if (!PQconsumeInput(conn_)) Fail("reading from the server", nullptr);
+  }
+  return PQgetResult(conn_);
+}
+
+void Connection::Send(int sent, const std::string& what) {
+  if (!sent) Fail(what, nullptr);
+  Flush();
+}
+
+PGresult* Connection::Finish(const std::string& what, bool want_tuples) {
+  // Every result is read, so the connection is ready for the next statement even after an
+  // error; the first error is the one reported.
+  PGresult* keep = nullptr;
+  PGresult* error = nullptr;
+  while (PGresult* r = NextResult()) {
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT) {
+      PQclear(keep);
+      return r;  // the caller goes on with the COPY
+    }
+    bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY;
+    if (!ok && error == nullptr) {
+      error = r;
+      continue;
+    }
+    PQclear(keep);
+    keep = r;
+  }
+  if (error != nullptr) {
+    PQclear(keep);
+    Fail(what, error);
+  }
+  if (keep == nullptr) throw Internal(Describe() + ": '" + what + "' returned no result");
+  if (want_tuples && PQresultStatus(keep) != PGRES_TUPLES_OK) {
+    PQclear(keep);
+    throw Internal(Describe() + ": '" + what + "' returned no rows");
+  }
+  return keep;
 }
 
 std::string Connection::Describe() const {
@@ -270,9 +421,12 @@ void Connection::Fail(const std::string& what, PGresult* result) {
   std::string text = Describe() + ": " + what + ": " + ReplaceAll(msg, "\n", " ");
   // Our own Cancel() wins over whatever the server made of it: the statement may fail with
   // "canceling statement", or with an unrelated error or a closed connection that raced it.
-  if (cancel_requested_.exchange(false)) throw Cancelled(text);
-  bool lost = PQstatus(conn_) != CONNECTION_OK || StartsWith(state, "08") || state == "57P01" ||
-              state == "57P02" || state == "57P03";
+  if (CancelRequested()) {
+    *cancelled_ = false;
+    throw Cancelled(text);
+  }
+  bool lost = broken_ || PQstatus(conn_) != CONNECTION_OK || StartsWith(state, "08") ||
+              state == "57P01" || state == "57P02" || state == "57P03";
   if (lost) throw Error(ErrorKind::kConnection, text + " (the connection was lost)", true);
   if (state == "57014") throw Cancelled(text);  // our own Cancel()
   if (state == "40001" || state == "40P01" || state == "55P03") {
@@ -286,7 +440,13 @@ void Connection::Fail(const std::string& what, PGresult* result) {
 
 void Connection::BeginStatement() {
   FreeCopyOutBuffer();
-  cancel_requested_ = false;
+  if (broken_) {
+    throw Error(ErrorKind::kConnection, Describe() + ": the connection was closed earlier", true);
+  }
+  if (token_ != nullptr && token_->cancelled())
+    throw Cancelled(Describe() + ": " + token_->reason());
+  *cancelled_ = false;
+  cancel_sent_at_ = -1;
 }
 
 void Connection::FreeCopyOutBuffer() {
@@ -296,19 +456,18 @@ void Connection::FreeCopyOutBuffer() {
 
 void Connection::Exec(const std::string& sql) {
   BeginStatement();
-  PGresult* r = PQexec(conn_, sql.c_str());
-  ExecStatusType s = PQresultStatus(r);
-  if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) Fail(sql.substr(0, 200), r);
-  PQclear(r);
+  Send(PQsendQuery(conn_, sql.c_str()), sql.substr(0, 200));
+  PQclear(Finish(sql.substr(0, 200), false));
 }
 
 std::vector<Row> Connection::Query(const std::string& sql, const std::vector<std::string>& params) {
   BeginStatement();
   std::vector<const char*> values;
   for (const auto& p : params) values.push_back(p.c_str());
-  PGresult* r = PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                             values.data(), nullptr, nullptr, 0);
-  if (PQresultStatus(r) != PGRES_TUPLES_OK) Fail(sql.substr(0, 200), r);
+  Send(PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                         values.data(), nullptr, nullptr, 0),
+       sql.substr(0, 200));
+  PGresult* r = Finish(sql.substr(0, 200), true);
   std::vector<Row> rows;
   int n = PQntuples(r), m = PQnfields(r);
   for (int i = 0; i < n; i++) {
@@ -329,8 +488,12 @@ std::vector<Row> Connection::Query(const std::string& sql, const std::vector<std
 
 void Connection::BeginCopy(const std::string& copy_sql, CopyWriter& w) {
   BeginStatement();
-  PGresult* r = PQexec(conn_, copy_sql.c_str());
-  if (PQresultStatus(r) != PGRES_COPY_IN) Fail(copy_sql.substr(0, 200), r);
+  Send(PQsendQuery(conn_, copy_sql.c_str()), copy_sql.substr(0, 200));
+  PGresult* r = Finish(copy_sql.substr(0, 200), false);
+  if (PQresultStatus(r) != PGRES_COPY_IN) {
+    PQclear(r);
+    throw Internal(Describe() + ": '" + copy_sql.substr(0, 200) + "' did not start a COPY");
+  }
   PQclear(r);
   static const char kHeader[] = "PGCOPY\n\377\r\n\0";
   w.buffer().append(kHeader, 11);
@@ -339,30 +502,52 @@ void Connection::BeginCopy(const std::string& copy_sql, CopyWriter& w) {
 }
 
 void Connection::SendCopy(CopyWriter& w) {
-  if (w.buffer().empty()) return;
-  if (PQputCopyData(conn_, w.buffer().data(), static_cast<int>(w.buffer().size())) != 1) {
-    // The server ended the COPY (an error, or the connection went away): its result says why.
-    PQputCopyEnd(conn_, "sluice: sending failed");
-    FinishCopy();
+  std::string& b = w.buffer();
+  size_t sent = 0;
+  while (sent < b.size()) {
+    int n = static_cast<int>(std::min<size_t>(b.size() - sent, 1u << 30));
+    int rc = PQputCopyData(conn_, b.data() + sent, n);
+    if (rc == 1) {
+      sent += static_cast<size_t>(n);
+    } else if (rc == 0) {
+      // libpq's buffer is full: wait until the server takes more.
+      short ready = Wait(POLLIN | POLLOUT);
+      if ((ready & POLLIN) && !PQconsumeInput(conn_)) Fail("reading from the server", nullptr);
+      if (PQflush(conn_) < 0) Fail("sending COPY data", nullptr);
+    } else {
+      // The server ended the COPY (an error, or the connection went away): its result says why.
+      b.clear();
+      FinishCopy();
+      throw Error(ErrorKind::kConnection, Describe() + ": sending COPY data failed", true);
+    }
   }
-  w.buffer().clear();
+  b.clear();
+  Flush();
 }
 
 uint64_t Connection::EndCopy(CopyWriter& w) {
   PutBig16(w.buffer(), 0xFFFF);  // trailer
   SendCopy(w);
-  if (PQputCopyEnd(conn_, nullptr) != 1) Fail("COPY", nullptr);
+  int rc;
+  while ((rc = PQputCopyEnd(conn_, nullptr)) == 0) Wait(POLLOUT);
+  if (rc < 0) Fail("COPY", nullptr);
+  Flush();
   return FinishCopy();
 }
 
-void Connection::AbortCopy(const std::string& why) {
-  PQputCopyEnd(conn_, why.c_str());
-  PGresult* r;
-  while ((r = PQgetResult(conn_)) != nullptr) PQclear(r);
+void Connection::AbortCopy(const std::string& why) noexcept {
+  try {
+    int rc;
+    while ((rc = PQputCopyEnd(conn_, why.c_str())) == 0) Wait(POLLOUT);
+    Flush();
+    while (PGresult* r = NextResult()) PQclear(r);
+  } catch (...) {
+    Abandon();  // the connection is unusable; the caller reports its own error
+  }
 }
 
 uint64_t Connection::FinishCopy() {
-  PGresult* end = PQgetResult(conn_);
+  PGresult* end = NextResult();
   if (PQresultStatus(end) != PGRES_COMMAND_OK) {
     // Name the row: PostgreSQL reports it as "COPY <table>, line N" in the context.
     std::string context = end && PQresultErrorField(end, PG_DIAG_CONTEXT)
@@ -373,21 +558,19 @@ uint64_t Connection::FinishCopy() {
     if (pos != std::string::npos) {
       what = "COPY refused row " + std::to_string(std::atoll(context.c_str() + pos + 5));
     }
-    PGresult* rest;
-    while ((rest = PQgetResult(conn_)) != nullptr) PQclear(rest);
+    while (PGresult* rest = NextResult()) PQclear(rest);
     Fail(what, end);
   }
   uint64_t rows = std::strtoull(PQcmdTuples(end), nullptr, 10);
   PQclear(end);
-  PGresult* rest;
-  while ((rest = PQgetResult(conn_)) != nullptr) PQclear(rest);
+  while (PGresult* rest = NextResult()) PQclear(rest);
   return rows;
 }
 
 std::vector<Connection::ResultColumn> Connection::DescribeResult(const std::string& sql) {
   BeginStatement();
-  PGresult* r = PQexec(conn_, sql.c_str());
-  if (PQresultStatus(r) != PGRES_TUPLES_OK) Fail(sql.substr(0, 200), r);
+  Send(PQsendQuery(conn_, sql.c_str()), sql.substr(0, 200));
+  PGresult* r = Finish(sql.substr(0, 200), true);
   std::vector<ResultColumn> columns;
   for (int i = 0; i < PQnfields(r); i++) {
     columns.push_back({PQfname(r, i), static_cast<uint32_t>(PQftype(r, i)), PQfmod(r, i)});
@@ -398,54 +581,76 @@ std::vector<Connection::ResultColumn> Connection::DescribeResult(const std::stri
 
 void Connection::BeginCopyOut(const std::string& copy_sql) {
   BeginStatement();
-  PGresult* r = PQexec(conn_, copy_sql.c_str());
+  Send(PQsendQuery(conn_, copy_sql.c_str()), copy_sql.substr(0, 200));
+  PGresult* r = Finish(copy_sql.substr(0, 200), false);
   ExecStatusType s = PQresultStatus(r);
-  if (s == PGRES_COPY_OUT) return PQclear(r);
-  if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
-    PQclear(r);
+  PQclear(r);
+  if (s != PGRES_COPY_OUT) {
     throw Internal(Describe() + ": '" + copy_sql.substr(0, 200) +
                    "' did not start a COPY TO STDOUT");
   }
-  Fail(copy_sql.substr(0, 200), r);
 }
 
 bool Connection::NextCopyOut(std::string_view* data) {
   FreeCopyOutBuffer();
-  char* buf = nullptr;
-  int n = PQgetCopyData(conn_, &buf, 0);
-  if (n > 0) {
-    copy_out_buffer_ = buf;
-    *data = std::string_view(buf, static_cast<size_t>(n));
-    return true;
+  for (;;) {
+    char* buf = nullptr;
+    int n = PQgetCopyData(conn_, &buf, 1);
+    if (n > 0) {
+      copy_out_buffer_ = buf;
+      *data = std::string_view(buf, static_cast<size_t>(n));
+      return true;
+    }
+    if (n == 0) {  // nothing yet
+      Wait(POLLIN);
+      if (!PQconsumeInput(conn_)) Fail("reading the COPY result", nullptr);
+      continue;
+    }
+    // -1: the server sent everything; its result says whether the statement succeeded. -2: an
+    // error, which the result or the connection describes.
+    PGresult* end = NextResult();
+    bool ok = n == -1 && PQresultStatus(end) == PGRES_COMMAND_OK;
+    // Still in COPY state (a -2 from a failed read) would return the COPY result forever.
+    if (PQresultStatus(end) != PGRES_COPY_OUT) {
+      while (PGresult* rest = NextResult()) PQclear(rest);
+    }
+    if (!ok) Fail("reading the COPY result", end);
+    PQclear(end);
+    return false;
   }
-  // -1: the server sent everything; its result says whether the statement succeeded. -2: an
-  // error, which the result or the connection describes.
-  PGresult* end = PQgetResult(conn_);
-  bool ok = n == -1 && PQresultStatus(end) == PGRES_COMMAND_OK;
-  PGresult* rest;
-  // Still in COPY state (a -2 from a failed read) would return the COPY result forever.
-  while (PQresultStatus(end) != PGRES_COPY_OUT && (rest = PQgetResult(conn_)) != nullptr) {
-    PQclear(rest);
-  }
-  if (!ok) Fail("reading the COPY result", end);
-  PQclear(end);
-  return false;
 }
 
 void Connection::AbortCopyOut() noexcept {
   FreeCopyOutBuffer();
-  if (PQstatus(conn_) != CONNECTION_OK) return;
-  Cancel();
-  char* buf = nullptr;
-  int n;
-  while ((n = PQgetCopyData(conn_, &buf, 0)) > 0) PQfreemem(buf);
-  PGresult* r;
-  while ((r = PQgetResult(conn_)) != nullptr) {
-    bool copy = PQresultStatus(r) == PGRES_COPY_OUT;
-    PQclear(r);
-    if (copy) break;
+  if (broken_ || PQstatus(conn_) != CONNECTION_OK) return;
+  // Ask the server to stop sending, then read what it still sends; a server that does not stop
+  // within the grace period loses the connection.
+  try {
+    *cancelled_ = true;
+    for (;;) {
+      char* buf = nullptr;
+      int n = PQgetCopyData(conn_, &buf, 1);
+      if (n > 0) {
+        PQfreemem(buf);
+        continue;
+      }
+      if (n == 0) {
+        Wait(POLLIN);
+        if (!PQconsumeInput(conn_)) break;
+        continue;
+      }
+      break;
+    }
+    while (PGresult* r = NextResult()) {
+      bool copy = PQresultStatus(r) == PGRES_COPY_OUT;
+      PQclear(r);
+      if (copy) break;
+    }
+  } catch (...) {
+    Abandon();
   }
-  cancel_requested_ = false;
+  *cancelled_ = false;
+  cancel_sent_at_ = -1;
 }
 
 std::string PgType(const engine::Column& c) {

@@ -16,6 +16,10 @@ typedef struct pg_conn PGconn;
 typedef struct pg_result PGresult;
 typedef struct pg_cancel PGcancel;
 
+namespace sluice {
+class CancelToken;
+}
+
 namespace sluice::connectors::postgres {
 
 struct Options {
@@ -55,12 +59,23 @@ class CopyWriter {
   std::string buf_;
 };
 
-// One libpq connection. Not thread-safe. Every call throws sluice::Error: kConnection
-// (retryable) when the server cannot be reached or went away, kInvalidInput for SQL and data
-// the server rejects (with its message, detail and the row for COPY), kIo otherwise.
+// One libpq connection. Not thread-safe, except Cancel. Every call throws sluice::Error:
+// kConnection (retryable) when the server cannot be reached or went away, kInvalidInput for
+// SQL and data the server rejects (with its message, detail and the row for COPY), kCancelled
+// after Cancel or the token, kIo otherwise.
+//
+// Every wait on the server has an end, whatever the server does (a SIGSTOPped server or a host
+// that vanished included): the socket is non-blocking and every wait polls in short slices.
+// A cancelled statement gets the server's cancel request and kCancelGraceSeconds to end; after
+// that the connection is closed (its open transaction is rolled back by the server) and the
+// call throws kCancelled. read_timeout (if set) bounds how long the server may stay silent.
 class Connection {
  public:
-  static std::unique_ptr<Connection> Open(const Options& options);
+  static constexpr int kCancelGraceSeconds = 2;
+  // Connects within options.connect_timeout_seconds. With a token, the connection is cancelled
+  // when the token fires (during the connect too), and every statement after that throws
+  // kCancelled at once; the token must outlive the connection.
+  static std::unique_ptr<Connection> Open(const Options& options, CancelToken* cancel = nullptr);
   ~Connection();
 
   void Exec(const std::string& sql);
@@ -72,7 +87,7 @@ class Connection {
   void BeginCopy(const std::string& copy_sql, CopyWriter& writer);
   void SendCopy(CopyWriter& writer);
   uint64_t EndCopy(CopyWriter& writer);
-  void AbortCopy(const std::string& why);
+  void AbortCopy(const std::string& why) noexcept;
   // COPY ... TO STDOUT in two steps: BeginCopyOut sends the statement; NextCopyOut sets *data
   // to the next CopyData message (in binary format one row, the first one prefixed by the
   // header), valid until the next call on this connection, and returns false once the server
@@ -90,8 +105,9 @@ class Connection {
   };
   // Runs sql and returns its result's columns; the rows are discarded (use LIMIT 0).
   std::vector<ResultColumn> DescribeResult(const std::string& sql);
-  // Asks the server to stop the statement running on this connection: it then throws
-  // Error(kCancelled), whatever the server answers. Thread-safe: for Ctrl-C and timeouts.
+  // Asks for the statement running on this connection (or the next one) to stop: it then
+  // throws Error(kCancelled), whatever the server answers. Never blocks. Thread-safe: for
+  // Ctrl-C and timeouts.
   void Cancel();
   // "user@host:port/database", for messages.
   std::string Describe() const;
@@ -113,15 +129,32 @@ class Connection {
   uint64_t FinishCopy();
   void BeginStatement();
   void FreeCopyOutBuffer();
+  bool CancelRequested() const;
+  void StartServerCancel();
+  void Abandon();
+  // Waits until the socket is ready for events; returns the ready events. Throws on cancel
+  // (after the grace period), read_timeout or a poll error.
+  short Wait(short events);
+  void Flush();
+  PGresult* NextResult();
+  void Send(int sent, const std::string& what);
+  // Reads every result of the statement; returns the last one (or the COPY one), throws for
+  // the first error.
+  PGresult* Finish(const std::string& what, bool want_tuples);
 
   PGconn* conn_;
-  PGcancel* cancel_;  // made up front: PQcancel on it is safe from any thread
+  // Made up front and shared with the threads that send it: PQcancel on it is thread-safe.
+  std::shared_ptr<PGcancel> server_cancel_;
   Options options_;
   ServerError last_error_;
   char* copy_out_buffer_ = nullptr;  // the last NextCopyOut message, owned by libpq's allocator
   // Set by Cancel (any thread), cleared when a statement starts: a failure while it is set is
-  // reported as kCancelled.
-  std::atomic<bool> cancel_requested_{false};
+  // reported as kCancelled. Shared with the token's callback, which may outlive us.
+  std::shared_ptr<std::atomic<bool>> cancelled_;
+  CancelToken* token_ = nullptr;
+  int token_id_ = -1;
+  double cancel_sent_at_ = -1;  // when the server's cancel request went out for this statement
+  bool broken_ = false;         // the socket was shut down: every call fails
 };
 
 // The PostgreSQL type a lake column becomes (docs/load.md has the table). Throws
