@@ -3,9 +3,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <vector>
 
 #include "common/error.h"
@@ -80,7 +82,10 @@ void FaultPoint(const char* name) {
     // stall:<name>:<seconds> -- a window in which a test acts (a Ctrl-C, say).
     std::fprintf(stderr, "sluice: stalled at %s\n", name);
     std::fflush(stderr);
-    ::sleep(static_cast<unsigned>(std::atoi(colon2 + 1)));
+    // The whole time, signals or not (a test's Ctrl-C must land inside the window).
+    struct timespec left = {std::atoi(colon2 + 1), 0};
+    while (::nanosleep(&left, &left) != 0 && errno == EINTR) {
+    }
   } else if (std::strncmp(spec, "stop:", 5) == 0) {
     // The test that set it changes the world (truncates a file, stops a server), then sends
     // SIGCONT.

@@ -83,10 +83,18 @@ TEST(CancelTokenTest, RunsCallbacksOnceAndWakesSleepers) {
   CancelToken token;
   int calls = 0;
   token.OnCancel([&] { calls++; });
-  std::thread t([&] { token.Cancel("stop"); });
+  // Cancelled while the sleeper sleeps: it must wake then, not when its 10s are over.
+  std::thread t([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    token.Cancel("stop");
+  });
+  auto start = std::chrono::steady_clock::now();
   bool slept_fully = token.SleepFor(std::chrono::seconds(10));
+  auto slept = std::chrono::steady_clock::now() - start;
   t.join();
   EXPECT_FALSE(slept_fully);
+  EXPECT_GE(slept, std::chrono::milliseconds(90));
+  EXPECT_LT(slept, std::chrono::seconds(2)) << "the sleeper was not woken by Cancel";
   token.Cancel("again");
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(token.reason(), "stop");

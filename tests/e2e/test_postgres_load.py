@@ -249,6 +249,31 @@ def test_append_twice_then_force_same_data_is_not_doubled(postgres_server, schem
     assert "already appended" in logs, "the skipped append is said in the task's log"
 
 
+def test_append_of_the_same_partition_with_changed_data_appends_again(postgres_server, schema,
+                                                                      tmp_path):
+    """The ledger skips an append only when the data is the same (same checksum): the same
+    partition rebuilt with other rows is appended."""
+    pg = postgres_server
+    t = f"{schema}.changing"
+    make_pipeline(tmp_path, items_tasks(
+        "SELECT {{ var('n') }}::INTEGER AS n",
+        f"""\
+  - id: load
+    kind: db_load
+    connection: dwh
+    datasets: {{staging.items: {t}}}
+    mode: append
+"""))
+    assert_ok(run(tmp_path, pg, "--var", "n=1"))
+    first = read_manifest(tmp_path / "lake", "staging.items", DS)["checksum"]
+    assert_ok(run(tmp_path, pg, "--var", "n=1", "--force"))
+    assert rows_of(pg, t) == [("1",)], "the same data again is skipped"
+    assert_ok(run(tmp_path, pg, "--var", "n=2", "--force"))
+    assert read_manifest(tmp_path / "lake", "staging.items", DS)["checksum"] != first
+    assert rows_of(pg, t) == [("1",), ("2",)], "changed data under the same partition is appended"
+    assert [(l[1], l[4]) for l in ledger(pg, t)] == [(f"ds={DS}", "1"), (f"ds={DS}", "1")]
+
+
 def test_append_into_table_with_other_types_converts(postgres_server, schema, tmp_path):
     """A hand-made target whose column types differ from the dataset's (the server converts),
     with a column the dataset lacks (gets its default)."""
