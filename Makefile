@@ -29,7 +29,7 @@ unit:
 
 e2e:
 	SLUICE_BIN=$(abspath $(BUILD))/sluice python3 -m pytest -q tests/e2e
-	python3 -m pytest -q tests/servers
+	SLUICE_BIN=$(abspath $(BUILD))/sluice SLUICE_BUILD_DIR=$(abspath $(BUILD)) python3 -m pytest -q tests/servers
 
 # The same tests on an AddressSanitizer + UndefinedBehaviorSanitizer build (leaks checked too).
 sanitize: deps
@@ -37,6 +37,7 @@ sanitize: deps
 	ninja -C $(BUILD)-asan
 	cd $(BUILD)-asan && UBSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j2
 	UBSAN_OPTIONS=halt_on_error=1 SLUICE_BIN=$(abspath $(BUILD)-asan)/sluice python3 -m pytest -q tests/e2e
+	UBSAN_OPTIONS=halt_on_error=1 SLUICE_BIN=$(abspath $(BUILD)-asan)/sluice SLUICE_BUILD_DIR=$(abspath $(BUILD)-asan) python3 -m pytest -q tests/servers
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h')

@@ -3,10 +3,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <ctime>
 #include <vector>
 
@@ -69,18 +71,27 @@ void FaultPoint(const char* name) {
   if (spec == nullptr) return;
   const char* colon = std::strchr(spec, ':');
   if (colon == nullptr) return;
-  // The name runs to the end, or (stall:) to a second colon.
+  // The name runs to the end, or (stall:) to a second colon; name#N means its N-th hit.
   const char* colon2 = std::strchr(colon + 1, ':');
   size_t len = colon2 ? static_cast<size_t>(colon2 - colon - 1) : std::strlen(colon + 1);
-  if (std::strlen(name) != len || std::strncmp(colon + 1, name, len) != 0) return;
+  std::string wanted(colon + 1, len);
+  const std::string as_given = wanted;  // name or name#N, as the test wrote it
+  int nth = 1;
+  if (auto hash = wanted.find('#'); hash != std::string::npos) {
+    nth = std::atoi(wanted.c_str() + hash + 1);
+    wanted.resize(hash);
+  }
+  if (wanted != name) return;
+  static std::atomic<int> hits{0};
+  if (++hits != nth) return;
   if (colon2 == nullptr) colon2 = colon;
   if (std::strncmp(spec, "kill:", 5) == 0) {
-    std::fprintf(stderr, "sluice: killed at fault point %s\n", name);
+    std::fprintf(stderr, "sluice: killed at fault point %s\n", as_given.c_str());
     std::fflush(stderr);
     ::kill(::getpid(), SIGKILL);
   } else if (std::strncmp(spec, "stall:", 6) == 0) {
     // stall:<name>:<seconds> -- a window in which a test acts (a Ctrl-C, say).
-    std::fprintf(stderr, "sluice: stalled at %s\n", name);
+    std::fprintf(stderr, "sluice: stalled at %s\n", as_given.c_str());
     std::fflush(stderr);
     // The whole time, signals or not (a test's Ctrl-C must land inside the window).
     struct timespec left = {std::atoi(colon2 + 1), 0};
@@ -89,11 +100,11 @@ void FaultPoint(const char* name) {
   } else if (std::strncmp(spec, "stop:", 5) == 0) {
     // The test that set it changes the world (truncates a file, stops a server), then sends
     // SIGCONT.
-    std::fprintf(stderr, "sluice: stopped at %s\n", name);
+    std::fprintf(stderr, "sluice: stopped at %s\n", as_given.c_str());
     std::fflush(stderr);
     ::raise(SIGSTOP);
   } else if (std::strncmp(spec, "pause:", 6) == 0) {
-    std::fprintf(stderr, "sluice: paused at %s\n", name);
+    std::fprintf(stderr, "sluice: paused at %s\n", as_given.c_str());
     std::fflush(stderr);
     for (;;) ::pause();
   }

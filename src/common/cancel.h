@@ -40,7 +40,7 @@ class CancelToken {
 // "sluice: paused at <name>" on stderr and sleeps until killed; "stop:<name>" prints "sluice:
 // stopped at <name>" and sends itself SIGSTOP, so a test can change something and let it go on
 // with SIGCONT; "stall:<name>:<seconds>" prints "sluice: stalled at <name>" and sleeps that
-// long. A no-op otherwise.
+// long. "<name>#N" acts at the N-th time the process reaches the point. A no-op otherwise.
 void FaultPoint(const char* name);
 
 }  // namespace sluice

@@ -118,6 +118,10 @@ void Lake::CleanupRun(int64_t run_id) {
   }
 }
 
+std::string Lake::TrashDir(int64_t attempt_id) const {
+  return fs::JoinPath(root_, "_trash/" + owner_ + "/" + std::to_string(attempt_id));
+}
+
 Manifest Lake::Publish(const PublishRequest& req) {
   Manifest m;
   m.dataset = req.dataset;
@@ -156,9 +160,7 @@ Manifest Lake::Publish(const PublishRequest& req) {
   entry.partition = m.partition;
   entry.staging_path = req.staging_dir;
   entry.final_path = final_path;
-  entry.backup_path =
-      fs::JoinPath(root_, "_trash/" + owner_ + "/" + std::to_string(req.attempt_id) + "/" +
-                              req.dataset + "/" + m.partition);
+  entry.backup_path = fs::JoinPath(TrashDir(req.attempt_id), req.dataset + "/" + m.partition);
   int64_t journal_id = state_->JournalBegin(entry);  // the lease check
   FaultPoint("publish.after_journal");
 
@@ -173,6 +175,9 @@ Manifest Lake::Publish(const PublishRequest& req) {
       FaultPoint("publish.after_move_aside");
     }
     fs_->Rename(req.staging_dir, final_path);
+    // The new partition is in place; until the next step the journal does not know it, and
+    // recovery tells by the manifest's attempt id.
+    FaultPoint("publish.before_renamed_step");
   } catch (const Error&) {
     // Put the old partition back so the failure leaves the lake as it was.
     if (moved_aside && !fs_->Stat(final_path, &info)) fs_->Rename(entry.backup_path, final_path);
@@ -181,8 +186,7 @@ Manifest Lake::Publish(const PublishRequest& req) {
   }
   state_->JournalStep(journal_id, "renamed");
   FaultPoint("publish.after_rename");
-  fs_->DeleteRecursive(
-      fs::JoinPath(root_, "_trash/" + owner_ + "/" + std::to_string(req.attempt_id)));
+  fs_->DeleteRecursive(TrashDir(req.attempt_id));
   state_->JournalDone(journal_id);
   return m;
 }
@@ -275,8 +279,7 @@ RecoveryReport Lake::Recover() {
       fs_->DeleteRecursive(e.staging_path);
       report.rolled_back++;
     }
-    fs_->DeleteRecursive(
-        fs::JoinPath(root_, "_trash/" + owner_ + "/" + std::to_string(e.attempt_id)));
+    fs_->DeleteRecursive(TrashDir(e.attempt_id));
     state_->JournalDone(e.journal_id);
   }
   // Staging and trash folders that no live run owns are leftovers of a crash.
@@ -291,7 +294,7 @@ RecoveryReport Lake::Recover() {
       report.staging_removed++;
     }
   }
-  std::string trash = fs::JoinPath(root_, "_trash/" + owner_);
+  std::string trash = TrashDir(0).substr(0, TrashDir(0).find_last_of('/'));
   if (fs_->Stat(trash, &info)) {
     for (const auto& dir : fs_->List(trash)) {
       if (!owner_running(std::atoll(dir.name.c_str()))) fs_->DeleteRecursive(dir.path);

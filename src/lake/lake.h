@@ -124,6 +124,9 @@ class Lake {
 
  private:
   std::string DatasetPath(const std::string& dataset) const;
+  // Where an attempt's publishes move the partitions they replace:
+  // <root>/_trash/<owner>/<attempt>.
+  std::string TrashDir(int64_t attempt_id) const;
   void RemoveIfEmpty(const std::string& dir);
 
   std::unique_ptr<fs::FileSystem> fs_;

@@ -3,15 +3,19 @@ creation with a primary key, new columns, the multi-row INSERT fallback when the
 local_infile off, a refused row named by its position with the target left as it was, the
 ledger that keeps a repeated append from doubling, and kills around the commit."""
 
+import datetime as dt
+import decimal
 import re
 import signal
+import struct
 import sys
+import uuid
+from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from conftest import REPO, partition_dir, read_manifest, run_sluice, write_pipeline
+from conftest import REPO, run_sluice, write_pipeline
 
 sys.path.insert(0, str(REPO / "tests" / "servers"))
 from conftest_fixtures import mariadb_server  # noqa: E402,F401
@@ -155,27 +159,30 @@ TYPED_COLUMNS = [
 ]
 
 TRICKY_TEXT = "tab\there\nnew line\\back slash\r\n\"q\" 's' \\N NULL \x01"
+# Row values as the test writes them: text cast by DuckDB to the column's type, except
+# BOOLEAN (True/False), BLOB (bytes) and INTERVAL ((months, days, microseconds)).
 TYPED_ROWS = [
     (1, True, -128, -32768, -2147483648, -9223372036854775808, 0, 0, 0, 0,
      "-99999999999999999999999999999999999999", -3.4028235e38, -1.7976931348623157e308,
      "-9999999999999999999999999999.9999999999", "-99.99", "-999999999999.999999",
      "0001-01-01", "00:00:00", "0001-01-01 00:00:00", "2000-01-01 00:00:00+00",
-     "", "", "00000000-0000-0000-0000-000000000000", "{}", "0 seconds"),
+     "", b"", "00000000-0000-0000-0000-000000000000", "{}", (0, 0, 0)),
     (2, False, 127, 32767, 2147483647, 9223372036854775807, 255, 65535, 4294967295,
      18446744073709551615, "99999999999999999999999999999999999999", 3.4028235e38,
      1.7976931348623157e308, "9999999999999999999999999999.9999999999", "99.99",
      "999999999999.999999", "9999-12-31", "23:59:59.999999", "9999-12-31 23:59:59.999999",
-     "2024-06-30 23:30:00.5-05:00", "Grüße, 東京, Ελληνικά 😀🚀 👨‍👩‍👧", None,
-     "ffffffff-ffff-ffff-ffff-ffffffffffff", '{"a": [1, 2.5, "é😀"], "b": null}',
-     "1 year 2 months 3 days 04:05:06.789"),
+     "2024-06-30 23:30:00.5-05:00", "Grüße, 東京, Ελληνικά 😀🚀 👨‍👩‍👧",
+     # NUL, 0xFF and the bytes LOAD DATA's format escapes (tab, newline, backslash, CR)
+     b"\x00\xff\t\n\\\rN", "ffffffff-ffff-ffff-ffff-ffffffffffff",
+     '{"a": [1, 2.5, "é😀"], "b": null}',
+     (14, 3, 14_706_789_000)),  # 1 year 2 months 3 days 04:05:06.789
     (3,) + (None,) * (len(TYPED_COLUMNS) - 1),
     (4, True, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0.1, 5e-324, "0.0000000001", "0.50", "1.000001",
      "1969-12-31", "12:34:56.000001", "1969-12-31 23:59:59.999999",
-     "1970-01-01 01:00:00+01", TRICKY_TEXT, None, "123e4567-e89b-12d3-a456-426614174000", "[]",
-     "2 hours 30 minutes"),
+     "1970-01-01 01:00:00+01", TRICKY_TEXT, b"\\N",  # LOAD DATA's NULL marker, as bytes
+     "123e4567-e89b-12d3-a456-426614174000", "[]",
+     (0, 0, 9_000_000_000)),  # 2 hours 30 minutes
 ]
-# BLOBs: the VALUES list casts text, so they are written as DuckDB escapes.
-BLOBS = {1: "''", 2: r"'\x00\xFF\x09\x0A\x5C\x0D\x4E'", 3: "NULL", 4: r"'\x5CN'"}
 
 EXPECTED_TYPES = {
     "id": "int", "b": "tinyint(1)", "i8": "tinyint", "i16": "smallint", "i32": "int",
@@ -189,17 +196,32 @@ EXPECTED_TYPES = {
 }
 
 
+def duckdb_text(value, t: str) -> str:
+    """An input value as the text the model casts to DuckDB type t."""
+    if t == "BOOLEAN":
+        return "true" if value else "false"
+    if t == "BLOB":
+        return "".join(f"\\x{b:02X}" for b in value)
+    if t == "INTERVAL":
+        months, days, micros = value
+        return f"{months} months {days} days {micros} microseconds"
+    return str(value)
+
+
 def typed_model(folder: Path):
     # Every value as text, cast to its column's type by DuckDB (so that extremes do not go
-    # through DuckDB's literal typing first).
+    # through DuckDB's literal typing first). BLOBs are DuckDB escapes, cast in a CASE of
+    # their own so that no other cast sees them.
+    bl = TYPED_COLUMNS.index(("bl", "BLOB"))
     rows = []
     for r in TYPED_ROWS:
-        row = [None if v is None else str(v).lower() if isinstance(v, bool) else str(v)
-               for v in r]
-        row[TYPED_COLUMNS.index(("bl", "BLOB"))] = None  # replaced below
+        row = [None if v is None else duckdb_text(v, t) for v, (_, t) in zip(r, TYPED_COLUMNS)]
+        row[bl] = None  # replaced below
         rows.append(row)
     sql = values_sql(TYPED_COLUMNS, rows)
-    blob_case = "CASE id " + " ".join(f"WHEN {i} THEN {v}::BLOB" for i, v in BLOBS.items()) + " END"
+    blob_case = "CASE id " + " ".join(
+        f"WHEN {r[0]} THEN {'NULL' if r[bl] is None else sql_value(duckdb_text(r[bl], 'BLOB'))}"
+        "::BLOB" for r in TYPED_ROWS) + " END"
     sql = sql.replace("CAST(bl AS BLOB) AS bl", f"{blob_case} AS bl")
     (folder / "model.sql").write_text(sql)
 
@@ -211,43 +233,71 @@ def normalize_type(t: str) -> str:
     return re.sub(r"^(tinyint|smallint|int|bigint)\(\d+\)", r"\1", t)
 
 
-def expected_cells(folder: Path):
-    """What MariaDB must hold, computed from the lake's Parquet file by DuckDB."""
-    m = read_manifest(folder / "lake", "staging.items", DS)
-    files = [str(partition_dir(folder / "lake", "staging.items", DS) / f["name"])
-             for f in m["files"]]
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    select = []
-    for name, t in TYPED_COLUMNS:
-        if t in ("FLOAT", "DOUBLE"):
-            select.append(name)
-        elif t == "BOOLEAN":
-            select.append(f"{name}::INTEGER::VARCHAR")
-        elif t == "TIMESTAMPTZ":
-            select.append(f"({name} AT TIME ZONE 'UTC')::VARCHAR")
-        elif t == "BLOB":
-            select.append(f"hex({name})")
-        else:
-            select.append(f"{name}::VARCHAR")
-    sql = (f"SELECT {', '.join(select)} FROM read_parquet({files!r}, hive_partitioning = false) "
-           "ORDER BY id")
-    rows = con.execute(sql).fetchall()
-    # MySQL prints TIME(6) and DATETIME(6) with all six fraction digits.
-    micro = [i for i, (_, t) in enumerate(TYPED_COLUMNS)
-             if t in ("TIME", "TIMESTAMP", "TIMESTAMPTZ")]
-    out = []
-    for r in rows:
-        r = list(r)
-        for i in micro:
-            if r[i] is not None:
-                whole, _, frac = r[i].partition(".")
-                r[i] = f"{whole}.{frac:0<6}"
-        out.append(tuple(r))
-    return out
+def duckdb_interval_text(months: int, days: int, micros: int) -> str:
+    """DuckDB's text of an INTERVAL with non-negative parts (MySQL has no interval type, so
+    the column holds that text): the non-zero parts of 'N year(s) N month(s) N day(s)', then
+    HH:MM:SS[.fraction without trailing zeros] when there is time or nothing else."""
+    parts = []
+    y, m = divmod(months, 12)
+    for n, unit in ((y, "year"), (m, "month"), (days, "day")):
+        if n:
+            parts.append(f"{n} {unit}{'' if n == 1 else 's'}")
+    if micros or not parts:
+        secs, us = divmod(micros, 1_000_000)
+        h, rem = divmod(secs, 3600)
+        mi, sec = divmod(rem, 60)
+        parts.append(f"{h:02d}:{mi:02d}:{sec:02d}" + ("." + f"{us:06d}".rstrip("0") if us else ""))
+    return " ".join(parts)
 
 
-def assert_typed_rows_match(server, folder: Path, table: str):
+def mariadb_text(value, t: str):
+    """What MariaDB must hold for an input value of DuckDB type t, as the client prints it
+    (FLOAT and DOUBLE as the Python float to compare numerically), computed here from the
+    value the test wrote."""
+    if t == "BOOLEAN":
+        return "1" if value else "0"
+    if t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER",
+             "UBIGINT", "HUGEINT"):
+        return str(int(value))
+    if t == "FLOAT":  # the nearest 32-bit float
+        return struct.unpack("<f", struct.pack("<f", float(value)))[0]
+    if t == "DOUBLE":
+        return float(value)
+    if t.startswith("DECIMAL"):  # every digit of the scale
+        scale = int(t[:-1].split(",")[1])
+        with decimal.localcontext() as ctx:
+            ctx.prec = 100
+            return format(Decimal(value).quantize(Decimal(1).scaleb(-scale)), "f")
+    # MariaDB prints TIME(6) and DATETIME(6) with all six fraction digits; a TIMESTAMPTZ is
+    # stored as its UTC time.
+    if t == "DATE":
+        return dt.date.fromisoformat(value).isoformat()
+    if t == "TIME":
+        return dt.time.fromisoformat(value).isoformat(timespec="microseconds")
+    if t == "TIMESTAMP":
+        return dt.datetime.fromisoformat(value).isoformat(sep=" ", timespec="microseconds")
+    if t == "TIMESTAMPTZ":
+        utc = dt.datetime.fromisoformat(value).astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return utc.isoformat(sep=" ", timespec="microseconds")
+    if t in ("VARCHAR", "JSON"):  # MariaDB's JSON keeps the text as written
+        return value
+    if t == "BLOB":  # read back with HEX()
+        return value.hex().upper()
+    if t == "UUID":
+        return str(uuid.UUID(value))
+    if t == "INTERVAL":
+        return duckdb_interval_text(*value)
+    raise AssertionError(f"no expected text for {t}")
+
+
+def expected_cells():
+    """What MariaDB must hold, row by row, computed from TYPED_ROWS (never from what sluice
+    wrote to the lake)."""
+    return [tuple(None if v is None else mariadb_text(v, t)
+                  for v, (_, t) in zip(r, TYPED_COLUMNS)) for r in TYPED_ROWS]
+
+
+def assert_typed_rows_match(server, table: str):
     select = []
     for name, t in TYPED_COLUMNS:
         if t == "FLOAT":
@@ -257,7 +307,7 @@ def assert_typed_rows_match(server, folder: Path, table: str):
         else:
             select.append(f"`{name}`")
     got = server.sql(f"SELECT {', '.join(select)} FROM `{table}` ORDER BY id")
-    want = expected_cells(folder)
+    want = expected_cells()
     assert len(got) == len(want) == len(TYPED_ROWS)
     for g_row, w_row in zip(got, want):
         for (name, t), g, w in zip(TYPED_COLUMNS, g_row, w_row):
@@ -280,8 +330,8 @@ def test_every_type_round_trips_cell_by_cell(mariadb_server, tmp_path, mode):
     assert "by LOAD DATA LOCAL INFILE" in load_log(tmp_path)
     types = {k: normalize_type(v) for k, v in column_types(mariadb_server, table).items()}
     assert types == EXPECTED_TYPES
-    assert_typed_rows_match(mariadb_server, tmp_path, table)
-    # Spot checks that do not go through the lake reader: empty vs NULL, bytes, text.
+    assert_typed_rows_match(mariadb_server, table)
+    # Empty and NULL told apart by the server itself (IS NULL), not by how the client prints.
     rows = table_rows(mariadb_server, table, "id, s, s IS NULL, HEX(bl), bl IS NULL, u, j")
     assert rows[0][1:] == ("", "0", "", "0", "00000000-0000-0000-0000-000000000000", "{}")
     assert rows[1][3] == "00FF090A5C0D4E"
@@ -301,7 +351,7 @@ def test_multi_row_insert_fallback_when_local_infile_is_off(mariadb_server, tmp_
     assert "refuses LOAD DATA LOCAL INFILE" in log and "by INSERT" in log, log
     types = {k: normalize_type(v) for k, v in column_types(mariadb_server, table).items()}
     assert types == EXPECTED_TYPES
-    assert_typed_rows_match(mariadb_server, tmp_path, table)
+    assert_typed_rows_match(mariadb_server, table)
 
     # A refused row is named by its position in the fallback too, and nothing changes: a value
     # the existing column cannot hold (append), a repeated key of the new table (replace).
@@ -352,7 +402,8 @@ def test_append_creates_table_and_a_repeated_append_is_not_doubled(mariadb_serve
     set_model(tmp_path, KV, [(3, "c")])
     run(tmp_path, pipeline, date=DS2, expect=0)
     assert table_rows(mariadb_server, table) == [("1", "a"), ("2", "b"), ("3", "c")]
-    assert len(ledger(mariadb_server, table)) == 2
+    assert sorted(ledger(mariadb_server, table)) == [
+        ("staging.items", f"ds={DS}", "append", "2"), ("staging.items", f"ds={DS2}", "append", "1")]
 
 
 def test_text_primary_key_is_indexable_and_byte_exact(mariadb_server, tmp_path):
@@ -430,9 +481,12 @@ def test_merge_upserts_on_the_key(mariadb_server, tmp_path):
     assert [r[2] for r in ledger(mariadb_server, table)] == ["merge", "merge"]
     assert table_rows(mariadb_server, table) == [
         ("1", "a", "1"), ("2", "B", None), ("3", "c", "3"), ("4", "d", "4")]
-    # A repeated merge gives the same table.
+    # A repeated merge gives the same table, value for value (a merge that inserted instead of
+    # updating, or updated the wrong row, would keep the count).
     run(tmp_path, pipeline, expect=0)
-    assert len(table_rows(mariadb_server, table)) == 4
+    assert table_rows(mariadb_server, table) == [
+        ("1", "a", "1"), ("2", "B", None), ("3", "c", "3"), ("4", "d", "4")]
+    assert [r[2] for r in ledger(mariadb_server, table)] == ["merge", "merge", "merge"]
 
 
 def test_merge_into_a_table_without_a_unique_key_fails_with_the_fix(mariadb_server, tmp_path):
@@ -571,9 +625,13 @@ def test_parallel_appends_of_one_partition_into_one_table_load_it_once(mariadb_s
             mode: append
         """)
     run(tmp_path, pipeline, expect=0)
-    assert mariadb_server.sql("SELECT count(*), count(DISTINCT id) FROM parallel_kv") == [
-        ("100000", "100000")]
-    assert len(ledger(mariadb_server, "parallel_kv")) == 1
+    # Every id of range(100000) once, each with its own name.
+    assert mariadb_server.sql(
+        "SELECT count(*), count(DISTINCT id), min(id), max(id), sum(id), "
+        "sum(name = CONCAT('x', id)) FROM parallel_kv") == [
+        ("100000", "100000", "0", "99999", str(sum(range(100000))), "100000")]
+    assert ledger(mariadb_server, "parallel_kv") == [
+        ("staging.items", f"ds={DS}", "append", "100000")]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -586,10 +644,12 @@ def test_kill_after_commit_then_rerun_does_not_double_load(mariadb_server, tmp_p
     set_model(tmp_path, KV, [(1, "a"), (2, "b"), (3, "c")])
     r = run(tmp_path, pipeline, env={"SLUICE_FAULT": "kill:load.after_commit"})
     assert r.returncode == -signal.SIGKILL and "load.after_commit" in r.stderr, str(r)
-    assert len(table_rows(mariadb_server, table)) == 3
+    want = [("1", "a"), ("2", "b"), ("3", "c")]
+    assert table_rows(mariadb_server, table) == want, "the commit happened before the kill"
+    assert ledger(mariadb_server, table) == [("staging.items", f"ds={DS}", "append", "3")]
     run(tmp_path, pipeline, expect=0)
-    assert table_rows(mariadb_server, table) == [("1", "a"), ("2", "b"), ("3", "c")]
-    assert len(ledger(mariadb_server, table)) == 1
+    assert table_rows(mariadb_server, table) == want, "the retried append doubled the rows"
+    assert ledger(mariadb_server, table) == [("staging.items", f"ds={DS}", "append", "3")]
 
 
 @pytest.mark.parametrize("mode", ["append", "truncate", "merge", "replace"])
