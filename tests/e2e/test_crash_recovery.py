@@ -22,6 +22,10 @@ PUBLISH_POINTS = ["publish.before_journal", "publish.after_journal", "publish.af
                   "publish.after_rename"]
 POINTS = ["write.after_data"] + PUBLISH_POINTS
 NEW_AFTER = {"publish.after_rename"}
+# The journal's step for the partition being published when the kill lands at a point (none
+# before the journal entry is written).
+JOURNAL_STEP = {"publish.after_journal": "begun", "publish.after_move_aside": "moved_aside",
+                "publish.after_rename": "renamed"}
 
 OLD_ROWS = [(1, "old-a"), (2, "old-b"), (3, "old-c"), (4, "old-d"), (5, "old-e")]
 NEW_ROWS = [(1, "new-a"), (2, "new-b"), (3, "new-c"), (10, "new-x"), (11, "new-y"),
@@ -134,8 +138,10 @@ def test_sql_task_killed_at(point, tmp_path, fresh):
     run_id = killed_run_id(tmp_path)
     assert state_query(tmp_path, "SELECT status FROM runs WHERE run_id = ?",
                        (run_id,)) == [{"status": "running"}], "the crash itself cannot end the run"
-    if point in ("publish.after_journal", "publish.after_move_aside", "publish.after_rename"):
-        assert len(state_query(tmp_path, "SELECT * FROM publish_journal")) == 1
+    journal = state_query(tmp_path, "SELECT dataset, partition, step FROM publish_journal")
+    assert journal == ([{"dataset": "staging.items", "partition": f"ds={DS}",
+                         "step": JOURNAL_STEP[point]}] if point in JOURNAL_STEP else []), (
+        f"the journal must say how far the publish got before the kill at {point}")
 
     r = run_sluice("status", pipeline, "--date", DS, cwd=tmp_path, expect=0)
     expected = NEW_ROWS if point in NEW_AFTER else OLD_ROWS

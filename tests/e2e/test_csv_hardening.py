@@ -312,6 +312,9 @@ def test_failed_import_first_line_stands_alone(tmp_path):
     assert line.endswith("more than rejects.max (1); raise rejects.max or fix the file"), line
     details = r.stdout[r.stdout.index("ingest failed:\n"):]
     assert "the first ones:" in details and "line 3 (byte 5)" in details, details
+    # sluice status shows the whole message, not its first 400 bytes cut mid-word.
+    st = run_sluice("status", tmp_path / "pipeline.yaml", "--date", DS, cwd=tmp_path, expect=0)
+    assert "line 3 (byte 5)" in st.stdout and "line 4 (byte 7)" in st.stdout, st.stdout
 
 
 def test_header_check_follows_quotes_and_escapes(tmp_path):
@@ -368,3 +371,67 @@ def test_spill_happens_under_the_configured_folder(tmp_path):
     assert seen == {f"sluice-{b.pid}"}, f"spill files seen in {seen}"
     assert list((tmp_path / "myspill").iterdir()) == []
     assert not (tmp_path / ".tmp").exists()
+
+
+def test_csv_full_disk_is_reported_as_a_write_error(tmp_path):
+    """A lake that fills up is a problem with the output: the message says so (it used to say
+    'cannot read' the CSV), and nothing is published."""
+    import random
+    import subprocess as sp
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    mounted = sp.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(tiny)],
+                     capture_output=True, text=True)
+    assert mounted.returncode == 0, f"cannot mount a 1 MB tmpfs for the lake: {mounted.stderr}"
+    try:
+        rnd = random.Random(5)
+        rows = "".join(f"{i},{rnd.getrandbits(256):064x}\n" for i in range(60000))
+        (tmp_path / "input.csv").write_text("id,name\n" + rows)
+        pipeline(tmp_path, "{id: BIGINT, name: VARCHAR}", top=f"lake: {tiny}/lake",
+                 extra="retries: 0")
+        r = run(tmp_path)
+        assert r.returncode == 1, str(r)
+        assert "cannot write the partition into the lake" in r.stdout, r.stdout
+        assert "No space left on device" in r.stdout, r.stdout
+        assert "cannot read" not in r.stdout, r.stdout
+        assert not (tiny / "lake" / "raw").exists() or not any((tiny / "lake" / "raw").rglob("_SUCCESS"))
+    finally:
+        sp.run(["umount", str(tiny)], check=False)
+
+
+def test_csv_import_memory_does_not_grow_with_the_file(tmp_path):
+    """Finding the lines of rejected rows used to map the whole input into memory (a 1 GB
+    file peaked at 1.38 GB); it streams now, so peak memory stays well below the file's size."""
+    csv = tmp_path / "input.csv"
+    run_sluice("gen", "citizens", "--rows", 3000000, "--seed", "9", "--out", csv, expect=0,
+               timeout=300)
+    size = csv.stat().st_size
+    assert size > 450_000_000, size
+    write_pipeline(tmp_path, """
+        pipeline: memory
+        engine: {threads: 1, memory_limit: 300MB}
+        tasks:
+          - id: ingest
+            kind: csv_import
+            path: input.csv
+            into: raw.citizens
+            rejects: {max: 1%}
+            columns: {citizen_id: BIGINT, first_name: VARCHAR, last_name: VARCHAR,
+                      gender: VARCHAR, birth_date: DATE, email: VARCHAR, phone: VARCHAR,
+                      street: VARCHAR, city: VARCHAR, region: VARCHAR, postal_code: VARCHAR,
+                      occupation: VARCHAR, annual_income: "DECIMAL(12,2)",
+                      registered_at: TIMESTAMP, updated_at: TIMESTAMP}
+        """)
+    import subprocess as sp
+    p = sp.run(["/usr/bin/time", "-f", "maxrss_kb=%M", os.environ.get("SLUICE_BIN", "build/sluice"),
+                "run", tmp_path / "pipeline.yaml", "--date", DS], cwd=tmp_path,
+               capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert counts_of(p.stdout)[2] > 0, "the file must have rejects (the line count runs then)"
+    peak = int(re.search(r"maxrss_kb=(\d+)", p.stderr).group(1)) * 1024
+    assert peak < size * 0.8, f"peak RSS {peak / 1e6:.0f} MB for a {size / 1e6:.0f} MB file"
+
+
+def counts_of(stdout):
+    s = summary_rows(stdout)["ingest"]
+    return s["read"], s["loaded"], s["rejected"]

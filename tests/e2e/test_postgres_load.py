@@ -731,7 +731,8 @@ def test_new_columns_fail(postgres_server, schema, tmp_path):
     before, led = dump(pg, t), ledger(pg, t)
     r = run(tmp_path, pg, date=DS2)
     assert_failed(r)
-    assert "'score'" in r.output or '"score"' in r.output, f"the message names the column\n{r}"
+    assert "staging.items has column 'score'" in r.output and "new_columns: fail" in r.output, (
+        f"the message names the dataset, the column and the setting\n{r}")
     assert dump(pg, t) == before
     assert ledger(pg, t) == led
 
@@ -977,11 +978,10 @@ def test_server_killed_during_copy(postgres_server, schema, tmp_path, background
     assert code == 1, f"the run must fail (exit 1), got {code}\n{out[-4000:]}"
     assert summary_rows(bg.stdout()).get("load", {}).get("status") == "failed", out[-4000:]
     msg = out[out.find("load failed:"):] if "load failed:" in out else out
-    assert "connection" in msg.lower() and re.search(
-        r"lost|closed|terminat|shut ?down|unexpectedly|reset", msg, re.I), (
-        f"a clear connection error\n{out[-4000:]}")
-    assert "connection 'dwh'" in msg, f"the message names the connection\n{out[-4000:]}"
-    assert "COPY: " in msg, f"sluice's own account: the connection died in the COPY\n{msg}"
+    # sluice's own account: which connection, that it died in the COPY, and that it was lost
+    # (libpq's words in between depend on where the kill caught the socket).
+    assert re.search(r"connection 'dwh' \([^)]*\): COPY: .+ \(the connection was lost\)", msg), (
+        f"a clear connection error naming the connection and the COPY\n{out[-4000:]}")
     assert dump(pg, t) == before, "the target changed although the COPY was cut off"
     assert ledger(pg, t) == led
 
@@ -1012,8 +1012,9 @@ def test_ctrl_c_during_copy_changes_nothing(postgres_server, schema, tmp_path, b
         if bg.proc.poll() is None:
             os.kill(bg.proc.pid, signal.SIGCONT)
     code = bg.wait(60)
-    print("OUT", bg.stdout()[-2500:], bg.stderr()[-1000:])
     assert code == 130, f"exit 130 after Ctrl-C, got {code}\n{bg.stdout()[-3000:]}"
+    assert summary_rows(bg.stdout()).get("load", {}).get("status") == "cancelled", (
+        bg.stdout()[-3000:])
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and pg.sql(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sluice'",
@@ -1039,7 +1040,10 @@ def test_lost_commit_ack_then_rerun_does_not_double_append(postgres_server, sche
     assert r.returncode == -signal.SIGKILL, f"sluice must die right after COMMIT\n{r}"
     assert "killed at fault point load.after_commit" in r.stderr, str(r)
     assert rows_of(pg, t) == want, "the COMMIT happened before the kill"
-    assert len(ledger(pg, t)) == 1
+    checksum = read_manifest(tmp_path / "lake", "staging.items", DS)["checksum"]
+    recorded = [("staging.items", f"ds={DS}", t, "append", "10",
+                 checksum.removeprefix("crc32c:"))]
+    assert ledger(pg, t) == recorded, "the ledger row is committed with the rows"
 
     r = run(tmp_path, pg)  # the same date again, no --force: the load was never recorded done
     assert_ok(r)
@@ -1049,7 +1053,7 @@ def test_lost_commit_ack_then_rerun_does_not_double_append(postgres_server, sche
                                      "WHERE task_id = 'load'")[0]["n"]
     assert attempts >= 2, "the load ran a second time"
     assert rows_of(pg, t) == want, "the retried append doubled the rows"
-    assert len(ledger(pg, t)) == 1
+    assert ledger(pg, t) == recorded, "the skipped append records nothing new"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1071,7 +1075,7 @@ def test_wrong_password_names_connection_not_password(postgres_server, schema, t
     r = run(tmp_path, pg)
     assert_failed(r)
     assert "connection 'dwh'" in r.output, f"the message names the connection\n{r}"
-    assert re.search(r"password|authentication", r.output), str(r)
+    assert 'password authentication failed for user "etl"' in r.output, str(r)
     assert secret not in r.output
     for p in tmp_path.rglob("*"):
         if p.is_file() and p != pw:
