@@ -36,7 +36,7 @@ sanitize: deps
 	cmake -S . -B $(BUILD)-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=address,undefined >/dev/null
 	ninja -C $(BUILD)-asan
 	cd $(BUILD)-asan && UBSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j2
-	UBSAN_OPTIONS=halt_on_error=1 SLUICE_BIN=$(abspath $(BUILD)-asan)/sluice python3 -m pytest -q tests/e2e
+	SLUICE_SANITIZED=1 UBSAN_OPTIONS=halt_on_error=1 SLUICE_BIN=$(abspath $(BUILD)-asan)/sluice python3 -m pytest -q tests/e2e
 	UBSAN_OPTIONS=halt_on_error=1 SLUICE_BIN=$(abspath $(BUILD)-asan)/sluice SLUICE_BUILD_DIR=$(abspath $(BUILD)-asan) python3 -m pytest -q tests/servers
 
 format:

@@ -404,35 +404,49 @@ std::vector<Range> SplitRanges(SourceDb& db, const std::string& from_sql, const 
   if (target_rows > 0) {
     int probes = 0;
     bool estimates_useless = false;
+    auto estimate = [&](Span& s) {
+      s.whole_est = s.hi - s.lo > 1
+                        ? (probes++, EstimateRows(db, from_sql, with_base(cond(s)), in_transaction))
+                        : -1;
+    };
+    // Parts estimated far above their whole together: the planner is estimating the table,
+    // not the ranges (no usable index), and cutting further only adds reads.
+    auto useless = [&](const std::vector<Span>& parts, int64_t whole) {
+      int64_t sum = 0;
+      for (const auto& p : parts) sum += std::max<int64_t>(p.whole_est, 0);
+      return parts.size() > 1 && whole >= 0 && sum > whole + whole / 2 + 1000;
+    };
+    for (auto& s : spans) estimate(s);
+    estimates_useless = useless(spans, target_rows * pieces);
     std::vector<Span> done;
     std::deque<Span> todo(spans.begin(), spans.end());
     while (!todo.empty()) {
       Span s = todo.front();
       todo.pop_front();
-      bool room = static_cast<int>(done.size() + todo.size()) < max_ranges;
-      int64_t est = !estimates_useless && room && s.hi - s.lo > 1
-                        ? (probes++, EstimateRows(db, from_sql, with_base(cond(s)), in_transaction))
-                        : -1;
-      if (est >= 0 && s.whole_est >= 0 && est >= s.whole_est) {
-        estimates_useless = true;  // a part is estimated as its whole: keep what we have
-        est = -1;
-      }
+      int64_t est = s.whole_est;
+      int room = max_ranges - static_cast<int>(done.size() + todo.size());
       int parts_wanted = static_cast<int>(
-          std::min<int64_t>({16, est / std::max<int64_t>(target_rows, 1) + 1,
-                             max_ranges - static_cast<int64_t>(done.size() + todo.size())}));
-      if (est > target_rows + target_rows / 2 && parts_wanted > 1) {
-        std::vector<Span> parts;
-        cut(s, parts_wanted, est, &parts);
-        for (auto it = parts.rbegin(); it != parts.rend(); ++it) todo.push_front(*it);
-      } else {
+          std::min<int64_t>({16, est / std::max<int64_t>(target_rows, 1) + 1, room}));
+      if (estimates_useless || est <= target_rows + target_rows / 2 || parts_wanted < 2) {
         done.push_back(s);
+        continue;
       }
+      std::vector<Span> parts;
+      cut(s, parts_wanted, -1, &parts);
+      for (auto& p : parts) estimate(p);
+      if (useless(parts, est)) {
+        estimates_useless = true;
+        for (const auto& p : parts) done.push_back(p);
+        continue;
+      }
+      for (auto it = parts.rbegin(); it != parts.rend(); ++it) todo.push_front(*it);
     }
+    std::sort(done.begin(), done.end(), [](const Span& a, const Span& b) { return a.lo < b.lo; });
     spans = done;
     log->Info("split " + key + " [" + codec.Format(lo) + ", " + codec.Format(hi) + "] into " +
               std::to_string(spans.size()) + " ranges (" + std::to_string(probes) +
               " estimates, about " + std::to_string(target_rows) + " rows each" +
-              (estimates_useless ? "; the planner's estimates stopped shrinking" : "") + ")");
+              (estimates_useless ? "; the planner estimated the table, not the ranges" : "") + ")");
   }
   std::vector<Range> out;
   for (const auto& s : spans) {
