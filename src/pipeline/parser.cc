@@ -14,6 +14,7 @@
 #include "common/strings.h"
 #include "pipeline/spec.h"
 #include "pipeline/template.h"
+#include "scheduler/schedule.h"
 
 namespace sluice::pipeline {
 namespace {
@@ -24,14 +25,16 @@ Mark MarkOf(const YAML::Node& node) {
   return {m.line + 1, m.column + 1};
 }
 
-const std::vector<std::string> kTopKeys = {"pipeline",   "description", "schedule", "timezone",
-                                           "start_date", "catchup",     "defaults", "lake",
-                                           "warehouse",  "state",       "engine",   "max_parallel",
-                                           "vars",       "connections", "tasks"};
+const std::vector<std::string> kTopKeys = {
+    "pipeline",   "description",     "schedule", "timezone",    "start_date", "end_date",
+    "catchup",    "max_active_runs", "defaults", "lake",        "warehouse",  "state",
+    "engine",     "max_parallel",    "vars",     "connections", "pools",      "on_failure",
+    "on_success", "on_late",         "deadline", "tasks"};
 const std::vector<std::string> kDefaultKeys = {"retries", "retry_delay", "max_retry_delay",
                                                "timeout"};
-const std::vector<std::string> kCommonTaskKeys = {
-    "id", "kind", "after", "retries", "retry_delay", "max_retry_delay", "timeout", "description"};
+const std::vector<std::string> kCommonTaskKeys = {"id",      "kind",        "after",
+                                                  "retries", "retry_delay", "max_retry_delay",
+                                                  "timeout", "pool",        "description"};
 const std::map<std::string, std::vector<std::string>> kKindKeys = {
     {"csv_import",
      {"path", "glob", "into", "columns", "types", "header", "delimiter", "quote", "escape",
@@ -231,57 +234,23 @@ class Reader {
   std::vector<Diagnostic>* out_;
 };
 
-bool ValidCronField(const std::string& field, int lo, int hi) {
-  for (const auto& part : Split(field, ',')) {
-    std::string range = part;
-    auto slash = part.find('/');
-    if (slash != std::string::npos) {
-      std::string step = part.substr(slash + 1);
-      if (step.empty() || !std::all_of(step.begin(), step.end(), ::isdigit) || std::stoi(step) == 0)
-        return false;
-      range = part.substr(0, slash);
-    }
-    if (range == "*") continue;
-    auto dash = range.find('-');
-    std::vector<std::string> ends =
-        dash == std::string::npos
-            ? std::vector<std::string>{range}
-            : std::vector<std::string>{range.substr(0, dash), range.substr(dash + 1)};
-    for (const auto& e : ends) {
-      if (e.empty() || e.size() > 4 || !std::all_of(e.begin(), e.end(), ::isdigit)) return false;
-      int v = std::stoi(e);
-      if (v < lo || v > hi) return false;
+// A hook: on_failure: {command: ..., webhook: ..., timeout: 30s}.
+HookSpec ParseHook(Reader& r, const YAML::Node& n, const std::string& what) {
+  HookSpec h;
+  h.mark = MarkOf(n);
+  if (!r.IsMap(n, what)) return h;
+  r.CheckKeys(n, {"command", "webhook", "timeout"}, what);
+  if (n["command"]) h.command = r.Str(n["command"], what + ".command").value_or("");
+  if (n["webhook"]) {
+    h.webhook = r.Str(n["webhook"], what + ".webhook").value_or("");
+    if (!StartsWith(h.webhook, "http://") && !StartsWith(h.webhook, "https://")) {
+      r.Error(n["webhook"],
+              what + ".webhook '" + h.webhook + "' is not an http:// or https:// URL");
     }
   }
-  return true;
-}
-
-// Returns "" when schedule is a valid cron expression or preset, else the problem.
-std::string CheckSchedule(const std::string& schedule) {
-  static const std::vector<std::string> presets = {"@once",    "@hourly", "@daily",    "@weekly",
-                                                   "@monthly", "@yearly", "@annually", "none"};
-  if (schedule.empty() || schedule[0] == '@' || schedule == "none") {
-    if (std::find(presets.begin(), presets.end(), schedule) != presets.end()) return "";
-    return "schedule '" + schedule + "' is not a preset (use " + Join(presets, ", ") +
-           " or a cron expression like \"0 2 * * *\")";
-  }
-  std::istringstream in(schedule);
-  std::vector<std::string> fields;
-  std::string f;
-  while (in >> f) fields.push_back(f);
-  if (fields.size() != 5) {
-    return "schedule '" + schedule + "' has " + std::to_string(fields.size()) +
-           " fields; cron needs 5: minute hour day-of-month month day-of-week (e.g. \"0 2 * * *\")";
-  }
-  const int lo[] = {0, 0, 1, 1, 0}, hi[] = {59, 23, 31, 12, 7};
-  const char* names[] = {"minute (0-59)", "hour (0-23)", "day of month (1-31)", "month (1-12)",
-                         "day of week (0-7)"};
-  for (int i = 0; i < 5; i++) {
-    if (!ValidCronField(fields[i], lo[i], hi[i])) {
-      return "schedule '" + schedule + "': field '" + fields[i] + "' is not a valid " + names[i];
-    }
-  }
-  return "";
+  if (n["timeout"]) h.timeout = r.Duration(n["timeout"], "timeout").value_or(h.timeout);
+  if (h.empty()) r.Error(n, what + " needs command: or webhook: (or both)");
+  return h;
 }
 
 std::string ReadTextFile(const std::string& path) {
@@ -940,18 +909,17 @@ PipelineSpec LoadPipeline(const std::string& path,
     r.Error(Mark{1, 1}, "missing pipeline: NAME (the pipeline's name, e.g. citizens_daily)");
   }
   if (root["schedule"]) {
-    spec.schedule = r.Str(root["schedule"], "schedule").value_or("");
-    std::string problem = CheckSchedule(spec.schedule);
-    if (!problem.empty()) r.Error(root["schedule"], problem);
-  }
-  if (root["timezone"]) {
-    spec.timezone = r.Str(root["timezone"], "timezone").value_or("UTC");
-    if (spec.timezone != "UTC" &&
-        !std::filesystem::exists("/usr/share/zoneinfo/" + spec.timezone)) {
-      r.Error(root["timezone"], "timezone '" + spec.timezone +
-                                    "' is unknown (use an IANA name like Europe/Berlin or UTC)");
+    const auto& sn = root["schedule"];
+    if (sn.IsMap()) {
+      // schedule: {every: 6h}
+      r.CheckKeys(sn, {"every"}, "schedule");
+      if (sn["every"]) spec.schedule = "every " + r.Str(sn["every"], "schedule.every").value_or("");
+      if (!sn["every"]) r.Error(sn, "schedule: as a mapping takes every: (e.g. {every: 6h})");
+    } else {
+      spec.schedule = r.Str(sn, "schedule").value_or("");
     }
   }
+  if (root["timezone"]) spec.timezone = r.Str(root["timezone"], "timezone").value_or("UTC");
   if (root["start_date"]) {
     auto s = r.Str(root["start_date"], "start_date");
     if (s) {
@@ -960,7 +928,50 @@ PipelineSpec LoadPipeline(const std::string& path,
         r.Error(root["start_date"], "start_date '" + *s + "' is not YYYY-MM-DD");
     }
   }
+  if (root["end_date"]) {
+    auto s = r.Str(root["end_date"], "end_date");
+    if (s) {
+      spec.end_date = Date::Parse(*s);
+      if (!spec.end_date) r.Error(root["end_date"], "end_date '" + *s + "' is not YYYY-MM-DD");
+    }
+  }
   if (root["catchup"]) spec.catchup = r.Bool(root["catchup"], "catchup").value_or(false);
+  if (root["max_active_runs"]) {
+    spec.max_active_runs =
+        static_cast<int>(r.Int(root["max_active_runs"], "max_active_runs", 1, 64).value_or(1));
+  }
+  // The schedule, now that its time zone and start are known.
+  if (root["schedule"] || root["timezone"]) {
+    std::string problem;
+    auto parsed =
+        scheduler::Schedule::Parse(spec.schedule, spec.timezone, spec.start_date, &problem);
+    if (!parsed) {
+      bool zone = StartsWith(problem, "timezone") && root["timezone"];
+      r.Error(zone ? root["timezone"] : root["schedule"] ? root["schedule"] : root, problem);
+    }
+  }
+  if (spec.start_date && spec.end_date && *spec.end_date < *spec.start_date) {
+    r.Error(root["end_date"], "end_date comes before start_date");
+  }
+  if (root["pools"] && r.IsMap(root["pools"], "pools")) {
+    for (auto it = root["pools"].begin(); it != root["pools"].end(); ++it) {
+      std::string name = it->first.Scalar();
+      if (!IsIdentifier(name)) {
+        r.Error(it->first, "pool name '" + name + "' must be letters, digits and _");
+      }
+      auto n = r.Int(it->second, "pools." + name, 1, 1024);
+      if (n) spec.pools[name] = static_cast<int>(*n);
+    }
+  }
+  if (root["on_failure"]) spec.on_failure = ParseHook(r, root["on_failure"], "on_failure");
+  if (root["on_success"]) spec.on_success = ParseHook(r, root["on_success"], "on_success");
+  if (root["on_late"]) spec.on_late = ParseHook(r, root["on_late"], "on_late");
+  if (root["deadline"]) spec.deadline = r.Duration(root["deadline"], "deadline");
+  if (root["on_late"] && !root["deadline"]) {
+    r.Error(root["on_late"],
+            "on_late: fires when a run is not finished by its deadline: set "
+            "deadline: (e.g. 4h after its interval ends)");
+  }
   if (root["lake"]) {
     spec.lake = r.Str(root["lake"], "lake").value_or(spec.lake);
     auto pos = spec.lake.find("://");
@@ -1108,6 +1119,17 @@ PipelineSpec LoadPipeline(const std::string& path,
       t.max_retry_delay =
           r.Duration(n["max_retry_delay"], "max_retry_delay").value_or(max_retry_delay);
     if (n["timeout"]) t.timeout = r.Duration(n["timeout"], "timeout").value_or(timeout);
+    if (n["pool"]) {
+      t.pool = r.Str(n["pool"], "pool").value_or("");
+      if (!spec.pools.count(t.pool)) {
+        std::vector<std::string> names;
+        for (const auto& [k, v] : spec.pools) names.push_back(k);
+        r.Error(n["pool"], "pool '" + t.pool + "' is not declared under pools: (" +
+                               (names.empty() ? "write pools: {" + t.pool + ": 2}"
+                                              : "declared: " + Join(names, ", ")) +
+                               ")");
+      }
+    }
 
     size_t index = spec.tasks.size();
     if (t.kind == "csv_import" || t.kind == "sql") {

@@ -114,8 +114,18 @@ struct DbImportSpec {
   bool zero_dates_null = false;   // MySQL '0000-00-00': NULL, or fail the task
 };
 
+// A hook of the pipeline file: a command and/or a webhook (runner/hooks.h runs them).
+struct HookSpec {
+  std::string command;
+  std::string webhook;
+  std::chrono::milliseconds timeout{30000};
+  Mark mark;
+  bool empty() const { return command.empty() && webhook.empty(); }
+};
+
 struct TaskSpec {
   std::string id;
+  std::string pool;  // a pool of the pipeline file (pools:), or ""
   std::string kind;  // csv_import | sql | check | db_load | db_import
   Mark mark;
   std::vector<std::string> after;     // as written
@@ -146,10 +156,16 @@ struct PipelineSpec {
   std::string file;  // absolute path of the pipeline file
   std::string dir;   // its folder; relative paths resolve against it
   std::string name;
-  std::string schedule;
+  std::string schedule;  // scheduler/schedule.h; "" = runs only when asked
   std::string timezone = "UTC";
   std::optional<Date> start_date;
+  std::optional<Date> end_date;  // the last logical date the scheduler runs
   bool catchup = false;
+  int max_active_runs = 1;           // runs of this pipeline at once (scheduler, backfill)
+  std::map<std::string, int> pools;  // pool -> slots, shared across pipelines
+  HookSpec on_failure, on_success, on_late;
+  // A run not finished this long after its interval ended is late (on_late fires).
+  std::optional<std::chrono::milliseconds> deadline;
   std::string lake = "./lake";
   std::string warehouse = "./warehouse.duckdb";
   std::string state_dir = "./.sluice";

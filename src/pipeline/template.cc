@@ -90,7 +90,8 @@ const std::vector<std::string>& TemplateVariableNames() {
   static const std::vector<std::string> names = {
       "ds",           "ds_nodash",           "prev_ds",
       "next_ds",      "data_interval_start", "data_interval_end",
-      "yesterday_ds", "tomorrow_ds"};
+      "yesterday_ds", "tomorrow_ds",         "ts",
+      "logical_date"};
   return names;
 }
 
@@ -110,6 +111,8 @@ std::map<std::string, std::string> DateVariables(const std::string& ds) {
   v["tomorrow_ds"] = v["next_ds"];
   v["data_interval_start"] = date->ToString() + "T00:00:00";
   v["data_interval_end"] = date->AddDays(1).ToString() + "T00:00:00";
+  v["ts"] = date->ToString() + "T00:00:00+00:00";
+  v["logical_date"] = v["ts"];
   return v;
 }
 

@@ -9,12 +9,14 @@
 #include <memory>
 #include <mutex>
 #include <ostream>
+#include <random>
 #include <set>
 #include <thread>
 
 #include "common/error.h"
 #include "common/strings.h"
 #include "common/time.h"
+#include "runner/hooks.h"
 #include "runner/progress.h"
 #include "tasks/task.h"
 
@@ -64,6 +66,12 @@ class Execution {
         cancel_(cancel),
         order_(spec.TopologicalOrder()),
         progress_(out, tty) {
+    run_key_ = options_.run_key.empty() ? options_.ds : options_.run_key;
+    pools_ = options_.pools;
+    if (pools_ == nullptr) {
+      for (const auto& [name, size] : spec_.pools) own_pools_.Define(name, size);
+      pools_ = &own_pools_;
+    }
     for (const auto& id : order_) {
       auto ts = std::make_unique<TaskState>();
       ts->spec = spec_.FindTask(id);
@@ -75,7 +83,14 @@ class Execution {
   RunSummary Run() {
     double run_start = SteadySeconds();
     Select();
-    summary_.run_id = state_->BeginRun(spec_.name, options_.ds, options_.trigger);
+    state::RunStart start;
+    start.pipeline = spec_.name;
+    start.ds = options_.ds;
+    start.run_key = run_key_;
+    start.interval_start = options_.ts;
+    start.interval_end = options_.interval_end;
+    start.trigger = options_.trigger;
+    summary_.run_id = state_->BeginRun(start);
     OpenLogFolder();
     progress_.Print("run " + std::to_string(summary_.run_id) + ": pipeline " + spec_.name +
                     ", ds " + options_.ds + ", " + std::to_string(order_.size()) +
@@ -92,6 +107,7 @@ class Execution {
       lake_->CleanupRun(summary_.run_id);
     } catch (const Error&) {
     }
+    RunHooks();
     summary_.seconds = SteadySeconds() - run_start;
     return summary_;
   }
@@ -141,12 +157,12 @@ class Execution {
     for (const auto& id : order_) {
       auto& ts = *tasks_[id];
       if (ts.done || options_.force || explicit_.count(id)) continue;
-      if (auto prev = state_->LastSuccess(spec_.name, options_.ds, id)) {
+      if (auto prev = state_->LastSuccess(spec_.name, run_key_, id)) {
         ts.done = true;
         ts.outcome.status = "skipped";
         ts.outcome.counts = prev->counts;
         ts.outcome.error = "succeeded in run " + std::to_string(prev->run_id);
-        progress_.Print("  = " + id + " already succeeded for " + options_.ds + " in run " +
+        progress_.Print("  = " + id + " already succeeded for " + run_key_ + " in run " +
                         std::to_string(prev->run_id) + " (use --force to redo)");
       }
     }
@@ -155,6 +171,7 @@ class Execution {
   // Starts every ready task while slots are free, until every task is done.
   void Schedule() {
     std::unique_lock<std::mutex> lock(mu_);
+    bool waiting_for_pool = false;
     for (;;) {
       bool all_done = true;
       for (const auto& id : order_) {
@@ -181,10 +198,16 @@ class Execution {
           continue;
         }
         if (!ready || running_ >= spec_.max_parallel) continue;
+        if (!ts.spec->pool.empty() && !pools_->TryAcquire(ts.spec->pool)) {
+          waiting_for_pool = true;
+          continue;
+        }
         Start(ts);
       }
       if (all_done) break;
-      cv_.wait_for(lock, std::chrono::milliseconds(500));
+      // A slot of a pool frees when a task of any run ends: look again soon.
+      cv_.wait_for(lock, std::chrono::milliseconds(waiting_for_pool ? 20 : 500));
+      waiting_for_pool = false;
     }
     lock.unlock();
     for (auto& th : threads_) th.join();
@@ -205,6 +228,7 @@ class Execution {
         p->outcome.status = "failed";
         p->outcome.error = std::string("cannot record the task: ") + e.what();
       }
+      if (!p->spec->pool.empty()) pools_->Release(p->spec->pool);
       std::lock_guard<std::mutex> l(mu_);
       p->running = false;
       p->done = true;
@@ -240,6 +264,16 @@ class Execution {
       if (!retryable || attempt > t.retries) break;
       std::chrono::milliseconds delay = t.retry_delay * (int64_t{1} << std::min(attempt - 1, 20));
       delay = std::min(delay, t.max_retry_delay);
+      // Jitter: between half and all of the backoff, so that tasks that failed together (a
+      // database restart) do not all retry at the same moment.
+      {
+        static thread_local std::mt19937_64 rng{std::random_device{}()};
+        std::uniform_int_distribution<int64_t> half(0, delay.count() / 2);
+        delay = std::chrono::milliseconds(delay.count() - half(rng));
+        if (delay >= std::chrono::seconds(2)) {
+          delay = std::chrono::duration_cast<std::chrono::seconds>(delay);  // readable
+        }
+      }
       progress_.Print("  ! " + t.id + " attempt " + std::to_string(attempt) + " " + out.status +
                       ": " + FirstLine(out.error) + " (retrying in " + FormatDuration(delay) + ")");
       if (!cancel_.SleepFor(delay)) {
@@ -305,6 +339,9 @@ class Execution {
       ctx.log = &log;
       ctx.activity = &ts.activity;
       ctx.rejects_dir = log_dir_;
+      ctx.interval_start = options_.interval_start;
+      ctx.interval_end = options_.interval_end;
+      ctx.ts = options_.ts;
       counts = tasks::RunTask(ctx);
     } catch (const Error& e) {
       error = e;
@@ -462,12 +499,43 @@ class Execution {
     state_->EndRun(summary_.run_id, summary_.status, error);
   }
 
+  // on_failure / on_success of the pipeline file, with the run's context.
+  void RunHooks() {
+    if (!options_.hooks) return;
+    const pipeline::HookSpec* h = summary_.status == "success"  ? &spec_.on_success
+                                  : summary_.status == "failed" ? &spec_.on_failure
+                                                                : nullptr;
+    if (h == nullptr || h->empty()) return;
+    HookSpec hook{h->command, h->webhook, h->timeout};
+    HookContext ctx;
+    ctx.event = summary_.status == "success" ? "success" : "failure";
+    ctx.pipeline = spec_.name;
+    ctx.file = spec_.file;
+    ctx.run_id = summary_.run_id;
+    ctx.ds = options_.ds;
+    ctx.run_key = run_key_;
+    ctx.interval_start = options_.interval_start;
+    ctx.interval_end = options_.interval_end;
+    ctx.status = summary_.status;
+    for (const auto& t : summary_.tasks) {
+      ctx.tasks.emplace_back(t.task_id, t.status);
+      if (ctx.error.empty() && (t.status == "failed" || t.status == "timed_out")) {
+        ctx.error = t.task_id + ": " + FirstLine(t.error);
+      }
+    }
+    std::string problem = RunHook(hook, ctx);
+    progress_.Print("  hook on_" + ctx.event + (problem.empty() ? " ran" : " failed: " + problem));
+  }
+
   const pipeline::PipelineSpec& spec_;
   state::StateStore* state_;
   lake::Lake* lake_;
   engine::Engine* engine_;
   bool tty_;
   const RunOptions& options_;
+  std::string run_key_;
+  Pools* pools_ = nullptr;
+  Pools own_pools_;
   CancelToken& cancel_;
   std::vector<std::string> order_;
   ProgressLine progress_;

@@ -16,9 +16,10 @@
 namespace sluice::state {
 namespace {
 
-// Version 1: runs, task_attempts, publish_journal, watermarks. Bump and add a migration in
-// Open when the schema changes; never edit a released version's statements.
-constexpr int kSchemaVersion = 1;
+// Version 1: runs, task_attempts, publish_journal, watermarks. Version 2 (the scheduler): a
+// run's key and data interval, interrupted runs, paused pipelines, sent notifications. Bump and
+// add a migration in Open when the schema changes; never edit a released version's statements.
+constexpr int kSchemaVersion = 2;
 
 constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -78,6 +79,33 @@ CREATE TABLE IF NOT EXISTS watermarks (
   value TEXT NOT NULL,
   updated_at TEXT NOT NULL,
   PRIMARY KEY (pipeline, task_id, key)
+);
+)sql";
+
+// Version 1 -> 2. run_key identifies a scheduled run: ds for schedules that fire at most once a
+// day, ds plus the local time for those that fire more often.
+constexpr const char* kMigrateToV2 = R"sql(
+ALTER TABLE runs ADD COLUMN run_key TEXT;
+ALTER TABLE runs ADD COLUMN interval_start TEXT;
+ALTER TABLE runs ADD COLUMN interval_end TEXT;
+ALTER TABLE runs ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE task_attempts ADD COLUMN run_key TEXT;
+UPDATE runs SET run_key = ds WHERE run_key IS NULL;
+UPDATE task_attempts SET run_key = ds WHERE run_key IS NULL;
+CREATE INDEX IF NOT EXISTS runs_by_key ON runs (pipeline, run_key);
+CREATE INDEX IF NOT EXISTS attempts_by_key ON task_attempts (pipeline, run_key, task_id);
+CREATE TABLE IF NOT EXISTS pipeline_state (
+  pipeline TEXT PRIMARY KEY,
+  paused INTEGER NOT NULL DEFAULT 0,
+  first_seen TEXT,
+  updated_at TEXT
+);
+CREATE TABLE IF NOT EXISTS notifications (
+  pipeline TEXT NOT NULL,
+  run_key TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  sent_at TEXT NOT NULL,
+  PRIMARY KEY (pipeline, run_key, kind)
 );
 )sql";
 
@@ -190,7 +218,8 @@ AttemptRecord ReadAttempt(Stmt& s) {
 }
 
 constexpr const char* kRunColumns =
-    "run_id, pipeline, ds, status, trigger, started_at, ended_at, pid, error";
+    "run_id, pipeline, ds, status, trigger, started_at, ended_at, pid, error, run_key, "
+    "interval_start, interval_end, interrupted";
 
 RunRecord ReadRun(Stmt& s) {
   RunRecord r;
@@ -203,6 +232,10 @@ RunRecord ReadRun(Stmt& s) {
   r.ended_at = s.Text(6);
   r.pid = s.Int(7);
   r.error = s.Text(8);
+  r.run_key = s.Text(9);
+  r.interval_start = s.Text(10);
+  r.interval_end = s.Text(11);
+  r.interrupted = s.Int(12) != 0;
   return r;
 }
 
@@ -228,20 +261,25 @@ std::unique_ptr<StateStore> StateStore::Open(const std::string& path) {
   store->Exec("PRAGMA synchronous=FULL");
   store->Exec("BEGIN IMMEDIATE");
   store->Exec(kSchemaV1);
+  int version = 1;
   {
     Stmt s(db, "SELECT value FROM meta WHERE key = 'schema_version'", path);
     if (s.Step()) {
-      int version = std::stoi(s.Text(0));
-      if (version > kSchemaVersion) {
-        store->Exec("ROLLBACK");
-        throw InvalidInput("state store '" + path + "' has schema version " +
-                           std::to_string(version) + ", newer than this sluice understands (" +
-                           std::to_string(kSchemaVersion) + "); upgrade sluice");
-      }
+      version = std::stoi(s.Text(0));
     } else {
-      Stmt ins(db, "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", path);
-      ins.Bind(std::to_string(kSchemaVersion)).Step();
+      Stmt ins(db, "INSERT INTO meta (key, value) VALUES ('schema_version', '1')", path);
+      ins.Step();
     }
+  }
+  if (version > kSchemaVersion) {
+    store->Exec("ROLLBACK");
+    throw InvalidInput("state store '" + path + "' has schema version " + std::to_string(version) +
+                       ", newer than this sluice understands (" + std::to_string(kSchemaVersion) +
+                       "); upgrade sluice");
+  }
+  if (version < 2) {
+    store->Exec(kMigrateToV2);
+    store->Exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'");
   }
   store->Exec("COMMIT");
   return store;
@@ -260,6 +298,17 @@ void StateStore::Exec(const std::string& sql) {
 
 int64_t StateStore::BeginRun(const std::string& pipeline, const std::string& ds,
                              const std::string& trigger) {
+  RunStart r;
+  r.pipeline = pipeline;
+  r.ds = ds;
+  r.run_key = ds;
+  r.trigger = trigger;
+  return BeginRun(r);
+}
+
+int64_t StateStore::BeginRun(const RunStart& start) {
+  const std::string& pipeline = start.pipeline;
+  const std::string& ds = start.ds;
   std::lock_guard<std::mutex> lock(mu_);
   Exec("BEGIN IMMEDIATE");
   try {
@@ -276,10 +325,14 @@ int64_t StateStore::BeginRun(const std::string& pipeline, const std::string& ds,
       }
     }
     Stmt s(db_,
-           "INSERT INTO runs (pipeline, ds, status, trigger, started_at, pid) "
-           "VALUES (?, ?, 'running', ?, ?, ?)",
+           "INSERT INTO runs (pipeline, ds, status, trigger, started_at, pid, run_key, "
+           "interval_start, interval_end) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
            path_);
-    s.Bind(pipeline).Bind(ds).Bind(trigger).Bind(NowIso()).Bind(static_cast<int64_t>(::getpid()));
+    s.Bind(pipeline).Bind(ds).Bind(start.trigger).Bind(NowIso());
+    s.Bind(static_cast<int64_t>(::getpid()))
+        .Bind(start.run_key.empty() ? ds : start.run_key)
+        .Bind(start.interval_start)
+        .Bind(start.interval_end);
     s.Step();
     int64_t id = sqlite3_last_insert_rowid(db_);
     Exec("COMMIT");
@@ -307,7 +360,9 @@ int StateStore::CloseDeadRuns() {
   }
   for (int64_t id : dead) {
     const char* why = "the sluice process died (killed or crashed) before the run ended";
-    Stmt r(db_, "UPDATE runs SET status = 'failed', ended_at = ?, error = ? WHERE run_id = ?",
+    Stmt r(db_,
+           "UPDATE runs SET status = 'failed', ended_at = ?, error = ?, interrupted = 1 WHERE "
+           "run_id = ?",
            path_);
     r.Bind(NowIso()).Bind(why).Bind(id).Step();
     Stmt a(db_,
@@ -330,9 +385,11 @@ int64_t StateStore::BeginAttempt(int64_t run_id, const std::string& pipeline, co
   std::lock_guard<std::mutex> lock(mu_);
   Stmt s(db_,
          "INSERT INTO task_attempts (run_id, pipeline, ds, task_id, attempt, status, started_at, "
-         "log_path) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
+         "log_path, run_key) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, (SELECT run_key FROM runs "
+         "WHERE run_id = ?))",
          path_);
   s.Bind(run_id).Bind(pipeline).Bind(ds).Bind(task_id).Bind(attempt).Bind(NowIso()).Bind(log_path);
+  s.Bind(run_id);
   s.Step();
   return sqlite3_last_insert_rowid(db_);
 }
@@ -391,17 +448,107 @@ StateStore::Revoke StateStore::RevokeLease(int64_t attempt_id, const std::string
 }
 
 std::optional<AttemptRecord> StateStore::LastSuccess(const std::string& pipeline,
-                                                     const std::string& ds,
+                                                     const std::string& run_key,
                                                      const std::string& task_id) {
   std::lock_guard<std::mutex> lock(mu_);
   Stmt s(db_,
          std::string("SELECT ") + kAttemptColumns +
-             " FROM task_attempts WHERE pipeline = ? AND ds = ? AND task_id = ? AND "
+             " FROM task_attempts WHERE pipeline = ? AND run_key = ? AND task_id = ? AND "
              "status = 'success' ORDER BY attempt_id DESC LIMIT 1",
          path_);
-  s.Bind(pipeline).Bind(ds).Bind(task_id);
+  s.Bind(pipeline).Bind(run_key).Bind(task_id);
   if (!s.Step()) return std::nullopt;
   return ReadAttempt(s);
+}
+
+std::optional<RunRecord> StateStore::LatestRun(const std::string& pipeline,
+                                               const std::string& run_key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_,
+         std::string("SELECT ") + kRunColumns +
+             " FROM runs WHERE pipeline = ? AND run_key = ? ORDER BY run_id DESC LIMIT 1",
+         path_);
+  s.Bind(pipeline).Bind(run_key);
+  if (!s.Step()) return std::nullopt;
+  return ReadRun(s);
+}
+
+int StateStore::InterruptedRuns(const std::string& pipeline, const std::string& run_key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_, "SELECT count(*) FROM runs WHERE pipeline = ? AND run_key = ? AND interrupted = 1",
+         path_);
+  s.Bind(pipeline).Bind(run_key);
+  s.Step();
+  return static_cast<int>(s.Int(0));
+}
+
+void StateStore::SetPaused(const std::string& pipeline, bool paused) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_,
+         "INSERT INTO pipeline_state (pipeline, paused, first_seen, updated_at) VALUES (?, ?, ?, "
+         "?) ON CONFLICT (pipeline) DO UPDATE SET paused = excluded.paused, updated_at = "
+         "excluded.updated_at",
+         path_);
+  s.Bind(pipeline).Bind(static_cast<int64_t>(paused ? 1 : 0)).Bind(NowIso()).Bind(NowIso()).Step();
+}
+
+bool StateStore::IsPaused(const std::string& pipeline) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_, "SELECT paused FROM pipeline_state WHERE pipeline = ?", path_);
+  s.Bind(pipeline);
+  return s.Step() && s.Int(0) != 0;
+}
+
+std::string StateStore::FirstSeen(const std::string& pipeline) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt ins(db_,
+           "INSERT INTO pipeline_state (pipeline, paused, first_seen, updated_at) VALUES (?, 0, "
+           "?, ?) ON CONFLICT (pipeline) DO UPDATE SET first_seen = coalesce(first_seen, "
+           "excluded.first_seen)",
+           path_);
+  ins.Bind(pipeline).Bind(NowIso()).Bind(NowIso()).Step();
+  Stmt s(db_, "SELECT first_seen FROM pipeline_state WHERE pipeline = ?", path_);
+  s.Bind(pipeline);
+  return s.Step() ? s.Text(0) : "";
+}
+
+int StateStore::ClearTasks(const std::string& pipeline, const std::string& ds,
+                           const std::vector<std::string>& tasks) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Exec("BEGIN IMMEDIATE");
+  try {
+    int changed = 0;
+    for (const auto& t : tasks) {
+      Stmt s(db_,
+             "UPDATE task_attempts SET status = 'cleared' WHERE pipeline = ? AND ds = ? AND "
+             "task_id = ? AND status = 'success'",
+             path_);
+      s.Bind(pipeline).Bind(ds).Bind(t).Step();
+      changed += sqlite3_changes(db_);
+    }
+    // The runs of the date are due again for the scheduler.
+    Stmt r(db_,
+           "UPDATE runs SET status = 'cleared' WHERE pipeline = ? AND ds = ? AND status IN "
+           "('success', 'failed', 'cancelled')",
+           path_);
+    r.Bind(pipeline).Bind(ds).Step();
+    Exec("COMMIT");
+    return changed;
+  } catch (...) {
+    Exec("ROLLBACK");
+    throw;
+  }
+}
+
+bool StateStore::MarkNotified(const std::string& pipeline, const std::string& run_key,
+                              const std::string& kind) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_,
+         "INSERT OR IGNORE INTO notifications (pipeline, run_key, kind, sent_at) VALUES (?, ?, "
+         "?, ?)",
+         path_);
+  s.Bind(pipeline).Bind(run_key).Bind(kind).Bind(NowIso()).Step();
+  return sqlite3_changes(db_) > 0;
 }
 
 std::optional<AttemptRecord> StateStore::GetAttempt(int64_t attempt_id) {

@@ -15,12 +15,26 @@ struct RunRecord {
   int64_t run_id = 0;
   std::string pipeline;
   std::string ds;
-  std::string status;  // running | success | failed | cancelled
+  std::string status;  // running | success | failed | cancelled | cleared
   std::string trigger;
   std::string started_at;
   std::string ended_at;
   int64_t pid = 0;
   std::string error;
+  std::string run_key;         // ds, or ds and a time for schedules that fire more often
+  std::string interval_start;  // the data interval, ISO with offset ("" for old runs)
+  std::string interval_end;
+  bool interrupted = false;  // its process died before it ended
+};
+
+// What BeginRun records.
+struct RunStart {
+  std::string pipeline;
+  std::string ds;
+  std::string run_key;  // "" = ds
+  std::string interval_start;
+  std::string interval_end;
+  std::string trigger;  // manual | scheduled | backfill
 };
 
 struct TaskCounts {
@@ -70,10 +84,11 @@ class StateStore {
   const std::string& path() const { return path_; }
 
   // Starts a run. Throws InvalidInput when a live process already runs pipeline for ds.
+  int64_t BeginRun(const RunStart& start);
   int64_t BeginRun(const std::string& pipeline, const std::string& ds, const std::string& trigger);
   void EndRun(int64_t run_id, const std::string& status, const std::string& error);
-  // Marks runs and attempts left 'running' by a process that no longer exists as failed.
-  // Returns how many runs it closed.
+  // Marks runs and attempts left 'running' by a process that no longer exists as failed (the
+  // runs as interrupted). Returns how many runs it closed.
   int CloseDeadRuns();
 
   int64_t BeginAttempt(int64_t run_id, const std::string& pipeline, const std::string& ds,
@@ -89,9 +104,28 @@ class StateStore {
   // or kNotRunning (it already ended).
   enum class Revoke { kRevoked, kPublishing, kCommitting, kNotRunning };
   Revoke RevokeLease(int64_t attempt_id, const std::string& status, const std::string& error);
-  // The newest successful attempt of task for pipeline and ds, in any run.
-  std::optional<AttemptRecord> LastSuccess(const std::string& pipeline, const std::string& ds,
+  // The newest successful attempt of task for pipeline and run_key (ds for manual runs and
+  // daily schedules), in any run; a cleared attempt does not count.
+  std::optional<AttemptRecord> LastSuccess(const std::string& pipeline, const std::string& run_key,
                                            const std::string& task_id);
+  // The newest run of pipeline for run_key.
+  std::optional<RunRecord> LatestRun(const std::string& pipeline, const std::string& run_key);
+  // How many runs of pipeline for run_key were interrupted (their process died).
+  int InterruptedRuns(const std::string& pipeline, const std::string& run_key);
+
+  // A paused pipeline gets no scheduled runs.
+  void SetPaused(const std::string& pipeline, bool paused);
+  bool IsPaused(const std::string& pipeline);
+  // When a scheduler first saw the pipeline (recorded on the first call), ISO UTC.
+  std::string FirstSeen(const std::string& pipeline);
+  // Marks the successful attempts of tasks for pipeline and ds 'cleared' (so they run again)
+  // and the date's finished runs 'cleared' (so the scheduler runs them again). Returns how
+  // many attempts it cleared.
+  int ClearTasks(const std::string& pipeline, const std::string& ds,
+                 const std::vector<std::string>& tasks);
+  // Records that a notification of kind (late) was sent for a run; false when it already was.
+  bool MarkNotified(const std::string& pipeline, const std::string& run_key,
+                    const std::string& kind);
 
   std::optional<AttemptRecord> GetAttempt(int64_t attempt_id);
   std::vector<RunRecord> ListRuns(const std::string& pipeline, const std::string& ds, int limit);

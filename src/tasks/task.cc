@@ -72,6 +72,12 @@ uint64_t TaskContext::RowsReferenced() const {
 std::string TaskContext::Render(const std::string& text, const std::string& what) {
   pipeline::TemplateContext tc;
   tc.variables = pipeline::DateVariables(ds);
+  if (!interval_start.empty()) tc.variables["data_interval_start"] = interval_start;
+  if (!interval_end.empty()) tc.variables["data_interval_end"] = interval_end;
+  if (!ts.empty()) {
+    tc.variables["ts"] = ts;
+    tc.variables["logical_date"] = ts;
+  }
   tc.vars = spec->vars;
   tc.ref = [this](const std::string& dataset, const std::string& scope) {
     return RefSql(dataset, scope);

@@ -57,6 +57,8 @@ struct TaskContext {
   TaskLog* log = nullptr;
   Activity* activity = nullptr;
   std::string rejects_dir;  // where rejected rows go when a task fails (the attempt's log folder)
+  // The run's data interval (RunOptions): local wall times, and its start with its offset.
+  std::string interval_start, interval_end, ts;
   // Counts known so far; the runner records them when the task fails (a failed import still
   // reports read = loaded + rejected).
   state::TaskCounts* partial_counts = nullptr;

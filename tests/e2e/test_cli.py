@@ -451,7 +451,11 @@ def test_retries_missing_file_fails_after_three_attempts(tmp_path):
     assert "does not exist" in r.stdout
     s = summary_rows(r.stdout)["ingest"]
     assert (s["status"], s["attempts"]) == ("failed", 3), r.stdout
-    assert elapsed >= 2.5, f"3 attempts 1s and 2s apart took only {elapsed:.1f}s"
+    # Backoff 1s then 2s, each with jitter (between half and all of it): at least 1.5s.
+    assert elapsed >= 1.45, f"3 attempts about 1s and 2s apart took only {elapsed:.1f}s"
+    waits = re.findall(r"retrying in (\d+)(ms|s)\)", r.stdout)
+    waits = [int(n) / (1000 if unit == "ms" else 1) for n, unit in waits]
+    assert len(waits) == 2 and 0.5 <= waits[0] <= 1 and 1 <= waits[1] <= 2, r.stdout
     st = run_sluice("status", pipeline, "--date", DS, cwd=tmp_path, expect=0)
     assert re.search(r"^\s+ingest\s+failed\s+\d+\s+3\b", st.stdout, re.M), st.stdout
     assert missing in st.stdout
