@@ -17,7 +17,7 @@ build: deps
 	ninja -C $(BUILD)
 
 demo: build
-	@test -f $(DEMO_CSV) || $(BUILD)/sluice gen citizens --rows $(DEMO_ROWS) --out $(DEMO_CSV)
+	@test -f $(DEMO_CSV) || $(BUILD)/sluice-gen citizens --rows $(DEMO_ROWS) --out $(DEMO_CSV)
 	$(BUILD)/sluice run $(DEMO_DIR)/pipeline.yaml --date $(DEMO_DATE)
 	$(BUILD)/sluice query --pipeline $(DEMO_DIR)/pipeline.yaml \
 	  "SELECT * FROM warehouse.marts.citizens_by_region ORDER BY citizens DESC"

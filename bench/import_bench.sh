@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # MariaDB -> lake: `sluice import` (-m 1 and -m 4, Parquet) against the server's own CSV
 # exports (mysqldump --tab and SELECT ... INTO OUTFILE) and the raw client reading every row
-# (mariadb --quick --batch to /dev/null), on one table `orders` made by `sluice gen shop`, in
+# (mariadb --quick --batch to /dev/null), on one table `orders` made by `sluice-gen shop`, in
 # a private MariaDB server started for the run. Each tool runs RUNS times, in rounds whose
 # order rotates so no tool always goes first. Reports the median wall time, client and server
 # CPU of each, and the ratios.
@@ -53,7 +53,7 @@ for _ in $(seq 120); do
 done
 
 t0=$(date +%s)
-"$sluice" gen shop --connect "$url" --password-env SHOP_PASSWORD --rows "$rows" --tables orders \
+"$build/sluice-gen" shop --connect "$url" --password-env SHOP_PASSWORD --rows "$rows" --tables orders \
   >"$work/gen.log" 2>&1 || { cat "$work/gen.log"; exit 1; }
 gen_s=$(($(date +%s) - t0))
 table_rows=$("${client[@]}" -N -e "SELECT count(*) FROM orders")
@@ -68,7 +68,7 @@ echo "  machine     $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GB RAM
 echo "  server      $(var version), private (scripts/servers/mariadb.sh) on 127.0.0.1:$port, TCP for every client"
 echo "  settings    innodb_buffer_pool_size=$(var innodb_buffer_pool_size | numfmt --to=iec) (SET GLOBAL after start: mariadb.sh takes no server options),"
 echo "              innodb_flush_log_at_trx_commit=$(var innodb_flush_log_at_trx_commit), max_allowed_packet=$(var max_allowed_packet | numfmt --to=iec), net_buffer_length=$(var net_buffer_length), character_set_server=$(var character_set_server), time_zone=$(var time_zone)"
-echo "  data        shop.orders, $rows rows, ${table_mb} MB in InnoDB (data + index), made by 'sluice gen shop' in ${gen_s} s, warmed by one full read"
+echo "  data        shop.orders, $rows rows, ${table_mb} MB in InnoDB (data + index), made by 'sluice-gen shop' in ${gen_s} s, warmed by one full read"
 echo "  runs        $runs of each, in rounds of rotating order"
 echo
 

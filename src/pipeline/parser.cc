@@ -948,6 +948,12 @@ PipelineSpec LoadPipeline(const std::string& path,
     if (!parsed) {
       bool zone = StartsWith(problem, "timezone") && root["timezone"];
       r.Error(zone ? root["timezone"] : root["schedule"] ? root["schedule"] : root, problem);
+      // A bad zone hides the schedule's own problems: check it again in UTC.
+      std::string other;
+      if (zone && root["schedule"] &&
+          !scheduler::Schedule::Parse(spec.schedule, "UTC", spec.start_date, &other)) {
+        r.Error(root["schedule"], other);
+      }
     }
   }
   if (spec.start_date && spec.end_date && *spec.end_date < *spec.start_date) {

@@ -76,7 +76,8 @@ std::string RunCommand(const HookSpec& hook, const HookContext& ctx) {
     pid_t r = ::waitpid(pid, &status, WNOHANG);
     if (r == pid) {
       if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
-      if (WIFEXITED(status)) return "the command exited with " + std::to_string(WEXITSTATUS(status));
+      if (WIFEXITED(status))
+        return "the command exited with " + std::to_string(WEXITSTATUS(status));
       return "the command was killed by signal " + std::to_string(WTERMSIG(status));
     }
     if (SteadySeconds() > deadline) {

@@ -36,6 +36,7 @@ struct TaskState {
   bool selected = true;
   bool done = false;
   bool running = false;
+  bool waiting_for_pool = false;  // told the user once
   double started = 0;
   tasks::Activity activity;
 };
@@ -67,11 +68,6 @@ class Execution {
         order_(spec.TopologicalOrder()),
         progress_(out, tty) {
     run_key_ = options_.run_key.empty() ? options_.ds : options_.run_key;
-    pools_ = options_.pools;
-    if (pools_ == nullptr) {
-      for (const auto& [name, size] : spec_.pools) own_pools_.Define(name, size);
-      pools_ = &own_pools_;
-    }
     for (const auto& id : order_) {
       auto ts = std::make_unique<TaskState>();
       ts->spec = spec_.FindTask(id);
@@ -87,8 +83,8 @@ class Execution {
     start.pipeline = spec_.name;
     start.ds = options_.ds;
     start.run_key = run_key_;
-    start.interval_start = options_.ts;
-    start.interval_end = options_.interval_end;
+    start.interval_start = options_.interval_start_iso;
+    start.interval_end = options_.interval_end_iso;
     start.trigger = options_.trigger;
     summary_.run_id = state_->BeginRun(start);
     OpenLogFolder();
@@ -198,7 +194,7 @@ class Execution {
           continue;
         }
         if (!ready || running_ >= spec_.max_parallel) continue;
-        if (!ts.spec->pool.empty() && !pools_->TryAcquire(ts.spec->pool)) {
+        if (!ts.spec->pool.empty() && !TakePoolSlot(ts)) {
           waiting_for_pool = true;
           continue;
         }
@@ -206,11 +202,39 @@ class Execution {
       }
       if (all_done) break;
       // A slot of a pool frees when a task of any run ends: look again soon.
-      cv_.wait_for(lock, std::chrono::milliseconds(waiting_for_pool ? 20 : 500));
+      cv_.wait_for(lock, std::chrono::milliseconds(waiting_for_pool ? 100 : 500));
       waiting_for_pool = false;
     }
     lock.unlock();
     for (auto& th : threads_) th.join();
+  }
+
+  // A slot of the task's pool (pools: of the pipeline file), shared through the state store
+  // with every run of every pipeline that uses it, in any process. A task keeps its slot
+  // through its retries.
+  bool TakePoolSlot(TaskState& ts) {
+    auto it = spec_.pools.find(ts.spec->pool);
+    if (it == spec_.pools.end()) return true;
+    bool taken = state_->TakePoolSlot(ts.spec->pool, it->second, PoolHolder(ts));
+    if (!taken && !ts.waiting_for_pool) {
+      ts.waiting_for_pool = true;
+      progress_.Print("  . " + ts.outcome.task_id + " waits for a slot of pool '" + ts.spec->pool +
+                      "' (" + std::to_string(it->second) + " slots, all taken)");
+    }
+    return taken;
+  }
+
+  void ReleasePoolSlot(TaskState& ts) {
+    if (!spec_.pools.count(ts.spec->pool)) return;
+    try {
+      state_->ReleasePoolSlot(ts.spec->pool, PoolHolder(ts));
+    } catch (const Error&) {
+      // The slot is freed when this process ends (its holder is gone).
+    }
+  }
+
+  std::string PoolHolder(const TaskState& ts) const {
+    return "run " + std::to_string(summary_.run_id) + " task " + ts.outcome.task_id;
   }
 
   // Starts a task on a thread of its own. Called with mu_ held.
@@ -228,7 +252,7 @@ class Execution {
         p->outcome.status = "failed";
         p->outcome.error = std::string("cannot record the task: ") + e.what();
       }
-      if (!p->spec->pool.empty()) pools_->Release(p->spec->pool);
+      if (!p->spec->pool.empty()) ReleasePoolSlot(*p);
       std::lock_guard<std::mutex> l(mu_);
       p->running = false;
       p->done = true;
@@ -341,7 +365,7 @@ class Execution {
       ctx.rejects_dir = log_dir_;
       ctx.interval_start = options_.interval_start;
       ctx.interval_end = options_.interval_end;
-      ctx.ts = options_.ts;
+      ctx.ts = options_.interval_start_iso;
       counts = tasks::RunTask(ctx);
     } catch (const Error& e) {
       error = e;
@@ -514,8 +538,8 @@ class Execution {
     ctx.run_id = summary_.run_id;
     ctx.ds = options_.ds;
     ctx.run_key = run_key_;
-    ctx.interval_start = options_.interval_start;
-    ctx.interval_end = options_.interval_end;
+    ctx.interval_start = options_.interval_start_iso;
+    ctx.interval_end = options_.interval_end_iso;
     ctx.status = summary_.status;
     for (const auto& t : summary_.tasks) {
       ctx.tasks.emplace_back(t.task_id, t.status);
@@ -534,8 +558,6 @@ class Execution {
   bool tty_;
   const RunOptions& options_;
   std::string run_key_;
-  Pools* pools_ = nullptr;
-  Pools own_pools_;
   CancelToken& cancel_;
   std::vector<std::string> order_;
   ProgressLine progress_;

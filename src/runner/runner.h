@@ -9,7 +9,6 @@
 #include "engine/engine.h"
 #include "lake/lake.h"
 #include "pipeline/spec.h"
-#include "runner/pools.h"
 #include "state/state_store.h"
 
 namespace sluice::runner {
@@ -19,16 +18,15 @@ struct RunOptions {
   // The run's identity and data interval (scheduler/schedule.h). run_key "" = ds; the
   // interval "" = the day ds, midnight to midnight in the pipeline's time zone.
   std::string run_key;
-  std::string interval_start;  // local wall time, "2026-11-21T02:00:00"
-  std::string interval_end;
-  std::string ts;                  // interval start with its offset, "2026-11-21T02:00:00+01:00"
+  std::string interval_start;      // local wall time, "2026-11-21T02:00:00" (SQL templates)
+  std::string interval_end;        //
+  std::string interval_start_iso;  // with its UTC offset, "2026-11-21T02:00:00+01:00" (ts)
+  std::string interval_end_iso;    //
   bool force = false;              // redo tasks that already succeeded for the run key
   std::vector<std::string> tasks;  // run only these (always redone); empty = all
   bool downstream = false;         // with tasks: also every task that depends on them
-  std::string trigger = "manual";  // manual | scheduled | backfill
-  // Pool slots shared with other runs (the scheduler's); null = the pipeline file's own pools.
-  Pools* pools = nullptr;
-  bool hooks = true;  // run on_failure / on_success at the end
+  std::string trigger = "manual";  // manual | scheduled | backfill | cron | airflow | import...
+  bool hooks = true;               // run on_failure / on_success at the end
 };
 
 struct TaskOutcome {

@@ -174,8 +174,9 @@ std::optional<CronExpr> CronExpr::Parse(const std::string& text, std::string* er
   std::string f;
   while (in >> f) fields.push_back(f == "?" ? "*" : f);
   if (fields.size() != 5) {
-    *error = "'" + t + "' has " + std::to_string(fields.size()) +
-             " fields; cron needs 5: minute hour day-of-month month day-of-week (e.g. \"0 2 * * *\")";
+    *error =
+        "'" + t + "' has " + std::to_string(fields.size()) +
+        " fields; cron needs 5: minute hour day-of-month month day-of-week (e.g. \"0 2 * * *\")";
     return std::nullopt;
   }
   CronExpr c;
@@ -288,7 +289,7 @@ bool CronExpr::DayMatches(int year, int month, int day) const {
     if (target > last) continue;
     int twd = WeekdayOf(year, month, target);
     int nearest = target;
-    if (twd == 6) nearest = target == 1 ? 3 : target - 1;      // Saturday: Friday (or Monday)
+    if (twd == 6) nearest = target == 1 ? 3 : target - 1;  // Saturday: Friday (or Monday)
     if (twd == 0) nearest = target == last ? target - 2 : target + 1;  // Sunday: Monday
     if (day == nearest) dom = true;
   }

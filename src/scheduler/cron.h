@@ -45,7 +45,11 @@ class CronExpr {
   bool SubDaily() const;
   // True when the hour field allows every hour.
   bool AllHours() const { return hours_.count() == 24; }
-  // Whether the hour field is one value (a daily or coarser time of day).
+  // True when it uses L, W or # (which Vixie cron and cronie do not know).
+  bool Extended() const {
+    return last_day_ || !nearest_weekday_.empty() || last_weekday_ || !last_dow_.empty() ||
+           !nth_dow_.empty();
+  }
   const std::string& text() const { return text_; }
 
  private:
@@ -58,11 +62,11 @@ class CronExpr {
   std::bitset<13> months_;   // 1..12
   std::bitset<8> weekdays_;  // 0..6, Sunday = 0
   bool dom_star_ = true, dow_star_ = true;
-  bool last_day_ = false;               // L in day-of-month
-  int last_day_offset_ = 0;             // L-3: three days before the last
-  std::vector<int> nearest_weekday_;    // 15W: days whose nearest weekday matches
-  bool last_weekday_ = false;           // LW
-  std::vector<int> last_dow_;           // 5L: the last Friday of the month
+  bool last_day_ = false;                     // L in day-of-month
+  int last_day_offset_ = 0;                   // L-3: three days before the last
+  std::vector<int> nearest_weekday_;          // 15W: days whose nearest weekday matches
+  bool last_weekday_ = false;                 // LW
+  std::vector<int> last_dow_;                 // 5L: the last Friday of the month
   std::vector<std::pair<int, int>> nth_dow_;  // 1#2: (weekday, n)
 };
 

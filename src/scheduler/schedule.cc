@@ -16,8 +16,8 @@ using LocalSeconds = date::local_seconds;
 constexpr minutes kMinute{1};
 
 LocalSeconds ToLocalSeconds(const LocalMinute& m) {
-  return LocalSeconds{seconds{DaysOf(m.year, m.month, m.day) * 86400 + m.hour * 3600 +
-                              m.minute * 60}};
+  return LocalSeconds{
+      seconds{DaysOf(m.year, m.month, m.day) * 86400 + m.hour * 3600 + m.minute * 60}};
 }
 
 LocalMinute FromLocalSeconds(LocalSeconds l) {
@@ -35,9 +35,7 @@ LocalMinute AddMinute(const LocalMinute& m, int n) {
 
 }  // namespace
 
-Instant Now() {
-  return std::chrono::time_point_cast<seconds>(std::chrono::system_clock::now());
-}
+Instant Now() { return std::chrono::time_point_cast<seconds>(std::chrono::system_clock::now()); }
 
 std::optional<Schedule> Schedule::Parse(const std::string& text, const std::string& timezone,
                                         std::optional<Date> start_date, std::string* error) {
@@ -47,7 +45,8 @@ std::optional<Schedule> Schedule::Parse(const std::string& text, const std::stri
   try {
     s.zone_ = date::locate_zone(s.timezone_);
   } catch (const std::exception&) {
-    *error = "timezone '" + s.timezone_ + "' is unknown (use an IANA name like Europe/Berlin or UTC)";
+    *error =
+        "timezone '" + s.timezone_ + "' is unknown (use an IANA name like Europe/Berlin or UTC)";
     return std::nullopt;
   }
   if (start_date) s.anchor_ = s.StartOfDay(*start_date);
@@ -207,6 +206,14 @@ std::optional<Instant> Schedule::NextFire(Instant after) const {
 }
 
 std::optional<Instant> Schedule::PrevFire(Instant before) const {
+  if (kind_ == Kind::kNone) return std::nullopt;
+  if (kind_ == Kind::kOnce)
+    return anchor_ < before ? std::optional<Instant>(anchor_) : std::nullopt;
+  if (kind_ == Kind::kEvery) {
+    if (!(anchor_ < before)) return std::nullopt;
+    auto n = (before - anchor_ - seconds{1}) / every_;  // the last k with anchor + k*every < before
+    return anchor_ + every_ * n;
+  }
   // The fires are what NextFire gives, chained: found by chaining from a little before.
   for (auto window : {std::chrono::hours(26), std::chrono::hours(24 * 33),
                       std::chrono::hours(24 * 367), std::chrono::hours(24 * 366 * 9)}) {
@@ -253,10 +260,100 @@ std::string Schedule::RunKey(const Interval& i) const {
   LocalMinute m = ToLocal(i.start);
   char buf[16];
   std::snprintf(buf, sizeof buf, "T%02d:%02d", m.hour, m.minute);
+  if (auto sec = (zone_->to_local(i.start).time_since_epoch() % minutes{1}).count(); sec != 0) {
+    std::snprintf(buf + 6, sizeof buf - 6, ":%02d", static_cast<int>(sec));
+  }
   // The repeated hour of an autumn night: the second 02:30 is told apart by its offset.
   auto instants = InstantsOf(zone_, m);
   if (instants.size() == 2 && i.start == instants[1]) return ds + buf + "b";
   return ds + buf;
+}
+
+std::optional<Interval> Schedule::IntervalForKey(const std::string& key) const {
+  auto d = Date::Parse(key.substr(0, 10));
+  if (!d) return std::nullopt;
+  if (key.size() == 10) return IntervalOn(*d);
+  if (!SubDaily()) return std::nullopt;
+  Instant next_day = StartOfDay(d->AddDays(1));
+  auto i = IntervalOn(*d);
+  for (int n = 0; i && i->start < next_day && n < 100000; n++) {
+    if (RunKey(*i) == key) return i;
+    i = NextInterval(*i);
+  }
+  return std::nullopt;
+}
+
+std::optional<Interval> Schedule::LatestEndedBy(Instant now) const {
+  if (kind_ == Kind::kOnce) {
+    if (now < anchor_) return std::nullopt;
+    return Interval{anchor_, anchor_};
+  }
+  auto fire = PrevFire(now + seconds{1});
+  if (!fire) return std::nullopt;
+  return IntervalEndingAt(*fire);
+}
+
+std::optional<Interval> Schedule::FirstIntervalFrom(Instant from) const {
+  if (kind_ == Kind::kNone) return std::nullopt;
+  if (kind_ == Kind::kOnce) return Interval{anchor_, anchor_};
+  auto start = NextFire(from - seconds{1});
+  if (!start) return std::nullopt;
+  auto end = NextFire(*start);
+  if (!end) return std::nullopt;
+  return Interval{*start, *end};
+}
+
+std::optional<Interval> Schedule::NextInterval(const Interval& i) const {
+  if (kind_ == Kind::kOnce || kind_ == Kind::kNone) return std::nullopt;
+  auto end = NextFire(i.end);
+  if (!end) return std::nullopt;
+  return Interval{i.end, *end};
+}
+
+Interval Schedule::Day(Date ds) const { return {StartOfDay(ds), StartOfDay(ds.AddDays(1))}; }
+
+RunInfo Schedule::Describe(const Interval& i) const {
+  RunInfo r;
+  r.interval = i;
+  r.ds = LogicalDate(i);
+  r.run_key = RunKey(i);
+  r.start_iso = Format(i.start);
+  r.end_iso = Format(i.end);
+  r.start_local = r.start_iso.substr(0, 19);
+  r.end_local = r.end_iso.substr(0, 19);
+  return r;
+}
+
+std::optional<Instant> Schedule::ParseTime(const std::string& text) const {
+  auto d = Date::Parse(text.substr(0, 10));
+  if (!d) return std::nullopt;
+  if (text.size() == 10) return StartOfDay(*d);
+  int h = 0, mi = 0, sec = 0, used = 0;
+  std::string rest = text.substr(10);
+  if (std::sscanf(rest.c_str(), "T%2d:%2d%n", &h, &mi, &used) != 2) return std::nullopt;
+  if (rest.size() > static_cast<size_t>(used) && rest[used] == ':') {
+    int more = 0;
+    if (std::sscanf(rest.c_str() + used, ":%2d%n", &sec, &more) != 1) return std::nullopt;
+    used += more;
+  }
+  if (h > 23 || mi > 59 || sec > 59) return std::nullopt;
+  std::string zone = rest.substr(static_cast<size_t>(used));
+  int64_t wall = int64_t{d->days} * 86400 + h * 3600 + mi * 60 + sec;
+  if (zone.empty()) {
+    LocalSeconds l{seconds{wall}};
+    auto info = zone_->get_info(l);
+    if (info.result == date::local_info::nonexistent) return info.second.begin;
+    return Instant{seconds{wall} - info.first.offset};
+  }
+  if (zone == "Z" || zone == "z") return Instant{seconds{wall}};
+  int oh = 0, om = 0;
+  char sign = zone[0];
+  if ((sign != '+' && sign != '-') || std::sscanf(zone.c_str() + 1, "%2d:%2d", &oh, &om) != 2 ||
+      zone.size() != 6) {
+    return std::nullopt;
+  }
+  int64_t off = (oh * 3600 + om * 60) * (sign == '-' ? -1 : 1);
+  return Instant{seconds{wall - off}};
 }
 
 std::string Schedule::Format(Instant t) const {
@@ -271,10 +368,9 @@ std::string Schedule::Format(Instant t) const {
   off = off < 0 ? -off : off;
   char buf[96];
   std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lld%c%02lld:%02lld",
-                static_cast<long long>(c.year), c.month, c.day,
-                static_cast<long long>(rest / 3600), static_cast<long long>(rest / 60 % 60),
-                static_cast<long long>(rest % 60), sign, static_cast<long long>(off / 3600),
-                static_cast<long long>(off / 60 % 60));
+                static_cast<long long>(c.year), c.month, c.day, static_cast<long long>(rest / 3600),
+                static_cast<long long>(rest / 60 % 60), static_cast<long long>(rest % 60), sign,
+                static_cast<long long>(off / 3600), static_cast<long long>(off / 60 % 60));
   return buf;
 }
 

@@ -32,6 +32,18 @@ using Instant = std::chrono::sys_seconds;
 struct Interval {
   Instant start;
   Instant end;
+  bool operator==(const Interval& o) const { return start == o.start && end == o.end; }
+};
+
+// One run of a schedule, described for the runner, the state store and people.
+struct RunInfo {
+  Interval interval;
+  Date ds;                  // the logical date: the interval's start, as a date in the zone
+  std::string run_key;      // Schedule::RunKey
+  std::string start_local;  // "2026-11-21T02:00:00", wall time in the zone (SQL templates)
+  std::string end_local;
+  std::string start_iso;  // "2026-11-21T02:00:00+01:00"
+  std::string end_iso;
 };
 
 class Schedule {
@@ -57,15 +69,41 @@ class Schedule {
   // midnight in the zone.
   std::optional<Interval> IntervalOn(Date ds) const;
 
+  // The interval of a run key (RunKey's format; a date alone for the first interval on that
+  // date), or nullopt when the schedule has no such run.
+  std::optional<Interval> IntervalForKey(const std::string& key) const;
+  // The latest interval that has ended by now (its run is due), or nullopt.
+  std::optional<Interval> LatestEndedBy(Instant now) const;
+  // The first interval that starts at or after from (start_date's midnight for a scheduler).
+  std::optional<Interval> FirstIntervalFrom(Instant from) const;
+  // The interval after i.
+  std::optional<Interval> NextInterval(const Interval& i) const;
+  RunInfo Describe(const Interval& i) const;
+  // The whole day ds, midnight to midnight in the zone, as a run keyed ds (a manual run on a
+  // date that is not one of the schedule's).
+  Interval Day(Date ds) const;
+
   // The logical date: the date of the interval's start in the zone.
   Date LogicalDate(const Interval& i) const;
   // What identifies a run: ds, and for schedules that fire several times a day the local time
-  // of the interval's start too ("2026-11-21T06:00").
+  // of the interval's start too ("2026-11-21T06:00", with seconds when they are not 0, and a
+  // "b" after the second of a repeated autumn time).
   std::string RunKey(const Interval& i) const;
+  // Parses a time for people: "2026-11-21" (midnight in the zone), "2026-11-21T06:00[:SS]"
+  // (wall time in the zone; in a spring gap, the gap's end; repeated, the first), or either
+  // with "Z" or an offset ("+01:00"). nullopt when malformed.
+  std::optional<Instant> ParseTime(const std::string& text) const;
   // An instant as an ISO 8601 local time with its UTC offset: "2026-11-22T02:00:00+01:00".
   std::string Format(Instant t) const;
   // Midnight at the start of a date in the zone (the first instant of that day).
   Instant StartOfDay(Date d) const;
+
+  // start_date's midnight (every:, @once), or the epoch.
+  Instant anchor() const { return anchor_; }
+  bool Once() const { return kind_ == Kind::kOnce; }
+  // The cron expression of a cron schedule, else null; the period of an every: schedule.
+  const CronExpr* cron() const { return cron_ ? &*cron_ : nullptr; }
+  std::chrono::seconds every() const { return every_; }
 
   const std::string& timezone() const { return timezone_; }
   const std::string& text() const { return text_; }

@@ -107,6 +107,13 @@ CREATE TABLE IF NOT EXISTS notifications (
   sent_at TEXT NOT NULL,
   PRIMARY KEY (pipeline, run_key, kind)
 );
+CREATE TABLE IF NOT EXISTS pool_slots (
+  pool TEXT NOT NULL,
+  holder TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  taken_at TEXT NOT NULL,
+  PRIMARY KEY (pool, holder)
+);
 )sql";
 
 // A prepared statement bound positionally; reset and finalized by the destructor.
@@ -473,6 +480,29 @@ std::optional<RunRecord> StateStore::LatestRun(const std::string& pipeline,
   return ReadRun(s);
 }
 
+std::map<std::string, RunKeyState> StateStore::RunKeys(const std::string& pipeline) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // SQLite takes the bare columns of a max() aggregate from the row holding the max.
+  Stmt s(db_,
+         "SELECT run_key, max(run_id), ds, status, pid, started_at, sum(interrupted), interrupted "
+         "FROM runs "
+         "WHERE pipeline = ? GROUP BY run_key",
+         path_);
+  s.Bind(pipeline);
+  std::map<std::string, RunKeyState> out;
+  while (s.Step()) {
+    RunKeyState k;
+    k.run_id = s.Int(1);
+    k.ds = s.Text(2);
+    k.status = s.Text(3);
+    k.live = k.status == "running" && ProcessAlive(s.Int(4), s.Text(5));
+    k.interrupted = static_cast<int>(s.Int(6));
+    k.last_interrupted = s.Int(7) != 0;
+    out[s.Text(0)] = k;
+  }
+  return out;
+}
+
 int StateStore::InterruptedRuns(const std::string& pipeline, const std::string& run_key) {
   std::lock_guard<std::mutex> lock(mu_);
   Stmt s(db_, "SELECT count(*) FROM runs WHERE pipeline = ? AND run_key = ? AND interrupted = 1",
@@ -538,6 +568,54 @@ int StateStore::ClearTasks(const std::string& pipeline, const std::string& ds,
     Exec("ROLLBACK");
     throw;
   }
+}
+
+bool StateStore::TakePoolSlot(const std::string& pool, int size, const std::string& holder) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Exec("BEGIN IMMEDIATE");
+  try {
+    // Slots of processes that are gone (killed mid-task) are free again.
+    std::vector<std::pair<int64_t, std::string>> dead;
+    {
+      Stmt s(db_, "SELECT DISTINCT pid, taken_at FROM pool_slots WHERE pool = ?", path_);
+      s.Bind(pool);
+      while (s.Step()) {
+        if (!ProcessAlive(s.Int(0), s.Text(1))) dead.emplace_back(s.Int(0), s.Text(1));
+      }
+    }
+    for (const auto& [pid, taken_at] : dead) {
+      Stmt d(db_, "DELETE FROM pool_slots WHERE pid = ? AND taken_at = ?", path_);
+      d.Bind(pid).Bind(taken_at).Step();
+    }
+    Stmt c(db_, "SELECT count(*) FROM pool_slots WHERE pool = ?", path_);
+    c.Bind(pool).Step();
+    bool free = c.Int(0) < size;
+    if (free) {
+      Stmt ins(db_,
+               "INSERT OR REPLACE INTO pool_slots (pool, holder, pid, taken_at) VALUES (?, ?, ?, "
+               "?)",
+               path_);
+      ins.Bind(pool).Bind(holder).Bind(static_cast<int64_t>(::getpid())).Bind(NowIso()).Step();
+    }
+    Exec("COMMIT");
+    return free;
+  } catch (...) {
+    Exec("ROLLBACK");
+    throw;
+  }
+}
+
+void StateStore::ReleasePoolSlot(const std::string& pool, const std::string& holder) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt d(db_, "DELETE FROM pool_slots WHERE pool = ? AND holder = ? AND pid = ?", path_);
+  d.Bind(pool).Bind(holder).Bind(static_cast<int64_t>(::getpid())).Step();
+}
+
+int StateStore::PoolSlotsInUse(const std::string& pool) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt c(db_, "SELECT count(*) FROM pool_slots WHERE pool = ?", path_);
+  c.Bind(pool).Step();
+  return static_cast<int>(c.Int(0));
 }
 
 bool StateStore::MarkNotified(const std::string& pipeline, const std::string& run_key,

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -25,6 +26,16 @@ struct RunRecord {
   std::string interval_start;  // the data interval, ISO with offset ("" for old runs)
   std::string interval_end;
   bool interrupted = false;  // its process died before it ended
+};
+
+// The latest run of a run key, for the scheduler.
+struct RunKeyState {
+  int64_t run_id = 0;
+  std::string ds;
+  std::string status;
+  bool live = false;              // 'running' in a process that exists
+  bool last_interrupted = false;  // this run was interrupted (its process died)
+  int interrupted = 0;            // how many of the key's runs were interrupted
 };
 
 // What BeginRun records.
@@ -110,6 +121,8 @@ class StateStore {
                                            const std::string& task_id);
   // The newest run of pipeline for run_key.
   std::optional<RunRecord> LatestRun(const std::string& pipeline, const std::string& run_key);
+  // The latest run of every run key of pipeline, in one query.
+  std::map<std::string, RunKeyState> RunKeys(const std::string& pipeline);
   // How many runs of pipeline for run_key were interrupted (their process died).
   int InterruptedRuns(const std::string& pipeline, const std::string& run_key);
 
@@ -126,6 +139,12 @@ class StateStore {
   // Records that a notification of kind (late) was sent for a run; false when it already was.
   bool MarkNotified(const std::string& pipeline, const std::string& run_key,
                     const std::string& kind);
+
+  // Pools (a pipeline file's pools:): takes a slot of pool for holder unless size slots are
+  // held already, in any process; slots of processes that are gone are freed first.
+  bool TakePoolSlot(const std::string& pool, int size, const std::string& holder);
+  void ReleasePoolSlot(const std::string& pool, const std::string& holder);
+  int PoolSlotsInUse(const std::string& pool);
 
   std::optional<AttemptRecord> GetAttempt(int64_t attempt_id);
   std::vector<RunRecord> ListRuns(const std::string& pipeline, const std::string& ds, int limit);

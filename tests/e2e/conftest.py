@@ -27,9 +27,19 @@ DEFAULT_TIMEOUT = 120
 
 
 def sluice_bin() -> str:
-    """The binary under test. The other engineer rebuilds it now and then, so when it is
+    """The binary under test. A build in progress removes it for a moment, so when it is
     briefly missing we wait for it instead of failing."""
-    path = os.environ.get("SLUICE_BIN", str(REPO / "build" / "sluice"))
+    return _wait_for_binary(os.environ.get("SLUICE_BIN", str(REPO / "build" / "sluice")))
+
+
+def gen_bin() -> str:
+    """sluice-gen, the test-data tool built beside the binary under test."""
+    default = str(Path(os.environ.get("SLUICE_BIN", str(REPO / "build" / "sluice"))).parent
+                  / "sluice-gen")
+    return _wait_for_binary(os.environ.get("SLUICE_GEN", default))
+
+
+def _wait_for_binary(path: str) -> str:
     deadline = time.monotonic() + 180
     while not (os.path.isfile(path) and os.access(path, os.X_OK)):
         if time.monotonic() > deadline:
@@ -56,14 +66,20 @@ class Result:
                 f"--- stderr ---\n{self.stderr[-6000:]}")
 
 
-def run_sluice(*args, cwd=None, env=None, timeout=DEFAULT_TIMEOUT, expect=None) -> Result:
+def run_gen(*args, cwd=None, env=None, timeout=DEFAULT_TIMEOUT, expect=0) -> "Result":
+    """Runs sluice-gen with args (sample data), asserting its exit code."""
+    return run_sluice(*args, cwd=cwd, env=env, timeout=timeout, expect=expect, binary=gen_bin())
+
+
+def run_sluice(*args, cwd=None, env=None, timeout=DEFAULT_TIMEOUT, expect=None,
+               binary=None) -> Result:
     """Runs sluice with args; a hang fails the test after `timeout` seconds. With `expect`,
     asserts the exit code and shows the whole output when it differs."""
     full_env = dict(os.environ)
     full_env.pop("SLUICE_FAULT", None)
     if env:
         full_env.update(env)
-    cmd = [sluice_bin()] + [str(a) for a in args]
+    cmd = [binary or sluice_bin()] + [str(a) for a in args]
     start = time.monotonic()
     try:
         p = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, timeout=timeout)

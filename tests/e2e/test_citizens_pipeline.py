@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 import reference as ref
-from conftest import (EXAMPLES, assert_manifest_matches_files,
+from conftest import (run_gen, EXAMPLES, assert_manifest_matches_files,
                       assert_manifest_schema_matches_files, assert_no_leftovers, query_json,
                       read_columns, read_manifest, read_rows, reconciliation_line, rows_checksum,
                       run_sluice, state_query, summary_rows)
@@ -60,8 +60,8 @@ def citizens(tmp_path_factory):
     shutil.copy(EXAMPLES / "citizens" / "pipeline.yaml", root / "pipeline.yaml")
     shutil.copytree(EXAMPLES / "citizens" / "models", root / "models")
     csv_path = root / "incoming" / f"citizens_data_{DS.replace('-', '')}.csv"
-    r = run_sluice("gen", "citizens", "--rows", ROWS, "--out", csv_path, "--seed", SEED,
-                   "--duplicates", "0.05", "--malformed", "0.002", cwd=root, expect=0)
+    r = run_gen("citizens", "--rows", ROWS, "--out", csv_path, "--seed", SEED,
+                "--duplicates", "0.05", "--malformed", "0.002", cwd=root, expect=0)
     assert "50,000 rows" in r.stderr, r.stderr
     data = csv_path.read_bytes()
     first = ref.parse_csv(data).rows[0][1]

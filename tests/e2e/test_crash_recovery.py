@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import (assert_manifest_matches_files, assert_no_leftovers, lake_leftovers,
+from conftest import (run_gen, assert_manifest_matches_files, assert_no_leftovers, lake_leftovers,
                       partition_dir,
                       read_rows, rows_checksum, run_sluice, state_query,
                       summary_rows, wait_for, write_pipeline)
@@ -247,8 +247,8 @@ def big_csv(tmp_path_factory):
     """A ~260 MB citizens CSV without malformed rows, generated once per session."""
     folder = tmp_path_factory.mktemp("big")
     path = folder / "citizens_big.csv"
-    run_sluice("gen", "citizens", "--rows", BIG_ROWS, "--malformed", "0", "--seed", "5",
-               "--out", path, expect=0, timeout=120)
+    run_gen("citizens", "--rows", BIG_ROWS, "--malformed", "0", "--seed", "5",
+            "--out", path, expect=0, timeout=120)
     return path
 
 
@@ -271,8 +271,8 @@ def test_external_sigkill_while_writing_large_csv(tmp_path, big_csv, background)
     lake = tmp_path / "lake"
     pipeline = citizens_pipeline(tmp_path)
     small = tmp_path / "small.csv"
-    run_sluice("gen", "citizens", "--rows", 1000, "--malformed", "0", "--seed", "1",
-               "--out", small, expect=0)
+    run_gen("citizens", "--rows", 1000, "--malformed", "0", "--seed", "1",
+            "--out", small, expect=0)
     (tmp_path / "input.csv").symlink_to(small)
     run_sluice("run", pipeline, "--date", DS, cwd=tmp_path, expect=0)
     old_sum = rows_checksum(lake, "raw.citizens", DS)

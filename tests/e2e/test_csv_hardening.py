@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (partition_dir, read_manifest, read_rows, run_sluice, summary_rows,
+from conftest import (run_gen, partition_dir, read_manifest, read_rows, run_sluice, summary_rows,
                       wait_for, write_pipeline)
 
 DS = "2026-11-21"
@@ -405,8 +405,8 @@ def test_csv_import_memory_does_not_grow_with_the_file(tmp_path):
     """Finding the lines of rejected rows used to map the whole input into memory (a 1 GB
     file peaked at 1.38 GB); it streams now, so peak memory stays well below the file's size."""
     csv = tmp_path / "input.csv"
-    run_sluice("gen", "citizens", "--rows", 3000000, "--seed", "9", "--out", csv, expect=0,
-               timeout=300)
+    run_gen("citizens", "--rows", 3000000, "--seed", "9", "--out", csv, expect=0,
+            timeout=300)
     size = csv.stat().st_size
     assert size > 450_000_000, size
     write_pipeline(tmp_path, """

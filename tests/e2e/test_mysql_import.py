@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (REPO, manifest_files, partition_dir, read_manifest, read_rows,
+from conftest import (run_gen, REPO, manifest_files, partition_dir, read_manifest, read_rows,
                       run_sluice, state_query, summary_rows, write_pipeline)
 from import_compare import compare_mysql_table, lake_rows, mysql_connect
 
@@ -42,8 +42,8 @@ def url(server, database: str) -> str:
 def shop(mariadb_server):
     """A generated shop database of 3000 orders."""
     make_database(mariadb_server, "imp_shop")
-    run_sluice("gen", "shop", "--connect", url(mariadb_server, "imp_shop"), "--password-env",
-               PASSWORD_ENV, "--rows", "3000", env=ENV, expect=0, timeout=300)
+    run_gen("shop", "--connect", url(mariadb_server, "imp_shop"), "--password-env",
+            PASSWORD_ENV, "--rows", "3000", env=ENV, expect=0, timeout=300)
     return "imp_shop"
 
 

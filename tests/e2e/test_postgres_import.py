@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (REPO, manifest_files, partition_dir, read_manifest, run_sluice,
+from conftest import (run_gen, REPO, manifest_files, partition_dir, read_manifest, run_sluice,
                       write_pipeline)
 from import_compare import compare_pg_table, lake_rows, pg_connect
 
@@ -51,8 +51,8 @@ def execute(server, database, *statements):
 @pytest.fixture(scope="module")
 def shop(postgres_server):
     make_database(postgres_server, "imp_shop")
-    run_sluice("gen", "shop", "--connect", url(postgres_server, "imp_shop"), "--password-env",
-               PASSWORD_ENV, "--rows", "3000", env=ENV, expect=0, timeout=300)
+    run_gen("shop", "--connect", url(postgres_server, "imp_shop"), "--password-env",
+            PASSWORD_ENV, "--rows", "3000", env=ENV, expect=0, timeout=300)
     return "imp_shop"
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (EXAMPLES, query_json, read_manifest, run_sluice, state_query,
+from conftest import (run_gen, EXAMPLES, query_json, read_manifest, run_sluice, state_query,
                       summary_rows, wait_for, write_pipeline)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -1199,8 +1199,8 @@ def test_example_citizens_postgres(postgres_server, tmp_path):
 
     for ds, seed in ((EX_DS, 1), (EX_DS2, 2)):
         csv = work / "incoming" / f"citizens_data_{ds.replace('-', '')}.csv"
-        run_sluice("gen", "citizens", "--rows", 20000, "--out", csv, "--seed", seed,
-                   "--duplicates", "0.05", "--malformed", "0.002", cwd=work, expect=0)
+        run_gen("citizens", "--rows", 20000, "--out", csv, "--seed", seed,
+                "--duplicates", "0.05", "--malformed", "0.002", cwd=work, expect=0)
         r = run_sluice("run", pipeline, "--date", ds, cwd=work, env=env, timeout=180)
         assert_ok(r)
         for task in ("load_warehouse", "load_citizens"):

@@ -1,4 +1,4 @@
-"""`sluice gen shop` against real MariaDB and PostgreSQL servers: row counts, the extreme
+"""`sluice-gen shop` against real MariaDB and PostgreSQL servers: row counts, the extreme
 values of every type read back exactly, NULL vs '', non-ASCII text, determinism by seed,
 refusing existing tables, and --tables."""
 
@@ -14,6 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SLUICE = os.environ.get("SLUICE_BIN", str(REPO / "build" / "sluice"))
+GEN = os.environ.get("SLUICE_GEN", str(Path(SLUICE).parent / "sluice-gen"))
 TABLES = ["regions", "customers", "products", "orders", "order_items"]
 ROWS = 2000
 _counter = itertools.count()
@@ -60,7 +61,7 @@ class ShopDb:
 
     def gen(self, *args: str) -> subprocess.CompletedProcess:
         env = dict(os.environ, SHOP_PASSWORD="etl")
-        return subprocess.run([SLUICE, "gen", "shop", "--connect", self.url,
+        return subprocess.run([GEN, "shop", "--connect", self.url,
                                "--password-env", "SHOP_PASSWORD", *args],
                               capture_output=True, text=True, env=env, timeout=120)
 
@@ -74,8 +75,8 @@ class ShopDb:
 
 @pytest.fixture(params=["mariadb", "postgres"])
 def db(request):
-    if not Path(SLUICE).exists():
-        pytest.fail(f"sluice binary {SLUICE} does not exist (set SLUICE_BIN or build it)")
+    if not Path(GEN).exists():
+        pytest.fail(f"sluice-gen binary {GEN} does not exist (set SLUICE_BIN or build it)")
     server = request.getfixturevalue(f"{request.param}_server")
     return ShopDb(server, request.param)
 

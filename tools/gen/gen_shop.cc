@@ -1,7 +1,7 @@
 // `sluice gen shop`: the rows are a pure function of (seed, table, row number), so the same seed
 // writes the same database whatever the chunking, and a table can be generated on its own
 // (order totals are the sums of their items even when order_items is not written).
-#include "cli/gen_shop.h"
+#include "gen/gen_shop.h"
 
 #include <algorithm>
 #include <array>
@@ -20,7 +20,7 @@
 #include "connectors/mysql/mysql.h"
 #include "connectors/postgres/postgres.h"
 
-namespace sluice::cli {
+namespace sluice::gen {
 namespace {
 
 namespace my = connectors::mysql;
@@ -1753,4 +1753,4 @@ GenShopReport GenerateShop(const pipeline::ConnectionSpec& connection, const std
   return report;
 }
 
-}  // namespace sluice::cli
+}  // namespace sluice::gen

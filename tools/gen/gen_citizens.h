@@ -7,7 +7,7 @@
 #include <functional>
 #include <string>
 
-namespace sluice::cli {
+namespace sluice::gen {
 
 struct GenCitizensOptions {
   uint64_t rows = 10000;          // data rows to write (duplicates and malformed rows included)
@@ -31,4 +31,4 @@ struct GenCitizensStats {
 GenCitizensStats GenerateCitizens(const GenCitizensOptions& options,
                                   const std::function<void(uint64_t, uint64_t)>& progress);
 
-}  // namespace sluice::cli
+}  // namespace sluice::gen

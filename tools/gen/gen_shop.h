@@ -29,7 +29,7 @@
 
 #include "pipeline/spec.h"
 
-namespace sluice::cli {
+namespace sluice::gen {
 
 struct GenShopOptions {
   uint64_t orders = 100000;         // the scale: customers, items etc. follow from it
@@ -53,4 +53,4 @@ struct GenShopReport {
 GenShopReport GenerateShop(const pipeline::ConnectionSpec& connection, const std::string& base_dir,
                            const GenShopOptions& options);
 
-}  // namespace sluice::cli
+}  // namespace sluice::gen

@@ -1,4 +1,4 @@
-#include "cli/gen_citizens.h"
+#include "gen/gen_citizens.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -18,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-namespace sluice::cli {
+namespace sluice::gen {
 namespace {
 
 constexpr std::string_view kExpectedHeader =
@@ -517,4 +517,4 @@ TEST(GenCitizensTest, WriteFailureThrowsNamingThePath) {
 }
 
 }  // namespace
-}  // namespace sluice::cli
+}  // namespace sluice::gen

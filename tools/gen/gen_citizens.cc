@@ -1,4 +1,4 @@
-#include "cli/gen_citizens.h"
+#include "gen/gen_citizens.h"
 
 #include <algorithm>
 #include <array>
@@ -14,7 +14,7 @@
 #include "common/error.h"
 #include "common/time.h"
 
-namespace sluice::cli {
+namespace sluice::gen {
 namespace {
 
 constexpr std::string_view kHeader =
@@ -884,4 +884,4 @@ GenCitizensStats GenerateCitizens(const GenCitizensOptions& options,
   return stats;
 }
 
-}  // namespace sluice::cli
+}  // namespace sluice::gen

@@ -1,0 +1,162 @@
+// sluice run and sluice validate.
+
+#include <unistd.h>
+
+#include <iostream>
+
+#include "cli/cli.h"
+#include "common/error.h"
+#include "common/strings.h"
+#include "runner/runner.h"
+#include "scheduler/schedule.h"
+
+namespace sluice::cli {
+namespace {
+
+// The run that `sluice run` makes: --date (a date or a run key), --latest, or today.
+runner::RunOptions ChooseRun(const pipeline::PipelineSpec& spec, const Args& a) {
+  std::string error;
+  auto schedule = scheduler::Schedule::Parse(spec.schedule, spec.timezone, spec.start_date, &error);
+  if (!schedule) throw InvalidInput(spec.file + ": " + error);
+  std::string key = a.Get("date");
+  if (a.Has("latest") && !key.empty()) throw UsageError("--latest and --date: pass one");
+  std::optional<scheduler::Interval> interval;
+  if (a.Has("latest")) {
+    if (!schedule->Scheduled()) {
+      throw UsageError("--latest needs a schedule: in " + spec.file + " set schedule:");
+    }
+    interval = schedule->LatestEndedBy(scheduler::Now());
+    if (!interval) {
+      throw UsageError("--latest: no interval of schedule '" + spec.schedule + "' has ended yet");
+    }
+  } else if (key.size() > 10) {
+    // A run key of a schedule that fires several times a day: 2026-11-21T06:00.
+    interval = schedule->IntervalForKey(key);
+    if (!interval) {
+      throw UsageError("--date " + key + ": not a run of schedule '" + spec.schedule + "' in " +
+                       spec.timezone +
+                       " (sluice next lists them; a date alone runs the day's first)");
+    }
+  } else {
+    // Without --date: today where the pipeline lives (timezone:), like a scheduler would.
+    Date ds = key.empty() ? schedule->LogicalDate({scheduler::Now(), scheduler::Now()})
+                          : *Date::Parse(DateFlag(a));
+    interval = schedule->IntervalOn(ds);
+    if (!interval) {
+      // A date the schedule does not run on (a weekly pipeline, another weekday): the day.
+      auto run = schedule->Describe(schedule->Day(ds));
+      runner::RunOptions opts;
+      opts.ds = run.ds.ToString();
+      opts.run_key = opts.ds;
+      opts.interval_start = run.start_local;
+      opts.interval_end = run.end_local;
+      opts.interval_start_iso = run.start_iso;
+      opts.interval_end_iso = run.end_iso;
+      return opts;
+    }
+  }
+  auto run = schedule->Describe(*interval);
+  if (!run.ds.IsLogicalDate())
+    throw UsageError("the run's date " + run.ds.ToString() + " is out of range");
+  runner::RunOptions opts;
+  opts.ds = run.ds.ToString();
+  opts.run_key = run.run_key;
+  opts.interval_start = run.start_local;
+  opts.interval_end = run.end_local;
+  opts.interval_start_iso = run.start_iso;
+  opts.interval_end_iso = run.end_iso;
+  return opts;
+}
+
+int CmdRun(Args& a) {
+  if (a.Get("date").size() <= 10) DateFlag(a);  // checked before the file is read
+  auto spec = pipeline::LoadPipelineOrThrow(a.positional[0], ParseVars(a));
+  runner::RunOptions opts = ChooseRun(spec, a);
+  opts.force = a.Has("force");
+  opts.tasks = a.All("task");
+  opts.downstream = a.Has("downstream");
+  opts.trigger = a.Get("trigger", "manual");
+  if (opts.trigger != "manual" && opts.trigger != "scheduled" && opts.trigger != "backfill" &&
+      opts.trigger != "cron" && opts.trigger != "airflow") {
+    throw UsageError("--trigger " + opts.trigger +
+                     ": use manual, scheduled, backfill, cron or airflow");
+  }
+  if (opts.downstream && opts.tasks.empty()) throw UsageError("--downstream needs --task T");
+  if (a.Has("latest") && !opts.force && opts.tasks.empty()) {
+    // What cron calls every time it fires: nothing to do when the run already succeeded or
+    // is running.
+    auto w = Workspace::FromSpec(spec, false);
+    if (auto run = w.state->LatestRun(spec.name, opts.run_key)) {
+      if (run->status == "success" || run->status == "running") {
+        std::cout << spec.name << " " << opts.run_key << ": "
+                  << (run->status == "success" ? "already succeeded" : "running") << " (run "
+                  << run->run_id << "); nothing to do\n";
+        return 0;
+      }
+    }
+  }
+  auto w = Workspace::FromSpec(std::move(spec), true);
+  auto summary = RunInterruptible(w, opts);
+  if (summary.status == "success") return 0;
+  if (summary.status == "cancelled") return 130;
+  return 1;
+}
+
+int CmdValidate(Args& a) {
+  std::vector<pipeline::Diagnostic> diagnostics;
+  auto spec = pipeline::LoadPipeline(a.positional[0], ParseVars(a), &diagnostics);
+  if (!diagnostics.empty()) {
+    for (const auto& d : diagnostics) std::cerr << pipeline::FormatDiagnostic(d) << "\n";
+    std::cerr << diagnostics.size() << " problem" << (diagnostics.size() == 1 ? "" : "s")
+              << " found\n";
+    return 2;
+  }
+  std::cout << a.positional[0] << ": ok, pipeline " << spec.name << " with " << spec.tasks.size()
+            << " tasks\n";
+  for (const auto& id : spec.TopologicalOrder()) {
+    const auto* t = spec.FindTask(id);
+    std::cout << "  " << id << " (" << t->kind << ")";
+    if (!t->upstream.empty()) std::cout << " after " << Join(t->upstream, ", ");
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command RunCommand() {
+  return {"run",
+          "run a pipeline for one logical date (resumes: finished tasks are not redone)",
+          "sluice run PIPELINE.yaml [--date YYYY-MM-DD | --latest] [--force] [--task T]... "
+          "[--downstream]",
+          WithPipelineFlags(
+              {{"date", true,
+                "the logical date ds (default: today in the pipeline's timezone), or a run key "
+                "of a schedule that fires several times a day (2026-11-21T06:00)"},
+               {"latest", false, "the latest interval of the schedule that has ended (for cron)"},
+               {"force", false, "redo tasks that already succeeded for this run"},
+               {"task", true, "run only this task (repeatable); it is always redone"},
+               {"downstream", false, "with --task: also run every task that depends on it"},
+               {"trigger", true,
+                "what started the run, kept in its history: manual (default), scheduled, "
+                "backfill, cron or airflow"}}),
+          "  sluice run examples/citizens/pipeline.yaml --date 2026-11-21\n"
+          "  sluice run pipeline.yaml --date 2026-11-21 --task clean_citizens --downstream\n"
+          "  sluice run pipeline.yaml --latest        # what cron calls (sluice crontab)\n",
+          1,
+          1,
+          CmdRun};
+}
+
+Command ValidateCommand() {
+  return {"validate",
+          "check a pipeline file and report every mistake with file:line:column",
+          "sluice validate PIPELINE.yaml",
+          WithPipelineFlags({}),
+          "  sluice validate examples/citizens/pipeline.yaml\n",
+          1,
+          1,
+          CmdValidate};
+}
+
+}  // namespace sluice::cli
