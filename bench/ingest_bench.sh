@@ -19,7 +19,7 @@ peer=$build/bench_duckdb_alone
 mkdir -p "$out/incoming"
 csv=$out/incoming/citizens_data_20261121.csv
 if [ ! -f "$csv" ] || [ "$(cat "$out/rows" 2>/dev/null)" != "$rows" ]; then
-  "$sluice" gen citizens --rows "$rows" --out "$csv"
+  "$build/sluice-gen" citizens --rows "$rows" --out "$csv"
   echo "$rows" >"$out/rows"
 fi
 bytes=$(stat -c %s "$csv")

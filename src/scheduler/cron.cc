@@ -141,8 +141,13 @@ bool ParseList(const std::string& field, const FieldSpec& f, std::vector<bool>* 
       return false;
     }
     if (lo > hi) {
-      *error = "'" + range + "' runs backwards (write the smaller value first)";
-      return false;
+      // A range that wraps around, as croniter reads it: 22-2 is 22, 23, 0, 1, 2; SAT-SUN is
+      // Saturday and Sunday; a step counts on across the wrap (22-4/2: 22, 0, 2, 4).
+      int period = f.hi == 7 ? 7 : f.hi - f.lo + 1;
+      for (int v = lo; v <= hi + period; v += step) {
+        (*allowed)[static_cast<size_t>((v - f.lo) % period + f.lo)] = true;
+      }
+      continue;
     }
     for (int v = lo; v <= hi; v += step) (*allowed)[static_cast<size_t>(v)] = true;
   }

@@ -42,9 +42,8 @@ std::optional<Schedule> Schedule::Parse(const std::string& text, const std::stri
   Schedule s;
   s.text_ = Trim(text);
   s.timezone_ = timezone.empty() ? "UTC" : timezone;
-  try {
-    s.zone_ = date::locate_zone(s.timezone_);
-  } catch (const std::exception&) {
+  s.zone_ = Zone::Locate(s.timezone_);
+  if (s.zone_ == nullptr) {
     *error =
         "timezone '" + s.timezone_ + "' is unknown (use an IANA name like Europe/Berlin or UTC)";
     return std::nullopt;
@@ -112,7 +111,7 @@ namespace {
 
 // The instants whose wall-clock time is m in zone: none (a spring gap), one, or two (the
 // autumn's repeated hour), earliest first.
-std::vector<Instant> InstantsOf(const date::time_zone* zone, const LocalMinute& m) {
+std::vector<Instant> InstantsOf(const Zone* zone, const LocalMinute& m) {
   LocalSeconds l = ToLocalSeconds(m);
   auto info = zone->get_info(l);
   auto at = [&](const date::sys_info& i) { return Instant{l.time_since_epoch() - i.offset}; };
@@ -127,7 +126,7 @@ std::vector<Instant> InstantsOf(const date::time_zone* zone, const LocalMinute& 
 }
 
 // The end of the spring gap m falls in: the instant the clock jumps.
-Instant GapEnd(const date::time_zone* zone, const LocalMinute& m) {
+Instant GapEnd(const Zone* zone, const LocalMinute& m) {
   return zone->get_info(ToLocalSeconds(m)).second.begin;
 }
 

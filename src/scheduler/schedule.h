@@ -20,10 +20,7 @@
 
 #include "common/time.h"
 #include "scheduler/cron.h"
-
-namespace date {
-class time_zone;
-}
+#include "scheduler/zone.h"
 
 namespace sluice::scheduler {
 
@@ -119,7 +116,7 @@ class Schedule {
   Kind kind_ = Kind::kNone;
   std::string text_;
   std::string timezone_;
-  const date::time_zone* zone_ = nullptr;
+  const Zone* zone_ = nullptr;
   std::optional<CronExpr> cron_;
   std::chrono::seconds every_{0};
   Instant anchor_{};  // kEvery and kOnce: start_date's midnight
