@@ -2,7 +2,10 @@
 
 #include <unistd.h>
 
+#include <fstream>
 #include <iostream>
+#include <iterator>
+#include <optional>
 
 #include "cli/cli.h"
 #include "common/error.h"
@@ -28,6 +31,19 @@ runner::RunOptions ChooseRun(const pipeline::PipelineSpec& spec, const Args& a) 
     interval = schedule->LatestEndedBy(scheduler::Now());
     if (!interval) {
       throw UsageError("--latest: no interval of schedule '" + spec.schedule + "' has ended yet");
+    }
+  } else if (key.size() > 10 &&
+             (key.back() == 'Z' || key[key.size() - 6] == '+' || key[key.size() - 6] == '-')) {
+    // The start of an interval as an instant (what a generated Airflow DAG passes):
+    // 2026-10-25T01:30:00Z.
+    auto start = schedule->ParseTime(key);
+    if (start) {
+      auto fire = schedule->NextFire(*start);
+      if (fire) interval = schedule->IntervalEndingAt(*fire);
+    }
+    if (!interval || interval->start != *start) {
+      throw UsageError("--date " + key + ": no interval of schedule '" + spec.schedule +
+                       "' starts at that instant (sluice next lists them)");
     }
   } else if (key.size() > 10) {
     // A run key of a schedule that fires several times a day: 2026-11-21T06:00.
@@ -70,7 +86,16 @@ runner::RunOptions ChooseRun(const pipeline::PipelineSpec& spec, const Args& a) 
 
 int CmdRun(Args& a) {
   if (a.Get("date").size() <= 10) DateFlag(a);  // checked before the file is read
-  auto spec = pipeline::LoadPipelineOrThrow(a.positional[0], ParseVars(a));
+  std::optional<std::string> snapshot;
+  if (a.Has("snapshot")) {
+    // The copy of the file the scheduler validated: a later edit that breaks the file does not
+    // stop the runs of the version before it.
+    std::ifstream in(a.Get("snapshot"), std::ios::binary);
+    if (!in) throw UsageError("--snapshot " + a.Get("snapshot") + ": cannot read it");
+    snapshot.emplace((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  auto spec =
+      pipeline::LoadPipelineOrThrow(a.positional[0], ParseVars(a), snapshot ? &*snapshot : nullptr);
   runner::RunOptions opts = ChooseRun(spec, a);
   opts.force = a.Has("force");
   opts.tasks = a.All("task");
@@ -131,12 +156,16 @@ Command RunCommand() {
           "[--downstream]",
           WithPipelineFlags(
               {{"date", true,
-                "the logical date ds (default: today in the pipeline's timezone), or a run key "
-                "of a schedule that fires several times a day (2026-11-21T06:00)"},
+                "the logical date ds (default: today in the pipeline's timezone), a run key of a "
+                "schedule that fires several times a day (2026-11-21T06:00), or the instant an "
+                "interval starts (2026-11-21T05:00:00Z)"},
                {"latest", false, "the latest interval of the schedule that has ended (for cron)"},
                {"force", false, "redo tasks that already succeeded for this run"},
                {"task", true, "run only this task (repeatable); it is always redone"},
                {"downstream", false, "with --task: also run every task that depends on it"},
+               {"snapshot", true,
+                "read the pipeline from this copy of the file, resolving paths as if it were "
+                "the file (the scheduler passes the version it validated)"},
                {"trigger", true,
                 "what started the run, kept in its history: manual (default), scheduled, "
                 "backfill, cron or airflow"}}),

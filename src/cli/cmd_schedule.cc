@@ -178,7 +178,9 @@ int CmdAirflow(Args& a) {
     return 0;
   }
   std::string out = a.Get("out");
-  if (std::filesystem::is_directory(out)) out += "/" + spec.name + ".py";
+  if (std::filesystem::is_directory(out)) {
+    out = (std::filesystem::path(out) / (spec.name + ".py")).lexically_normal().string();
+  }
   std::string tmp = out + ".tmp";
   {
     std::ofstream f(tmp, std::ios::trunc);

@@ -875,7 +875,7 @@ int ConnectionSeconds(const ConnectionSpec& spec, const std::string& key,
 
 PipelineSpec LoadPipeline(const std::string& path,
                           const std::map<std::string, std::string>& extra_vars,
-                          std::vector<Diagnostic>* diagnostics) {
+                          std::vector<Diagnostic>* diagnostics, const std::string* content) {
   PipelineSpec spec;
   std::error_code ec;
   spec.file = std::filesystem::absolute(path, ec).lexically_normal().string();
@@ -883,12 +883,12 @@ PipelineSpec LoadPipeline(const std::string& path,
   Reader r(path, diagnostics);
 
   YAML::Node root;
-  if (!std::filesystem::exists(path)) {
+  if (content == nullptr && !std::filesystem::exists(path)) {
     r.Error(Mark{}, "pipeline file does not exist");
     return spec;
   }
   try {
-    root = YAML::LoadFile(path);
+    root = content ? YAML::Load(*content) : YAML::LoadFile(path);
   } catch (const YAML::Exception& e) {
     r.Error(Mark{e.mark.line + 1, e.mark.column + 1}, "not valid YAML: " + e.msg);
     return spec;
@@ -1341,9 +1341,10 @@ PipelineSpec LoadPipeline(const std::string& path,
 }
 
 PipelineSpec LoadPipelineOrThrow(const std::string& path,
-                                 const std::map<std::string, std::string>& extra_vars) {
+                                 const std::map<std::string, std::string>& extra_vars,
+                                 const std::string* content) {
   std::vector<Diagnostic> diagnostics;
-  PipelineSpec spec = LoadPipeline(path, extra_vars, &diagnostics);
+  PipelineSpec spec = LoadPipeline(path, extra_vars, &diagnostics, content);
   if (!diagnostics.empty()) {
     std::string msg = std::to_string(diagnostics.size()) + " problem" +
                       (diagnostics.size() == 1 ? "" : "s") + " in the pipeline file:";

@@ -190,15 +190,18 @@ struct PipelineSpec {
 
 // Reads and validates a pipeline file. Every problem is appended to diagnostics (never just
 // the first); the returned spec is complete only when none were added. extra_vars (--var)
-// override vars: from the file.
+// override vars: from the file. With content, the YAML is read from it instead of the file (a
+// copy of the file taken earlier); paths still resolve against the file's folder.
 PipelineSpec LoadPipeline(const std::string& path,
                           const std::map<std::string, std::string>& extra_vars,
-                          std::vector<Diagnostic>* diagnostics);
+                          std::vector<Diagnostic>* diagnostics,
+                          const std::string* content = nullptr);
 
 // LoadPipeline for commands that need a valid file: throws Error(kInvalidInput) listing every
 // diagnostic.
 PipelineSpec LoadPipelineOrThrow(const std::string& path,
-                                 const std::map<std::string, std::string>& extra_vars = {});
+                                 const std::map<std::string, std::string>& extra_vars = {},
+                                 const std::string* content = nullptr);
 
 // True for "zone.name" with both parts lowercase identifiers.
 bool IsDatasetName(const std::string& name);

@@ -7,9 +7,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <optional>
 #include <ostream>
@@ -100,6 +103,7 @@ struct Pipeline {
   std::optional<Schedule> schedule;
   std::unique_ptr<DuePlanner> planner;
   StateFolder* folder = nullptr;
+  std::string snapshot;  // the validated text of the file, which its runs read
   Instant first_seen{};
   bool paused = false;
   std::set<std::string> gave_up;  // run keys interrupted too often, reported
@@ -117,6 +121,37 @@ struct Child {
 
 std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
 
+// Writes the validated text of a pipeline file to <state>/scheduler/<name>.<hash>.yaml (once
+// per version) and removes the pipeline's older snapshots that no run can still be starting
+// from; returns the path, or "" when it cannot write (then runs read the file itself).
+std::string WriteSnapshot(const std::string& state_dir, const std::string& name,
+                          const std::string& content) {
+  namespace fs = std::filesystem;
+  std::string dir = state_dir + "/scheduler";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  char hash[17];
+  std::snprintf(hash, sizeof hash, "%016llx",
+                static_cast<unsigned long long>(std::hash<std::string>{}(content)));
+  std::string path = dir + "/" + name + "." + hash + ".yaml";
+  if (!fs::exists(path, ec)) {
+    std::string tmp = path + ".tmp";
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << content;
+    out.close();
+    if (!out || (fs::rename(tmp, path, ec), ec)) return "";
+  }
+  auto now = fs::file_time_type::clock::now();
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::string f = e.path().filename().string();
+    if (StartsWith(f, name + ".") && e.path() != path &&
+        now - e.last_write_time(ec) > std::chrono::minutes(10)) {
+      fs::remove(e.path(), ec);
+    }
+  }
+  return path;
+}
+
 }  // namespace
 
 struct Scheduler::Impl {
@@ -127,7 +162,23 @@ struct Scheduler::Impl {
   std::map<std::string, Pipeline> pipelines;                    // by file
   std::map<pid_t, Child> children;
   std::map<std::string, double> backoff;  // file + key -> steady time to wait for
-  std::vector<std::thread> hooks;
+  // on_late hooks in flight (a hook may take up to its timeout; the loop does not wait).
+  struct HookThread {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<HookThread> hooks;
+
+  void JoinFinishedHooks(bool all) {
+    for (auto it = hooks.begin(); it != hooks.end();) {
+      if (all || it->done->load()) {
+        it->thread.join();
+        it = hooks.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
 
   void Log(const std::string& line) {
     std::lock_guard<std::mutex> lock(log_mu);
@@ -192,8 +243,15 @@ struct Scheduler::Impl {
   bool Load(Pipeline& p, bool startup) {
     std::vector<pipeline::Diagnostic> diagnostics;
     pipeline::PipelineSpec spec;
+    // What is validated is what runs: the runs get this text (a snapshot), not the file as it
+    // may be when they start.
+    std::string content;
+    {
+      std::ifstream in(p.file, std::ios::binary);
+      content.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    }
     try {
-      spec = pipeline::LoadPipeline(p.file, o.vars, &diagnostics);
+      spec = pipeline::LoadPipeline(p.file, o.vars, &diagnostics, &content);
     } catch (const std::exception& e) {
       diagnostics.push_back({p.file, {}, e.what()});
     }
@@ -230,6 +288,7 @@ struct Scheduler::Impl {
     bool reload = p.spec != nullptr;
     auto shared = std::make_shared<const pipeline::PipelineSpec>(std::move(spec));
     p.spec = shared;
+    p.snapshot = WriteSnapshot(folder->dir, shared->name, content);
     p.schedule = schedule;
     p.folder = folder;
     p.first_seen = ParseUtc(folder->store->FirstSeen(shared->name));
@@ -377,6 +436,7 @@ struct Scheduler::Impl {
     const auto& spec = *p.spec;
     scheduler::Launch l;
     l.file = p.file;
+    l.snapshot = p.snapshot;
     l.run_key = r.run_key;
     l.trigger = "scheduled";
     for (const auto& [k, v] : o.vars) l.vars.push_back(k + "=" + v);
@@ -406,6 +466,7 @@ struct Scheduler::Impl {
     Instant from = std::max(p.first_seen, now - deadline - std::chrono::hours(48));
     auto fire = p.schedule->NextFire(from - std::chrono::seconds(1));
     std::optional<std::map<std::string, state::RunKeyState>> keys;
+    auto latest = p.schedule->LatestEndedBy(now);
     for (int n = 0; fire && *fire + deadline <= now && n < 100000; n++) {
       Interval i =
           p.schedule->Once() ? Interval{*fire, *fire} : p.schedule->IntervalEndingAt(*fire);
@@ -415,6 +476,9 @@ struct Scheduler::Impl {
       RunInfo r = p.schedule->Describe(i);
       auto k = keys->find(r.run_key);
       if (k != keys->end() && k->second.status == "success") continue;
+      // Without catchup an interval that never started and is no longer the latest will
+      // never run: it is skipped, not late.
+      if (!spec.catchup && k == keys->end() && latest && !(*latest == i)) continue;
       if (!p.folder->store->MarkNotified(spec.name, r.run_key, "late")) continue;
       runner::HookContext ctx;
       ctx.event = "late";
@@ -431,11 +495,15 @@ struct Scheduler::Impl {
           " after its data interval ended (deadline: " + FormatDuration(*spec.deadline) + ")";
       runner::HookSpec hook{spec.on_late.command, spec.on_late.webhook, spec.on_late.timeout};
       Log(spec.name + " " + r.run_key + ": late (" + ctx.status + "); running on_late");
-      hooks.emplace_back([this, hook, ctx] {
-        std::string problem = runner::RunHook(hook, ctx);
-        if (!problem.empty())
-          Log(ctx.pipeline + " " + ctx.run_key + ": on_late failed: " + problem);
-      });
+      auto done = std::make_shared<std::atomic<bool>>(false);
+      hooks.push_back({std::thread([this, hook, ctx, done] {
+                         std::string problem = runner::RunHook(hook, ctx);
+                         if (!problem.empty()) {
+                           Log(ctx.pipeline + " " + ctx.run_key + ": on_late failed: " + problem);
+                         }
+                         *done = true;
+                       }),
+                       done});
     }
   }
 
@@ -466,6 +534,7 @@ struct Scheduler::Impl {
         }
       }
       ReapChildren();
+      JoinFinishedHooks(false);
       if (draining) {
         if (launcher.running() == 0) break;
       } else {
@@ -489,7 +558,7 @@ struct Scheduler::Impl {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
     }
-    for (auto& t : hooks) t.join();
+    JoinFinishedHooks(true);
     Log("scheduler stopped");
     return 0;
   }

@@ -77,9 +77,10 @@ std::string CrontabFor(const pipeline::PipelineSpec& spec, const Schedule& sched
       << "# time zone, so there write the times in that zone.\n"
       << note;
   std::string log = spec.ResolvePath(spec.state_dir) + "/logs/cron-" + spec.name + ".log";
-  std::string command = "cd " + ShellQuote(spec.dir) + " && " + ShellQuote(options.sluice) +
-                        " run " + ShellQuote(spec.file) + " --latest --trigger cron >> " +
-                        ShellQuote(log) + " 2>&1";
+  std::string log_dir = spec.ResolvePath(spec.state_dir) + "/logs";
+  std::string command = "mkdir -p " + ShellQuote(log_dir) + " && cd " + ShellQuote(spec.dir) +
+                        " && " + ShellQuote(options.sluice) + " run " + ShellQuote(spec.file) +
+                        " --latest --trigger cron >> " + ShellQuote(log) + " 2>&1";
   // % ends a crontab command (the rest is its standard input): escape it.
   command = ReplaceAll(command, "%", "\\%");
   out << "CRON_TZ=" << schedule.timezone() << "\n" << when << " " << command << "\n";
@@ -124,13 +125,17 @@ std::string AirflowDagFor(const pipeline::PipelineSpec& spec, const Schedule& sc
   // the pipeline's zone. Airflow's {{ ds }} is the date in UTC, another date for a run that
   // starts before midnight UTC. A manual Airflow run without a logical date has no interval:
   // then the latest interval that has ended.
-  std::string key_format = schedule.SubDaily() ? "%Y-%m-%dT%H:%M" : "%Y-%m-%d";
+  // Several runs a day: the interval's start as an instant, which sluice maps to its key (a
+  // wall time could not tell the two 02:30 of an autumn night apart).
+  std::string date_arg =
+      schedule.SubDaily()
+          ? "--date {{ data_interval_start.in_timezone('UTC').strftime('%Y-%m-%dT%H:%M:%S') }}Z"
+          : "--date {{ data_interval_start.in_timezone('" + tz + "').strftime('%Y-%m-%d') }}";
   out << "\nSLUICE = " << Py(options.sluice) << "\n"
       << "PIPELINE = " << Py(spec.file) << "\n"
       << "SCHEDULE = " << timetable << "\n"
       << "RUN = (\"{% if data_interval_start is defined and data_interval_start %}\"\n"
-      << "       \"--date {{ data_interval_start.in_timezone('" << tz << "').strftime('"
-      << key_format << "') }}\"\n"
+      << "       \"" << date_arg << "\"\n"
       << "       \"{% else %}--latest{% endif %}\")\n\n\n"
       << "def sluice_run(task_id):\n"
       << "    # The trailing space: Airflow reads a command ending in .sh as a template file.\n"

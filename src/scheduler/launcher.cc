@@ -29,6 +29,10 @@ pid_t Launcher::Start(const Launch& l) {
   std::vector<std::string> args = {binary_,   "run",       l.file,   "--date",
                                    l.run_key, "--trigger", l.trigger};
   if (l.force) args.push_back("--force");
+  if (!l.snapshot.empty()) {
+    args.push_back("--snapshot");
+    args.push_back(l.snapshot);
+  }
   for (const auto& v : l.vars) {
     args.push_back("--var");
     args.push_back(v);

@@ -14,9 +14,10 @@
 namespace sluice::scheduler {
 
 struct Launch {
-  std::string file;     // the pipeline file
-  std::string run_key;  // passed as --date
-  std::string trigger;  // scheduled | backfill
+  std::string file;      // the pipeline file
+  std::string snapshot;  // a copy of it to read instead (--snapshot), or ""
+  std::string run_key;   // passed as --date
+  std::string trigger;   // scheduled | backfill
   bool force = false;
   std::vector<std::string> vars;  // --var NAME=VALUE
   std::string log_path;           // "" = inherit stdout and stderr

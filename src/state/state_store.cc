@@ -177,6 +177,16 @@ double ProcessStartTime(int64_t pid) {
   return boot > 0 && hz > 0 ? boot + ticks / static_cast<double>(hz) : 0;
 }
 
+// True when pid has exited and waits to be reaped (state Z or X in /proc/<pid>/stat).
+bool ProcessIsZombie(int64_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), {});
+  auto paren = text.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= text.size()) return false;
+  char state = text[paren + 2];
+  return state == 'Z' || state == 'X';
+}
+
 // Seconds since the epoch of a NowIso() timestamp; 0 when malformed.
 double ParseIso(const std::string& iso) {
   std::tm tm{};
@@ -196,6 +206,7 @@ double ParseIso(const std::string& iso) {
 bool ProcessAlive(int64_t pid, const std::string& started_at = "") {
   if (pid <= 0) return false;
   if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return false;
+  if (ProcessIsZombie(pid)) return false;  // dead, waiting for its parent to reap it
   double run_start = started_at.empty() ? 0 : ParseIso(started_at);
   double process_start = ProcessStartTime(pid);
   if (run_start > 0 && process_start > 0 && process_start > run_start + 2) return false;
