@@ -44,10 +44,10 @@ sanitize: deps
 	UBSAN_OPTIONS=halt_on_error=1 SLUICE_BIN=$(abspath $(BUILD)-asan)/sluice SLUICE_BUILD_DIR=$(abspath $(BUILD)-asan) python3 -m pytest -q tests/servers
 
 format:
-	clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h')
+	clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h' 'tools/*.cc' 'tools/*.h')
 
 format-check:
-	clang-format --dry-run -Werror $$(git ls-files 'src/*.cc' 'src/*.h')
+	clang-format --dry-run -Werror $$(git ls-files 'src/*.cc' 'src/*.h' 'tools/*.cc' 'tools/*.h')
 
 bench: build
 	bash bench/ingest_bench.sh

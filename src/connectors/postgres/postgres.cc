@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <thread>
 
 #include "common/cancel.h"
@@ -372,32 +373,29 @@ void Connection::Send(int sent, const std::string& what) {
 PGresult* Connection::Finish(const std::string& what, bool want_tuples) {
   // Every result is read, so the connection is ready for the next statement even after an
   // error; the first error is the one reported.
-  PGresult* keep = nullptr;
-  PGresult* error = nullptr;
-  while (PGresult* r = NextResult()) {
-    ExecStatusType st = PQresultStatus(r);
+  // Owned here until returned: NextResult may throw (a connection lost meanwhile).
+  using Result = std::unique_ptr<PGresult, void (*)(PGresult*)>;
+  Result keep(nullptr, PQclear);
+  Result error(nullptr, PQclear);
+  while (PGresult* next = NextResult()) {
+    Result r(next, PQclear);
+    ExecStatusType st = PQresultStatus(r.get());
     if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT) {
-      PQclear(keep);
-      return r;  // the caller goes on with the COPY
+      return r.release();  // the caller goes on with the COPY
     }
     bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY;
     if (!ok && error == nullptr) {
-      error = r;
+      error = std::move(r);
       continue;
     }
-    PQclear(keep);
-    keep = r;
+    keep = std::move(r);
   }
-  if (error != nullptr) {
-    PQclear(keep);
-    Fail(what, error);
-  }
+  if (error != nullptr) Fail(what, error.release());  // Fail frees it
   if (keep == nullptr) throw Internal(Describe() + ": '" + what + "' returned no result");
-  if (want_tuples && PQresultStatus(keep) != PGRES_TUPLES_OK) {
-    PQclear(keep);
+  if (want_tuples && PQresultStatus(keep.get()) != PGRES_TUPLES_OK) {
     throw Internal(Describe() + ": '" + what + "' returned no rows");
   }
-  return keep;
+  return keep.release();
 }
 
 std::string Connection::Describe() const {
@@ -547,11 +545,12 @@ void Connection::AbortCopy(const std::string& why) noexcept {
 }
 
 uint64_t Connection::FinishCopy() {
-  PGresult* end = NextResult();
-  if (PQresultStatus(end) != PGRES_COMMAND_OK) {
+  // Owned here: reading the results after it may throw (a connection lost meanwhile).
+  std::unique_ptr<PGresult, void (*)(PGresult*)> end(NextResult(), PQclear);
+  if (PQresultStatus(end.get()) != PGRES_COMMAND_OK) {
     // Name the row: PostgreSQL reports it as "COPY <table>, line N" in the context.
-    std::string context = end && PQresultErrorField(end, PG_DIAG_CONTEXT)
-                              ? PQresultErrorField(end, PG_DIAG_CONTEXT)
+    std::string context = end && PQresultErrorField(end.get(), PG_DIAG_CONTEXT)
+                              ? PQresultErrorField(end.get(), PG_DIAG_CONTEXT)
                               : "";
     std::string what = "COPY";
     auto pos = context.find("line ");
@@ -559,10 +558,10 @@ uint64_t Connection::FinishCopy() {
       what = "COPY refused row " + std::to_string(std::atoll(context.c_str() + pos + 5));
     }
     while (PGresult* rest = NextResult()) PQclear(rest);
-    Fail(what, end);
+    Fail(what, end.release());  // Fail frees it
   }
-  uint64_t rows = std::strtoull(PQcmdTuples(end), nullptr, 10);
-  PQclear(end);
+  uint64_t rows = std::strtoull(PQcmdTuples(end.get()), nullptr, 10);
+  end.reset();
   while (PGresult* rest = NextResult()) PQclear(rest);
   return rows;
 }
@@ -608,14 +607,14 @@ bool Connection::NextCopyOut(std::string_view* data) {
     }
     // -1: the server sent everything; its result says whether the statement succeeded. -2: an
     // error, which the result or the connection describes.
-    PGresult* end = NextResult();
-    bool ok = n == -1 && PQresultStatus(end) == PGRES_COMMAND_OK;
+    // Owned here: reading the results after it may throw (a connection lost meanwhile).
+    std::unique_ptr<PGresult, void (*)(PGresult*)> end(NextResult(), PQclear);
+    bool ok = n == -1 && PQresultStatus(end.get()) == PGRES_COMMAND_OK;
     // Still in COPY state (a -2 from a failed read) would return the COPY result forever.
-    if (PQresultStatus(end) != PGRES_COPY_OUT) {
+    if (PQresultStatus(end.get()) != PGRES_COPY_OUT) {
       while (PGresult* rest = NextResult()) PQclear(rest);
     }
-    if (!ok) Fail("reading the COPY result", end);
-    PQclear(end);
+    if (!ok) Fail("reading the COPY result", end.release());  // Fail frees it
     return false;
   }
 }
