@@ -11,69 +11,26 @@
 #include "common/error.h"
 #include "common/strings.h"
 #include "runner/runner.h"
+#include "scheduler/actions.h"
 #include "scheduler/schedule.h"
 
 namespace sluice::cli {
 namespace {
 
-// The run that `sluice run` makes: --date (a date or a run key), --latest, or today.
+// The run that `sluice run` makes: --date (a date, a run key or an instant), --latest, or
+// today in the pipeline's zone.
 runner::RunOptions ChooseRun(const pipeline::PipelineSpec& spec, const Args& a) {
-  std::string error;
-  auto schedule = scheduler::Schedule::Parse(spec.schedule, spec.timezone, spec.start_date, &error);
-  if (!schedule) throw InvalidInput(spec.file + ": " + error);
+  auto schedule = scheduler::ScheduleOf(spec);
   std::string key = a.Get("date");
   if (a.Has("latest") && !key.empty()) throw UsageError("--latest and --date: pass one");
-  std::optional<scheduler::Interval> interval;
-  if (a.Has("latest")) {
-    if (!schedule->Scheduled()) {
-      throw UsageError("--latest needs a schedule: in " + spec.file + " set schedule:");
-    }
-    interval = schedule->LatestEndedBy(scheduler::Now());
-    if (!interval) {
-      throw UsageError("--latest: no interval of schedule '" + spec.schedule + "' has ended yet");
-    }
-  } else if (key.size() > 10 &&
-             (key.back() == 'Z' || key[key.size() - 6] == '+' || key[key.size() - 6] == '-')) {
-    // The start of an interval as an instant (what a generated Airflow DAG passes):
-    // 2026-10-25T01:30:00Z.
-    auto start = schedule->ParseTime(key);
-    if (start) {
-      auto fire = schedule->NextFire(*start);
-      if (fire) interval = schedule->IntervalEndingAt(*fire);
-    }
-    if (!interval || interval->start != *start) {
-      throw UsageError("--date " + key + ": no interval of schedule '" + spec.schedule +
-                       "' starts at that instant (sluice next lists them)");
-    }
-  } else if (key.size() > 10) {
-    // A run key of a schedule that fires several times a day: 2026-11-21T06:00.
-    interval = schedule->IntervalForKey(key);
-    if (!interval) {
-      throw UsageError("--date " + key + ": not a run of schedule '" + spec.schedule + "' in " +
-                       spec.timezone +
-                       " (sluice next lists them; a date alone runs the day's first)");
-    }
-  } else {
-    // Without --date: today where the pipeline lives (timezone:), like a scheduler would.
-    Date ds = key.empty() ? schedule->LogicalDate({scheduler::Now(), scheduler::Now()})
-                          : *Date::Parse(DateFlag(a));
-    interval = schedule->IntervalOn(ds);
-    if (!interval) {
-      // A date the schedule does not run on (a weekly pipeline, another weekday): the day.
-      auto run = schedule->Describe(schedule->Day(ds));
-      runner::RunOptions opts;
-      opts.ds = run.ds.ToString();
-      opts.run_key = opts.ds;
-      opts.interval_start = run.start_local;
-      opts.interval_end = run.end_local;
-      opts.interval_start_iso = run.start_iso;
-      opts.interval_end_iso = run.end_iso;
-      return opts;
-    }
+  if (a.Has("latest")) key = "latest";
+  if (key.empty()) key = schedule.LogicalDate({scheduler::Now(), scheduler::Now()}).ToString();
+  scheduler::RunInfo run;
+  try {
+    run = scheduler::ResolveRun(spec, schedule, key);
+  } catch (const Error& e) {
+    throw UsageError(std::string(StartsWith(e.what(), "date ") ? "--" : "") + e.what());
   }
-  auto run = schedule->Describe(*interval);
-  if (!run.ds.IsLogicalDate())
-    throw UsageError("the run's date " + run.ds.ToString() + " is out of range");
   runner::RunOptions opts;
   opts.ds = run.ds.ToString();
   opts.run_key = run.run_key;

@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "common/error.h"
 #include "common/strings.h"
+#include "scheduler/actions.h"
 #include "scheduler/due.h"
 #include "scheduler/exporters.h"
 #include "scheduler/schedule.h"
@@ -20,13 +21,6 @@ namespace {
 using scheduler::Instant;
 using scheduler::Interval;
 using scheduler::Schedule;
-
-Schedule ScheduleOf(const pipeline::PipelineSpec& spec) {
-  std::string error;
-  auto s = Schedule::Parse(spec.schedule, spec.timezone, spec.start_date, &error);
-  if (!s) throw InvalidInput(spec.file + ": " + error);
-  return *s;
-}
 
 std::string SelfBinary(const Args& a) {
   if (a.Has("sluice")) return std::filesystem::absolute(a.Get("sluice")).string();
@@ -163,7 +157,7 @@ int CmdCrontab(Args& a) {
             << " (install with: sluice crontab FILE... | crontab -)\n";
   for (const auto& file : a.positional) {
     auto spec = pipeline::LoadPipelineOrThrow(file, ParseVars(a));
-    std::cout << "\n" << scheduler::CrontabFor(spec, ScheduleOf(spec), o);
+    std::cout << "\n" << scheduler::CrontabFor(spec, scheduler::ScheduleOf(spec), o);
   }
   return 0;
 }
@@ -172,7 +166,7 @@ int CmdAirflow(Args& a) {
   auto spec = pipeline::LoadPipelineOrThrow(a.positional[0], ParseVars(a));
   scheduler::ExportOptions o;
   o.sluice = SelfBinary(a);
-  std::string dag = scheduler::AirflowDagFor(spec, ScheduleOf(spec), o);
+  std::string dag = scheduler::AirflowDagFor(spec, scheduler::ScheduleOf(spec), o);
   if (!a.Has("out") || a.Get("out") == "-") {
     std::cout << dag;
     return 0;

@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "common/error.h"
 #include "common/strings.h"
+#include "scheduler/actions.h"
 #include "scheduler/daemon.h"
 #include "scheduler/launcher.h"
 #include "scheduler/schedule.h"
@@ -30,13 +31,6 @@ void CountStopSignals() {
   sa.sa_handler = CountSignal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-}
-
-Schedule ScheduleOf(const pipeline::PipelineSpec& spec) {
-  std::string error;
-  auto s = Schedule::Parse(spec.schedule, spec.timezone, spec.start_date, &error);
-  if (!s) throw InvalidInput(spec.file + ": " + error);
-  return *s;
 }
 
 Date DateArg(const Args& a, const std::string& flag) {
@@ -66,33 +60,6 @@ int CmdScheduler(Args& a) {
   return s.Run();
 }
 
-// The runs of spec whose logical date is in [from, to], oldest first.
-std::vector<scheduler::RunInfo> RunsBetween(const pipeline::PipelineSpec& spec,
-                                            const Schedule& schedule, Date from, Date to) {
-  std::vector<scheduler::RunInfo> out;
-  if (!schedule.Scheduled()) {
-    // No schedule: one run a day.
-    for (Date d = from; !(to < d); d = d.AddDays(1)) {
-      auto r = schedule.Describe(schedule.Day(d));
-      r.run_key = d.ToString();
-      out.push_back(r);
-    }
-    return out;
-  }
-  if (schedule.Once()) {
-    auto r = schedule.Describe({schedule.anchor(), schedule.anchor()});
-    if (!(r.ds < from) && !(to < r.ds)) out.push_back(r);
-    return out;
-  }
-  auto i = schedule.FirstIntervalFrom(schedule.StartOfDay(from));
-  for (; i && !(to < schedule.LogicalDate(*i)) && out.size() < 1000000;
-       i = schedule.NextInterval(*i)) {
-    out.push_back(schedule.Describe(*i));
-  }
-  (void)spec;
-  return out;
-}
-
 int CmdBackfill(Args& a) {
   for (const char* f : {"from", "to"}) {
     if (!a.Has(f)) throw UsageError(std::string("backfill needs --") + f + " YYYY-MM-DD");
@@ -105,39 +72,18 @@ int CmdBackfill(Args& a) {
   }
   int parallel = static_cast<int>(a.GetInt("parallel", 1, 1, 64));
   auto w = Workspace::Open(a.positional[0], ParseVars(a), false);
-  Schedule schedule = ScheduleOf(w.spec);
+  Schedule schedule = scheduler::ScheduleOf(w.spec);
   const std::string& name = w.spec.name;
-  auto runs = RunsBetween(w.spec, schedule, from, to);
-  if (runs.empty()) {
+  auto plan = scheduler::PlanBackfill(w.spec, schedule, *w.state, from, to, rerun);
+  if (plan.todo.empty() && plan.skipped.empty()) {
     std::cout << "backfill " << name << ": schedule '" << schedule.text()
               << "' has no run with a logical date from " << from.ToString() << " to "
               << to.ToString() << "\n";
     return 0;
   }
-  w.state->CloseDeadRuns();
-  auto keys = w.state->RunKeys(name);
-  std::vector<scheduler::RunInfo> todo;
-  int skipped = 0;
-  for (const auto& r : runs) {
-    auto k = keys.find(r.run_key);
-    std::string why;
-    if (k != keys.end()) {
-      const auto& st = k->second;
-      if (st.live) {
-        why = "running now (run " + std::to_string(st.run_id) + ")";
-      } else if (st.status == "success" && rerun != "all") {
-        why = "succeeded in run " + std::to_string(st.run_id) + " (--rerun all redoes it)";
-      } else if (st.status == "failed" && !st.last_interrupted && rerun == "none") {
-        why = "failed in run " + std::to_string(st.run_id) + " (--rerun failed runs it again)";
-      }
-    }
-    if (!why.empty()) {
-      std::cout << "  = " << r.run_key << " " << why << "\n";
-      skipped++;
-      continue;
-    }
-    todo.push_back(r);
-  }
+  for (const auto& [key, why] : plan.skipped) std::cout << "  = " << key << " " << why << "\n";
+  const auto& todo = plan.todo;
+  int skipped = static_cast<int>(plan.skipped.size());
   std::cout << "backfill " << name << ": " << todo.size() << " run(s) to do, " << skipped
             << " skipped, " << parallel << " at a time\n";
   if (a.Has("dry-run")) {
@@ -217,49 +163,17 @@ int CmdClear(Args& a) {
   Date from = DateArg(a, "date");
   Date to = a.Has("to") ? DateArg(a, "to") : from;
   if (to < from) throw UsageError("--to is before --date");
+  if (a.Has("downstream") && !a.Has("task")) throw UsageError("--downstream needs --task T");
   auto w = Workspace::Open(a.positional[0], ParseVars(a), false);
-  const auto& spec = w.spec;
-  std::vector<std::string> tasks = a.All("task");
-  for (const auto& t : tasks) {
-    if (!spec.FindTask(t)) {
-      std::string near = ClosestMatch(t, spec.TopologicalOrder());
-      throw UsageError("--task " + t + ": no such task in " + spec.file +
-                       (near.empty() ? "" : " (did you mean '" + near + "'?)"));
-    }
+  scheduler::ClearPlan plan;
+  try {
+    plan = scheduler::PlanClear(w.spec, a.All("task"), a.Has("downstream"), from, to);
+  } catch (const Error& e) {
+    throw UsageError(std::string("--") + e.what());
   }
-  if (a.Has("downstream") && tasks.empty()) throw UsageError("--downstream needs --task T");
-  std::set<std::string> chosen(tasks.begin(), tasks.end());
-  if (tasks.empty()) {
-    for (const auto& id : spec.TopologicalOrder()) chosen.insert(id);
-  } else if (a.Has("downstream")) {
-    for (const auto& id : spec.TopologicalOrder()) {
-      for (const auto& u : spec.FindTask(id)->upstream) {
-        if (chosen.count(u)) chosen.insert(id);
-      }
-    }
-  }
-  std::vector<std::string> list;
-  for (const auto& id : spec.TopologicalOrder()) {
-    if (chosen.count(id)) list.push_back(id);
-  }
-  w.state->CloseDeadRuns();
-  auto keys = w.state->RunKeys(spec.name);
-  for (const auto& [key, st] : keys) {
-    auto d = Date::Parse(st.ds);
-    if (st.live && d && !(*d < from) && !(to < *d)) {
-      throw InvalidInput("pipeline " + spec.name + " is running for " + st.ds + " (run " +
-                         std::to_string(st.run_id) +
-                         "); clear it when the run has ended (or stop it first)");
-    }
-  }
-  int total = 0;
-  for (Date d = from; !(to < d); d = d.AddDays(1)) {
-    int n = w.state->ClearTasks(spec.name, d.ToString(), list);
-    total += n;
-    if (n > 0) std::cout << "  " << d.ToString() << ": cleared " << n << " task attempt(s)\n";
-  }
-  std::cout << "cleared " << total << " succeeded task attempt(s) of " << spec.name << " ("
-            << Join(list, ", ") << ") from " << from.ToString() << " to " << to.ToString()
+  int total = scheduler::Clear(w.spec, *w.state, plan);
+  std::cout << "cleared " << total << " succeeded task attempt(s) of " << w.spec.name << " ("
+            << Join(plan.tasks, ", ") << ") from " << from.ToString() << " to " << to.ToString()
             << "; the scheduler runs them again, or: sluice run " << a.positional[0] << " --date "
             << from.ToString() << "\n";
   return 0;
