@@ -16,6 +16,7 @@
 #include "scheduler/daemon.h"
 #include "scheduler/launcher.h"
 #include "scheduler/schedule.h"
+#include "server/ui_server.h"
 
 namespace sluice::cli {
 namespace {
@@ -56,6 +57,18 @@ int CmdScheduler(Args& a) {
   }
   CountStopSignals();
   o.signals = [] { return stop_signals.load(); };
+  std::unique_ptr<server::UiServer> ui;
+  if (a.Has("ui")) {
+    server::UiOptions u;
+    u.paths = o.paths;
+    u.vars = o.vars;
+    u.listen = a.Get("listen", "127.0.0.1:8080");
+    u.token_file = a.Get("token-file");
+    ui = std::make_unique<server::UiServer>(u);
+    std::cout << "sluice scheduler: web UI at " << ui->url() << std::endl;
+  } else if (a.Has("listen") || a.Has("token-file")) {
+    throw UsageError("--listen and --token-file go with --ui");
+  }
   scheduler::Scheduler s(o);
   return s.Run();
 }
@@ -193,16 +206,20 @@ int CmdPause(Args& a) {
 }  // namespace
 
 Command SchedulerCommand() {
-  return {"scheduler",
-          "run pipelines on their schedules until stopped (reloads changed files)",
-          "sluice scheduler PIPELINES_FOLDER_OR_FILE... [--tick DURATION]",
-          WithPipelineFlags(
-              {{"tick", true, "how often it looks at files, runs and clocks (default 500ms)"}}),
-          "  sluice scheduler pipelines/\n"
-          "  sluice scheduler pipelines/ >> scheduler.log 2>&1 &   # SIGTERM stops it gently\n",
-          1,
-          1000,
-          CmdScheduler};
+  return {
+      "scheduler",
+      "run pipelines on their schedules until stopped (reloads changed files)",
+      "sluice scheduler PIPELINES_FOLDER_OR_FILE... [--tick DURATION] [--ui [--listen HOST:PORT]]",
+      WithPipelineFlags(
+          {{"tick", true, "how often it looks at files, runs and clocks (default 500ms)"},
+           {"ui", false, "also serve the web UI (docs/ui.md)"},
+           {"listen", true, "with --ui: the address (default 127.0.0.1:8080)"},
+           {"token-file", true, "with --ui: the token file (see sluice ui --help)"}}),
+      "  sluice scheduler pipelines/\n"
+      "  sluice scheduler pipelines/ >> scheduler.log 2>&1 &   # SIGTERM stops it gently\n",
+      1,
+      1000,
+      CmdScheduler};
 }
 
 Command BackfillCommand() {

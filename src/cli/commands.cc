@@ -16,6 +16,7 @@ Command PauseCommand();
 Command UnpauseCommand();
 Command CrontabCommand();
 Command AirflowCommand();
+Command UiCommand();
 Command RunsCommand();
 Command StatusCommand();
 Command LogsCommand();
@@ -29,9 +30,9 @@ int Main(const std::vector<std::string>& args) {
       "sluice",
       "batch data pipelines, CSV and databases -> lake -> SQL -> warehouse, on a schedule",
       {RunCommand(), ValidateCommand(), NextCommand(), BackfillCommand(), ClearCommand(),
-       SchedulerCommand(), PauseCommand(), UnpauseCommand(), CrontabCommand(), AirflowCommand(),
-       RunsCommand(), StatusCommand(), LogsCommand(), QueryCommand(), ImportCommand(),
-       ImportAllTablesCommand(), ExportCommand()},
+       SchedulerCommand(), UiCommand(), PauseCommand(), UnpauseCommand(), CrontabCommand(),
+       AirflowCommand(), RunsCommand(), StatusCommand(), LogsCommand(), QueryCommand(),
+       ImportCommand(), ImportAllTablesCommand(), ExportCommand()},
       "\nexit codes: 0 success, 1 a task failed, 2 bad usage or invalid pipeline file, "
       "130 interrupted\n"};
   return Dispatch(program, args);

@@ -26,16 +26,23 @@ Launcher::Launcher() {
 }
 
 pid_t Launcher::Start(const Launch& l) {
-  std::vector<std::string> args = {binary_,   "run",       l.file,   "--date",
-                                   l.run_key, "--trigger", l.trigger};
-  if (l.force) args.push_back("--force");
-  if (!l.snapshot.empty()) {
-    args.push_back("--snapshot");
-    args.push_back(l.snapshot);
-  }
-  for (const auto& v : l.vars) {
-    args.push_back("--var");
-    args.push_back(v);
+  std::vector<std::string> args = {binary_};
+  if (!l.args.empty()) {
+    args.insert(args.end(), l.args.begin(), l.args.end());
+  } else {
+    for (const auto& a : {std::string("run"), l.file, std::string("--date"), l.run_key,
+                          std::string("--trigger"), l.trigger}) {
+      args.push_back(a);
+    }
+    if (l.force) args.push_back("--force");
+    if (!l.snapshot.empty()) {
+      args.push_back("--snapshot");
+      args.push_back(l.snapshot);
+    }
+    for (const auto& v : l.vars) {
+      args.push_back("--var");
+      args.push_back(v);
+    }
   }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

@@ -21,6 +21,9 @@ struct Launch {
   bool force = false;
   std::vector<std::string> vars;  // --var NAME=VALUE
   std::string log_path;           // "" = inherit stdout and stderr
+  // Given: the whole command line after the binary (another command, such as backfill); the
+  // fields above but log_path are then not used.
+  std::vector<std::string> args;
 };
 
 struct Ended {

@@ -662,6 +662,73 @@ std::vector<RunRecord> StateStore::ListRuns(const std::string& pipeline, const s
   return out;
 }
 
+std::vector<RunRecord> StateStore::RunsPage(const std::string& pipeline, int64_t before_run_id,
+                                            int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_,
+         std::string("SELECT ") + kRunColumns +
+             " FROM runs WHERE pipeline = ? AND (? = 0 OR run_id < ?) ORDER BY run_id DESC LIMIT ?",
+         path_);
+  s.Bind(pipeline).Bind(before_run_id).Bind(before_run_id).Bind(limit);
+  std::vector<RunRecord> out;
+  while (s.Step()) out.push_back(ReadRun(s));
+  return out;
+}
+
+std::vector<RunRecord> StateStore::LatestRunPerKey(const std::string& pipeline,
+                                                   const std::string& before_key, int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_,
+         std::string("SELECT ") + kRunColumns +
+             " FROM runs WHERE run_id IN (SELECT max(run_id) FROM runs WHERE pipeline = ? AND "
+             "(? = '' OR run_key < ?) GROUP BY run_key) ORDER BY run_key DESC LIMIT ?",
+         path_);
+  s.Bind(pipeline).Bind(before_key).Bind(before_key).Bind(limit);
+  std::vector<RunRecord> out;
+  while (s.Step()) out.push_back(ReadRun(s));
+  return out;
+}
+
+std::vector<AttemptRecord> StateStore::AttemptsOfRuns(const std::vector<int64_t>& run_ids) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<AttemptRecord> out;
+  for (size_t i = 0; i < run_ids.size(); i += 100) {
+    std::string marks;
+    for (size_t k = i; k < std::min(run_ids.size(), i + 100); k++) marks += k > i ? ",?" : "?";
+    Stmt s(db_,
+           std::string("SELECT ") + kAttemptColumns + " FROM task_attempts WHERE run_id IN (" +
+               marks + ") ORDER BY attempt_id",
+           path_);
+    for (size_t k = i; k < std::min(run_ids.size(), i + 100); k++) s.Bind(run_ids[k]);
+    while (s.Step()) out.push_back(ReadAttempt(s));
+  }
+  return out;
+}
+
+std::map<std::string, AttemptRecord> StateStore::LatestAttemptPerTask(const std::string& pipeline) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_,
+         std::string("SELECT ") + kAttemptColumns +
+             " FROM task_attempts WHERE attempt_id IN (SELECT max(attempt_id) FROM task_attempts "
+             "WHERE pipeline = ? GROUP BY task_id)",
+         path_);
+  s.Bind(pipeline);
+  std::map<std::string, AttemptRecord> out;
+  while (s.Step()) {
+    auto a = ReadAttempt(s);
+    out[a.task_id] = a;
+  }
+  return out;
+}
+
+std::optional<int64_t> StateStore::LivePid(int64_t run_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_, "SELECT pid, started_at FROM runs WHERE run_id = ? AND status = 'running'", path_);
+  s.Bind(run_id);
+  if (!s.Step() || !ProcessAlive(s.Int(0), s.Text(1))) return std::nullopt;
+  return s.Int(0);
+}
+
 std::optional<RunRecord> StateStore::GetRun(int64_t run_id) {
   std::lock_guard<std::mutex> lock(mu_);
   Stmt s(db_, std::string("SELECT ") + kRunColumns + " FROM runs WHERE run_id = ?", path_);

@@ -149,6 +149,16 @@ class StateStore {
   std::optional<AttemptRecord> GetAttempt(int64_t attempt_id);
   std::vector<RunRecord> ListRuns(const std::string& pipeline, const std::string& ds, int limit);
   std::optional<RunRecord> GetRun(int64_t run_id);
+  // Runs of pipeline newest first, older than before_run_id (0: from the newest).
+  std::vector<RunRecord> RunsPage(const std::string& pipeline, int64_t before_run_id, int limit);
+  // The latest run of each run key, newest key first, keys before before_key ("" = all).
+  std::vector<RunRecord> LatestRunPerKey(const std::string& pipeline, const std::string& before_key,
+                                         int limit);
+  std::vector<AttemptRecord> AttemptsOfRuns(const std::vector<int64_t>& run_ids);
+  // The newest attempt of every task of pipeline.
+  std::map<std::string, AttemptRecord> LatestAttemptPerTask(const std::string& pipeline);
+  // The pid of a run that is running in a live process.
+  std::optional<int64_t> LivePid(int64_t run_id);
   std::vector<AttemptRecord> ListAttempts(int64_t run_id);
   // Every attempt of task for pipeline and ds, oldest first.
   std::vector<AttemptRecord> TaskHistory(const std::string& pipeline, const std::string& ds,

@@ -18,7 +18,7 @@ from conftest import (DATA_DIR, read_rows, run_sluice, state_query, summary_rows
 
 DS = "2026-11-21"
 DS2 = "2026-11-22"
-COMMANDS = ["run", "validate", "next", "backfill", "clear", "scheduler", "pause", "unpause",
+COMMANDS = ["run", "validate", "next", "backfill", "clear", "scheduler", "ui", "pause", "unpause",
             "crontab", "airflow", "runs", "status", "logs", "query", "import",
             "import-all-tables", "export"]
 
