@@ -59,9 +59,9 @@ int CmdRun(Args& a) {
   opts.downstream = a.Has("downstream");
   opts.trigger = a.Get("trigger", "manual");
   if (opts.trigger != "manual" && opts.trigger != "scheduled" && opts.trigger != "backfill" &&
-      opts.trigger != "cron" && opts.trigger != "airflow") {
+      opts.trigger != "cron" && opts.trigger != "airflow" && opts.trigger != "ui") {
     throw UsageError("--trigger " + opts.trigger +
-                     ": use manual, scheduled, backfill, cron or airflow");
+                     ": use manual, scheduled, backfill, cron, airflow or ui");
   }
   if (opts.downstream && opts.tasks.empty()) throw UsageError("--downstream needs --task T");
   if (a.Has("latest") && !opts.force && opts.tasks.empty()) {
@@ -125,7 +125,7 @@ Command RunCommand() {
                 "the file (the scheduler passes the version it validated)"},
                {"trigger", true,
                 "what started the run, kept in its history: manual (default), scheduled, "
-                "backfill, cron or airflow"}}),
+                "backfill, cron, airflow or ui"}}),
           "  sluice run examples/citizens/pipeline.yaml --date 2026-11-21\n"
           "  sluice run pipeline.yaml --date 2026-11-21 --task clean_citizens --downstream\n"
           "  sluice run pipeline.yaml --latest        # what cron calls (sluice crontab)\n",

@@ -11,6 +11,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "common/error.h"
 #include "common/secrets.h"
@@ -170,7 +171,8 @@ std::vector<std::string> WritesOf(const pipeline::TaskSpec& t) {
 struct Api::Impl {
   Catalog* catalog;
   std::mutex launch_mu;
-  scheduler::Launcher launcher;  // Guarded by launch_mu
+  scheduler::Launcher launcher;     // Guarded by launch_mu
+  std::map<pid_t, int> exit_codes;  // Guarded by launch_mu: processes that ended lately
   std::mutex engine_mu;
   std::unique_ptr<engine::Engine> engine;  // Guarded by engine_mu; for previews, made on use
   std::string spill_dir;
@@ -448,6 +450,36 @@ struct Api::Impl {
     return launcher.Start(l);
   }
 
+  void ReapChildren() {
+    std::lock_guard<std::mutex> lock(launch_mu);
+    for (const auto& e : launcher.Reap()) {
+      if (exit_codes.size() > 1000) exit_codes.clear();
+      exit_codes[e.pid] = e.exit_code;
+    }
+  }
+
+  // Waits a moment for a started run to show up in the state store, so that a run that cannot
+  // start (a date running elsewhere, a broken file) is an error here, not a silent nothing.
+  void AwaitStart(const PipelineEntry& e, pid_t pid, const std::string& run_key, int64_t run_before,
+                  const std::string& log_path) {
+    for (int i = 0; i < 200; i++) {
+      auto run = e.state->LatestRun(e.spec->name, run_key);
+      if (run && run->run_id > run_before) return;
+      ReapChildren();
+      {
+        std::lock_guard<std::mutex> lock(launch_mu);
+        auto it = exit_codes.find(pid);
+        if (it != exit_codes.end()) {
+          auto again = e.state->LatestRun(e.spec->name, run_key);
+          if (again && again->run_id > run_before) return;  // it ran, and ended already
+          Fail(500, "the run did not start (exit code " + std::to_string(it->second) +
+                        "): " + scheduler::TailOfFile(log_path, 6));
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+  }
+
   Response Trigger(const PipelineEntry& e, const Request& r) {
     json b = Body(r);
     std::string key = StringField(b, "date", true);
@@ -487,7 +519,11 @@ struct Api::Impl {
     if (BoolField(b, "force")) l.args.push_back("--force");
     l.log_path = e.state_dir + "/logs/" + e.spec->name + "/" + run.ds.ToString() + "/ui-" +
                  ReplaceAll(run.run_key, ":", "") + "-" + std::to_string(::time(nullptr)) + ".out";
-    out["pid"] = Start(l);
+    auto before = e.state->LatestRun(e.spec->name, run.run_key);
+    pid_t pid = Start(l);
+    out["pid"] = pid;
+    AwaitStart(e, pid, run.run_key, before ? before->run_id : 0, l.log_path);
+    if (auto now = e.state->LatestRun(e.spec->name, run.run_key)) out["run_id"] = now->run_id;
     return JsonResponse(202, out);
   }
 
@@ -654,7 +690,7 @@ struct Api::Impl {
           {{"ds", ds},
            {"rows", m->rows},
            {"bytes", m->bytes},
-           {"checksum", m->checksum},
+           {"checksum", "crc32c:" + m->checksum},
            {"run_id", m->run_id},
            {"attempt_id", m->attempt_id},
            {"task_id", m->task_id},
@@ -794,10 +830,7 @@ Api::Api(Catalog* catalog) : impl_(std::make_unique<Impl>()) { impl_->catalog = 
 
 Api::~Api() = default;
 
-void Api::Reap() {
-  std::lock_guard<std::mutex> lock(impl_->launch_mu);
-  impl_->launcher.Reap();
-}
+void Api::Reap() { impl_->ReapChildren(); }
 
 Response Api::Handle(const Request& r) {
   try {
