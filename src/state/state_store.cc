@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
@@ -701,6 +702,22 @@ std::vector<AttemptRecord> StateStore::AttemptsOfRuns(const std::vector<int64_t>
            path_);
     for (size_t k = i; k < std::min(run_ids.size(), i + 100); k++) s.Bind(run_ids[k]);
     while (s.Step()) out.push_back(ReadAttempt(s));
+  }
+  return out;
+}
+
+std::vector<StateStore::AttemptCell> StateStore::AttemptCells(const std::vector<int64_t>& run_ids) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<AttemptCell> out;
+  for (size_t i = 0; i < run_ids.size(); i += 100) {
+    std::string marks;
+    for (size_t k = i; k < std::min(run_ids.size(), i + 100); k++) marks += k > i ? ",?" : "?";
+    Stmt s(db_,
+           "SELECT attempt_id, run_id, task_id, status FROM task_attempts WHERE run_id IN (" +
+               marks + ") ORDER BY attempt_id",
+           path_);
+    for (size_t k = i; k < std::min(run_ids.size(), i + 100); k++) s.Bind(run_ids[k]);
+    while (s.Step()) out.push_back({s.Int(0), s.Int(1), s.Text(2), s.Text(3)});
   }
   return out;
 }

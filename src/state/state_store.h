@@ -155,6 +155,15 @@ class StateStore {
   std::vector<RunRecord> LatestRunPerKey(const std::string& pipeline, const std::string& before_key,
                                          int limit);
   std::vector<AttemptRecord> AttemptsOfRuns(const std::vector<int64_t>& run_ids);
+  // Just what a grid of runs x tasks shows, for many runs at once: the attempts' ids, runs,
+  // tasks and statuses, in attempt order.
+  struct AttemptCell {
+    int64_t attempt_id;
+    int64_t run_id;
+    std::string task_id;
+    std::string status;
+  };
+  std::vector<AttemptCell> AttemptCells(const std::vector<int64_t>& run_ids);
   // The newest attempt of every task of pipeline.
   std::map<std::string, AttemptRecord> LatestAttemptPerTask(const std::string& pipeline);
   // The pid of a run that is running in a live process.
