@@ -13,7 +13,7 @@ debian_packages=(
   libyaml-cpp-dev libsqlite3-dev libgtest-dev libgmock-dev
   libpq-dev libmariadb-dev nlohmann-json3-dev libcurl4-openssl-dev libhowardhinnant-date-dev
   libmicrohttpd-dev
-  python3
+  python3 chromium chromium-driver
 )
 
 missing=()
@@ -32,12 +32,13 @@ fi
 # The end-to-end tests are pytest, and read the lake's Parquet with DuckDB's Python package (an
 # independent reader of the same format, the same version as the engine). The import tests
 # read the source servers with PyMySQL and psycopg2, independent clients, to compare cell by cell.
-# croniter is the independent oracle of the schedule tests.
-if ! python3 -c "import pytest, pymysql, psycopg2, pytz, crc32c, croniter, duckdb; assert duckdb.__version__ == '1.4.4'; from importlib.metadata import version; assert version('croniter') == '7.0.0'" \
+# croniter is the independent oracle of the schedule tests; Selenium drives Debian's Chromium
+# (through its chromedriver, never Selenium Manager) in the UI tests.
+if ! python3 -c "import pytest, pymysql, psycopg2, pytz, crc32c, croniter, selenium, duckdb; assert duckdb.__version__ == '1.4.4'; from importlib.metadata import version; assert version('croniter') == '7.0.0'; assert version('selenium') == '4.51.0'" \
     >/dev/null 2>&1; then
-  echo "install-deps: installing pytest, PyMySQL, psycopg2, croniter and duckdb==1.4.4 for the tests"
+  echo "install-deps: installing pytest, PyMySQL, psycopg2, croniter, selenium and duckdb==1.4.4 for the tests"
   python3 -m pip install -q --disable-pip-version-check pytest duckdb==1.4.4 PyMySQL==1.1.1 pytz \
-    psycopg2-binary==2.9.10 crc32c==2.7.1 croniter==7.0.0
+    psycopg2-binary==2.9.10 crc32c==2.7.1 croniter==7.0.0 selenium==4.51.0
 fi
 
 bindings_pkg="@duckdb/node-bindings-linux-x64@1.4.4-r.4"

@@ -314,24 +314,29 @@ struct Api::Impl {
     int limit = IntParam(r, "limit", 30, 1, 1000);
     auto runs = e.state->LatestRunPerKey(spec.name, r.Query("before"), limit);
     std::reverse(runs.begin(), runs.end());  // oldest first
-    std::vector<int64_t> ids;
-    for (const auto& run : runs) ids.push_back(run.run_id);
+    std::vector<std::string> keys;
+    for (const auto& run : runs) keys.push_back(run.run_key);
     auto order = spec.TopologicalOrder();
     std::map<std::string, size_t> row_of;
     for (size_t i = 0; i < order.size(); i++) row_of[order[i]] = i;
-    std::map<int64_t, size_t> column_of;
-    for (size_t i = 0; i < runs.size(); i++) column_of[runs[i].run_id] = i;
+    std::map<std::string, size_t> column_of;
+    for (size_t i = 0; i < runs.size(); i++) column_of[runs[i].run_key] = i;
+    // A cell is the task's newest attempt for the run key, in whichever run made it (a task
+    // that succeeded before is not run again), with the attempts of that run.
     struct Cell {
       int64_t attempt_id = 0;
+      int64_t run_id = 0;
       int attempts = 0;
       std::string status;
     };
     std::vector<std::vector<Cell>> cells(runs.size(), std::vector<Cell>(order.size()));
-    for (const auto& a : e.state->AttemptCells(ids)) {
+    for (const auto& a : e.state->AttemptCells(spec.name, keys)) {
       auto row = row_of.find(a.task_id);
       if (row == row_of.end()) continue;  // a task the file no longer has
-      Cell& c = cells[column_of[a.run_id]][row->second];
-      c.attempt_id = a.attempt_id;  // attempts come in order: the last one wins
+      Cell& c = cells[column_of[a.run_key]][row->second];
+      if (c.run_id != a.run_id) c.attempts = 0;  // attempts come in order: the newest wins
+      c.attempt_id = a.attempt_id;
+      c.run_id = a.run_id;
       c.status = a.status;
       c.attempts++;
     }
@@ -354,7 +359,7 @@ struct Api::Impl {
           continue;
         }
         out += "{\"status\":" + json(cell.status).dump() +
-               ",\"run_id\":" + std::to_string(runs[c].run_id) +
+               ",\"run_id\":" + std::to_string(cell.run_id) +
                ",\"attempt_id\":" + std::to_string(cell.attempt_id) +
                ",\"attempts\":" + std::to_string(cell.attempts) + "}";
       }

@@ -706,18 +706,21 @@ std::vector<AttemptRecord> StateStore::AttemptsOfRuns(const std::vector<int64_t>
   return out;
 }
 
-std::vector<StateStore::AttemptCell> StateStore::AttemptCells(const std::vector<int64_t>& run_ids) {
+std::vector<StateStore::AttemptCell> StateStore::AttemptCells(
+    const std::string& pipeline, const std::vector<std::string>& run_keys) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<AttemptCell> out;
-  for (size_t i = 0; i < run_ids.size(); i += 100) {
+  for (size_t i = 0; i < run_keys.size(); i += 100) {
     std::string marks;
-    for (size_t k = i; k < std::min(run_ids.size(), i + 100); k++) marks += k > i ? ",?" : "?";
+    for (size_t k = i; k < std::min(run_keys.size(), i + 100); k++) marks += k > i ? ",?" : "?";
     Stmt s(db_,
-           "SELECT attempt_id, run_id, task_id, status FROM task_attempts WHERE run_id IN (" +
+           "SELECT attempt_id, run_id, task_id, status, run_key FROM task_attempts WHERE "
+           "pipeline = ? AND run_key IN (" +
                marks + ") ORDER BY attempt_id",
            path_);
-    for (size_t k = i; k < std::min(run_ids.size(), i + 100); k++) s.Bind(run_ids[k]);
-    while (s.Step()) out.push_back({s.Int(0), s.Int(1), s.Text(2), s.Text(3)});
+    s.Bind(pipeline);
+    for (size_t k = i; k < std::min(run_keys.size(), i + 100); k++) s.Bind(run_keys[k]);
+    while (s.Step()) out.push_back({s.Int(0), s.Int(1), s.Text(2), s.Text(3), s.Text(4)});
   }
   return out;
 }

@@ -162,8 +162,12 @@ class StateStore {
     int64_t run_id;
     std::string task_id;
     std::string status;
+    std::string run_key;
   };
-  std::vector<AttemptCell> AttemptCells(const std::vector<int64_t>& run_ids);
+  // Of pipeline's attempts for these run keys, in every run (a task that succeeded in an
+  // earlier run of a key is not run again by the later ones).
+  std::vector<AttemptCell> AttemptCells(const std::string& pipeline,
+                                        const std::vector<std::string>& run_keys);
   // The newest attempt of every task of pipeline.
   std::map<std::string, AttemptRecord> LatestAttemptPerTask(const std::string& pipeline);
   // The pid of a run that is running in a live process.

@@ -426,3 +426,19 @@ def test_every_answer_has_protective_headers(ui):
     for a in (page, ui.get("/api/v1/pipelines")):
         assert a.headers["x-content-type-options"] == "nosniff"
         assert a.headers["x-frame-options"] == "DENY"
+
+
+def test_the_scheduler_serves_the_same_ui(site, tmp_path):
+    copy = tmp_path / "pipes"
+    copy.mkdir()
+    (copy / "broken.yaml").write_text((site / "broken.yaml").read_text())
+    ui = UiProcess(copy, "--ui", "--listen", "127.0.0.1:0", "--tick", "100ms", cwd=copy,
+                   command="scheduler")
+    try:
+        names = [p["name"] for p in ui.get("/api/v1/pipelines").json["pipelines"]]
+        assert names == ["broken"]
+        assert ui.get("/").status == 200
+    finally:
+        ui.stop()
+    assert ui.proc.returncode == 0, ui.output()
+    assert "scheduler stopped" in ui.output()

@@ -64,7 +64,8 @@ class UiProcess:
         pytest.fail(f"sluice {command} did not start serving:\n{out}")
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return Path(self.log.name).read_bytes().decode("utf-8", "replace")
 
     def request(self, method: str, path: str, body=None, headers=None, raw: bytes = None) -> Answer:
