@@ -1,5 +1,7 @@
 #include "scheduler/actions.h"
 
+#include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include "common/error.h"
@@ -161,6 +163,26 @@ int Clear(const pipeline::PipelineSpec& spec, state::StateStore& state, const Cl
     total += state.ClearTasks(spec.name, d.ToString(), plan.tasks);
   }
   return total;
+}
+
+std::vector<std::string> PipelineFiles(const std::vector<std::string>& paths) {
+  std::vector<std::string> files;
+  for (const auto& p : paths) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(p, ec)) {
+      for (const auto& e : std::filesystem::directory_iterator(p, ec)) {
+        std::string ext = e.path().extension().string();
+        if ((ext == ".yaml" || ext == ".yml") && e.is_regular_file(ec)) {
+          files.push_back(std::filesystem::absolute(e.path()).lexically_normal().string());
+        }
+      }
+    } else {
+      files.push_back(std::filesystem::absolute(p).lexically_normal().string());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  files.erase(std::unique(files.begin(), files.end()), files.end());
+  return files;
 }
 
 }  // namespace sluice::scheduler

@@ -16,6 +16,10 @@ namespace sluice::scheduler {
 // The schedule of spec; throws Error(kInvalidInput) naming the file when it does not parse.
 Schedule ScheduleOf(const pipeline::PipelineSpec& spec);
 
+// The pipeline files named by paths: each file as given, and the .yaml/.yml files directly in
+// each folder; absolute, sorted, without duplicates.
+std::vector<std::string> PipelineFiles(const std::vector<std::string>& paths);
+
 // The run that `sluice run --date KEY` makes. KEY is a date (the schedule's first interval on
 // it, or the whole day when the schedule does not run that day), a run key
 // ("2026-11-21T06:00", "...T02:30b"), the start of an interval as an instant

@@ -24,6 +24,7 @@
 #include "common/time.h"
 #include "pipeline/spec.h"
 #include "runner/hooks.h"
+#include "scheduler/actions.h"
 #include "scheduler/due.h"
 #include "scheduler/launcher.h"
 #include "scheduler/schedule.h"
@@ -185,32 +186,11 @@ struct Scheduler::Impl {
     *o.out << NowIso() << " " << line << "\n" << std::flush;
   }
 
-  // The pipeline files of the paths, sorted.
-  std::vector<std::string> ListFiles() {
-    std::vector<std::string> files;
-    for (const auto& p : o.paths) {
-      std::error_code ec;
-      if (std::filesystem::is_directory(p, ec)) {
-        for (const auto& e : std::filesystem::directory_iterator(p, ec)) {
-          std::string ext = e.path().extension().string();
-          if ((ext == ".yaml" || ext == ".yml") && e.is_regular_file(ec)) {
-            files.push_back(std::filesystem::absolute(e.path()).lexically_normal().string());
-          }
-        }
-      } else {
-        files.push_back(std::filesystem::absolute(p).lexically_normal().string());
-      }
-    }
-    std::sort(files.begin(), files.end());
-    files.erase(std::unique(files.begin(), files.end()), files.end());
-    return files;
-  }
-
   // Loads added and changed files and forgets removed ones. Returns false when a state folder
   // is locked by another scheduler at startup.
   bool Refresh(bool startup) {
     bool ok = true;
-    auto files = ListFiles();
+    auto files = PipelineFiles(o.paths);
     for (auto it = pipelines.begin(); it != pipelines.end();) {
       if (!std::binary_search(files.begin(), files.end(), it->first)) {
         Log("removed " + it->first +

@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/time.h"
 #include "fs/file_system.h"
+#include "scheduler/actions.h"
 
 namespace sluice::server {
 namespace {
@@ -17,26 +18,6 @@ std::string StampOf(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0) return "";
   return std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + " " +
          std::to_string(st.st_size) + " " + std::to_string(st.st_ino);
-}
-
-std::vector<std::string> ListFiles(const std::vector<std::string>& paths) {
-  std::vector<std::string> files;
-  for (const auto& p : paths) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(p, ec)) {
-      for (const auto& e : std::filesystem::directory_iterator(p, ec)) {
-        std::string ext = e.path().extension().string();
-        if ((ext == ".yaml" || ext == ".yml") && e.is_regular_file(ec)) {
-          files.push_back(std::filesystem::absolute(e.path()).lexically_normal().string());
-        }
-      }
-    } else {
-      files.push_back(std::filesystem::absolute(p).lexically_normal().string());
-    }
-  }
-  std::sort(files.begin(), files.end());
-  files.erase(std::unique(files.begin(), files.end()), files.end());
-  return files;
 }
 
 }  // namespace
@@ -102,7 +83,7 @@ void Catalog::Refresh(bool force) {
   double now = SteadySeconds();
   if (!force && refreshed_at_ >= 0 && now - refreshed_at_ < 1.0) return;
   refreshed_at_ = now;
-  auto files = ListFiles(paths_);
+  auto files = scheduler::PipelineFiles(paths_);
   for (auto it = entries_.begin(); it != entries_.end();) {
     if (!std::binary_search(files.begin(), files.end(), it->first)) {
       it = entries_.erase(it);
