@@ -12,7 +12,7 @@ debian_packages=(
   build-essential cmake ninja-build pkg-config clang-format
   libyaml-cpp-dev libsqlite3-dev libgtest-dev libgmock-dev
   libpq-dev libmariadb-dev nlohmann-json3-dev libcurl4-openssl-dev libhowardhinnant-date-dev
-  libmicrohttpd-dev
+  libmicrohttpd-dev libssh-dev openssh-server
   python3 chromium chromium-driver
 )
 

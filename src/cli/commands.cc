@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 
 #include "cli/cli.h"
+#include "tasks/kinds.h"
 
 namespace sluice::cli {
 
@@ -24,15 +25,36 @@ Command QueryCommand();
 Command ImportCommand();
 Command ImportAllTablesCommand();
 Command ExportCommand();
+Command LsCommand();
+Command GetCommand();
+Command PutCommand();
 
 int Main(const std::vector<std::string>& args) {
+  tasks::RegisterTaskKinds();
   static const Program program = {
       "sluice",
       "batch data pipelines, CSV and databases -> lake -> SQL -> warehouse, on a schedule",
-      {RunCommand(), ValidateCommand(), NextCommand(), BackfillCommand(), ClearCommand(),
-       SchedulerCommand(), UiCommand(), PauseCommand(), UnpauseCommand(), CrontabCommand(),
-       AirflowCommand(), RunsCommand(), StatusCommand(), LogsCommand(), QueryCommand(),
-       ImportCommand(), ImportAllTablesCommand(), ExportCommand()},
+      {RunCommand(),
+       ValidateCommand(),
+       NextCommand(),
+       BackfillCommand(),
+       ClearCommand(),
+       SchedulerCommand(),
+       UiCommand(),
+       PauseCommand(),
+       UnpauseCommand(),
+       CrontabCommand(),
+       AirflowCommand(),
+       RunsCommand(),
+       StatusCommand(),
+       LogsCommand(),
+       QueryCommand(),
+       ImportCommand(),
+       ImportAllTablesCommand(),
+       ExportCommand(),
+       LsCommand(),
+       GetCommand(),
+       PutCommand()},
       "\nexit codes: 0 success, 1 a task failed, 2 bad usage or invalid pipeline file, "
       "130 interrupted\n"};
   return Dispatch(program, args);

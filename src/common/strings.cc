@@ -1,8 +1,10 @@
 #include "common/strings.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 
 namespace sluice {
 
@@ -145,6 +147,35 @@ std::string ClosestMatch(std::string_view word, const std::vector<std::string>& 
     }
   }
   return best;
+}
+
+std::optional<uint64_t> ParseBytes(std::string_view text) {
+  std::string t(text);
+  size_t i = 0;
+  while (i < t.size() && (std::isdigit(static_cast<unsigned char>(t[i])) || t[i] == '.')) i++;
+  if (i == 0) return std::nullopt;
+  char* end = nullptr;
+  double number = std::strtod(t.substr(0, i).c_str(), &end);
+  if (*end != '\0') return std::nullopt;
+  std::string unit = ToLower(Trim(t.substr(i)));
+  static const std::pair<const char*, double> kUnits[] = {{"", 1},
+                                                          {"b", 1},
+                                                          {"kb", 1e3},
+                                                          {"mb", 1e6},
+                                                          {"gb", 1e9},
+                                                          {"tb", 1e12},
+                                                          {"kib", 1024.0},
+                                                          {"mib", 1048576.0},
+                                                          {"gib", 1073741824.0},
+                                                          {"tib", 1099511627776.0}};
+  for (const auto& [name, factor] : kUnits) {
+    if (unit == name) {
+      double v = number * factor;
+      if (v >= 1.8e19) return std::nullopt;
+      return static_cast<uint64_t>(v);
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace sluice

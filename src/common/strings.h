@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +28,9 @@ bool IsIdentifier(std::string_view s);
 
 // Formats a byte count as "1.5 GB", a count as "12,345,678", seconds as "1m02s" / "3.2s".
 std::string HumanBytes(double bytes);
+// A size as people write it: "500000", "64MB", "1.5GB", "512KiB" (KB = 1000, KiB = 1024), or
+// nullopt.
+std::optional<uint64_t> ParseBytes(std::string_view text);
 std::string HumanCount(uint64_t n);
 std::string HumanSeconds(double seconds);
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +38,16 @@ class FileSystem {
   // Writes a whole (small) file durably: the data is on disk when this returns.
   virtual void WriteFile(const std::string& path, const std::string& data) = 0;
 
+  // Called with the bytes copied so far while a file streams.
+  using Progress = std::function<void(uint64_t bytes_done)>;
+  // Copies the local file local_path to path, streaming with bounded memory. path must not
+  // exist (callers upload to a temporary name and Rename: PublishFile). Optional.
+  virtual void Upload(const std::string& local_path, const std::string& path,
+                      const Progress& progress);
+  // Copies path to the local file local_path (created or truncated), streaming. Optional.
+  virtual void Download(const std::string& path, const std::string& local_path,
+                        const Progress& progress);
+
   // The scheme this file system is registered under, e.g. "file".
   virtual std::string scheme() const = 0;
   // True when the engine reads and writes paths of this file system directly (local disk).
@@ -49,6 +60,27 @@ std::unique_ptr<FileSystem> MakeFileSystem(const std::string& uri, std::string* 
 
 // The local POSIX file system.
 std::unique_ptr<FileSystem> MakeLocalFileSystem();
+
+// What PublishFile does when the final name exists.
+enum class IfExists { kReplace, kFail, kSkip };
+
+// Puts the local file local_path at path on fs so that path never names a partial file: it
+// uploads to a hidden temporary name in the same folder, checks the size, then renames into
+// place (with kReplace, the old file is moved aside first and deleted after). A failed or
+// killed copy leaves only the temporary name, which the next publish of the same path removes.
+// Returns false when the file existed and if_exists is kSkip. With may_move, a local file
+// system may move local_path instead of copying it (it is gone afterwards).
+bool PublishFile(FileSystem& fs, const std::string& local_path, const std::string& path,
+                 IfExists if_exists, const FileSystem::Progress& progress = nullptr,
+                 bool may_move = false);
+
+// The hidden temporary name PublishFile uploads path to: ".<name>.sluice-tmp".
+std::string TemporaryName(const std::string& path);
+
+// The folder of a '/'-separated path ("." for a bare name, "/" for a file in the root).
+std::string ParentPath(const std::string& path);
+// The last component of a '/'-separated path.
+std::string BaseName(const std::string& path);
 
 // Joins path components with exactly one '/'.
 std::string JoinPath(const std::string& a, const std::string& b);

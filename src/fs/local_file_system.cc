@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <vector>
 
 #include "common/error.h"
 #include "common/strings.h"
@@ -28,6 +29,44 @@ std::string Parent(const std::string& path) {
   if (pos == std::string::npos) return ".";
   if (pos == 0) return "/";
   return path.substr(0, pos);
+}
+
+// Copies from to a new file `to` (open flag O_EXCL or O_TRUNC) and syncs it.
+void CopyLocal(const std::string& from, const std::string& to, int flag,
+               const FileSystem::Progress& progress) {
+  int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) {
+    if (errno == ENOENT) throw NotFound("file '" + from + "' does not exist");
+    throw IoError(ErrnoMessage("cannot open '" + from + "'", errno));
+  }
+  int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | flag, 0644);
+  if (out < 0) {
+    int e = errno;
+    ::close(in);
+    throw IoError(ErrnoMessage("cannot create '" + to + "'", e));
+  }
+  std::vector<char> buf(1 << 20);
+  uint64_t done = 0;
+  std::string failure;
+  while (failure.empty()) {
+    ssize_t n = ::read(in, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) failure = ErrnoMessage("cannot read '" + from + "'", errno);
+    if (n <= 0) break;
+    for (ssize_t off = 0; off < n && failure.empty();) {
+      ssize_t w = ::write(out, buf.data() + off, static_cast<size_t>(n - off));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) failure = ErrnoMessage("cannot write '" + to + "'", errno);
+      if (w > 0) off += w;
+    }
+    done += static_cast<uint64_t>(n);
+    if (progress) progress(done);
+  }
+  if (failure.empty() && ::fsync(out) != 0)
+    failure = ErrnoMessage("cannot sync '" + to + "'", errno);
+  ::close(in);
+  ::close(out);
+  if (!failure.empty()) throw IoError(failure);
 }
 
 class LocalFileSystem : public FileSystem {
@@ -127,6 +166,16 @@ class LocalFileSystem : public FileSystem {
       throw IoError(ErrnoMessage("cannot sync '" + path + "'", e));
     }
     ::close(fd);
+  }
+
+  void Upload(const std::string& local_path, const std::string& path,
+              const Progress& progress) override {
+    CopyLocal(local_path, path, O_EXCL, progress);
+  }
+
+  void Download(const std::string& path, const std::string& local_path,
+                const Progress& progress) override {
+    CopyLocal(path, local_path, O_TRUNC, progress);
   }
 
   std::string scheme() const override { return "file"; }

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <sstream>
 
@@ -39,7 +40,7 @@ const std::map<std::string, std::vector<std::string>> kKindKeys = {
     {"csv_import",
      {"path", "glob", "into", "columns", "types", "header", "delimiter", "quote", "escape",
       "null_string", "null", "date_format", "timestamp_format", "encoding", "rejects",
-      "allow_empty", "max_line_size"}},
+      "allow_empty", "max_line_size", "connection", "wait"}},
     {"sql", {"into", "sql"}},
     {"check", {"dataset", "expect"}},
     {"db_load",
@@ -234,6 +235,114 @@ class Reader {
   std::vector<Diagnostic>* out_;
 };
 
+struct TemplateUse;
+
+// KindParser for one task of a registered kind, on top of Reader.
+class KindReader : public KindParser {
+ public:
+  KindReader(Reader& r, const PipelineSpec& spec, const YAML::Node& task, TaskSpec& t,
+             std::vector<TemplateUse>& uses, size_t index)
+      : r_(r), spec_(spec), task_(task), t_(t), uses_(uses), index_(index) {}
+
+  const PipelineSpec& spec() const override { return spec_; }
+  bool Has(const std::string& key) const override { return Node(key).IsDefined(); }
+
+  std::optional<std::string> Str(const std::string& key) override {
+    if (!Has(key)) return std::nullopt;
+    return r_.Str(Node(key), key);
+  }
+  std::optional<bool> Bool(const std::string& key) override {
+    if (!Has(key)) return std::nullopt;
+    return r_.Bool(Node(key), key);
+  }
+  std::optional<int64_t> Int(const std::string& key, int64_t min, int64_t max) override {
+    if (!Has(key)) return std::nullopt;
+    return r_.Int(Node(key), key, min, max);
+  }
+  std::optional<uint64_t> Bytes(const std::string& key) override {
+    auto s = Str(key);
+    if (!s) return std::nullopt;
+    auto v = ParseBytes(*s);
+    if (!v || *v == 0) {
+      r_.Error(Node(key), key + " '" + *s + "' is not a size (write e.g. 64MB, 1GB, 500000)");
+      return std::nullopt;
+    }
+    return v;
+  }
+  std::optional<std::chrono::milliseconds> Duration(const std::string& key) override {
+    if (!Has(key)) return std::nullopt;
+    return r_.Duration(Node(key), key);
+  }
+  std::optional<std::string> OneOf(const std::string& key,
+                                   const std::vector<std::string>& choices) override {
+    auto s = Str(key);
+    if (!s) return std::nullopt;
+    if (std::find(choices.begin(), choices.end(), *s) != choices.end()) return s;
+    std::string near = ClosestMatch(*s, choices);
+    r_.Error(Node(key), key + ": '" + *s + "' is not one of " + Join(choices, ", ") +
+                            (near.empty() ? "" : " (did you mean '" + near + "'?)"));
+    return std::nullopt;
+  }
+  std::optional<std::string> Connection(const std::string& key,
+                                        const std::vector<std::string>& types) override {
+    auto name = Str(key);
+    if (!name) return std::nullopt;
+    auto c = spec_.connections.find(*name);
+    if (c == spec_.connections.end()) {
+      std::vector<std::string> names;
+      for (const auto& [k, v] : spec_.connections) names.push_back(k);
+      r_.Error(Node(key), "connection '" + *name + "' is not defined under connections:" +
+                              (names.empty() ? "" : " (defined: " + Join(names, ", ") + ")"));
+      return std::nullopt;
+    }
+    if (std::find(types.begin(), types.end(), c->second.type) == types.end()) {
+      r_.Error(Node(key), t_.kind + " '" + t_.id + "' needs a " + Join(types, " or ") +
+                              " connection; '" + *name + "' is " + c->second.type);
+      return std::nullopt;
+    }
+    return name;
+  }
+  bool Map(const std::string& key, const std::vector<std::string>& allowed) override {
+    YAML::Node n = Node(key);
+    if (!r_.IsMap(n, key)) return false;
+    r_.CheckKeys(n, allowed, key + " of task '" + t_.id + "'");
+    return true;
+  }
+  void Template(const std::string& key, bool allow_ref) override;
+  void Reads(const std::string& key, const std::string& dataset) override {
+    if (!IsDatasetName(dataset)) {
+      r_.Error(Node(key), key + ": '" + dataset +
+                              "' is not a dataset name (write zone.name, e.g. marts.sales)");
+      return;
+    }
+    t_.reads.push_back(dataset);
+    t_.where.emplace("read:" + dataset, std::make_pair(std::string(), MarkOf(Node(key))));
+  }
+  void Error(const std::string& key, const std::string& message) override {
+    if (key.empty() || !Has(key)) return r_.Error(task_, message);
+    r_.Error(Node(key), message);
+  }
+
+ private:
+  // The node at "a" or "a.b" (nested mappings); undefined when absent.
+  YAML::Node Node(const std::string& key) const { return Lookup(task_, Split(key, '.'), 0); }
+  // Copies of handles only: yaml-cpp's Node::operator= would write into the file's tree.
+  static YAML::Node Lookup(const YAML::Node& n, const std::vector<std::string>& parts, size_t i) {
+    if (i == parts.size()) return n;
+    if (!n.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+    const YAML::Node child = n[parts[i]];
+    if (!child.IsDefined()) return YAML::Node(YAML::NodeType::Undefined);
+    return Lookup(child, parts, i + 1);
+  }
+
+  Reader& r_;
+  const PipelineSpec& spec_;
+  YAML::Node task_;
+  TaskSpec& t_;
+  std::vector<TemplateUse>& uses_;
+  size_t index_;
+};
+
 // A hook: on_failure: {command: ..., webhook: ..., timeout: 30s}.
 HookSpec ParseHook(Reader& r, const YAML::Node& n, const std::string& what) {
   HookSpec h;
@@ -290,6 +399,16 @@ struct TemplateUse {
   bool allow_ref;
 };
 
+void KindReader::Template(const std::string& key, bool allow_ref) {
+  if (auto s = Str(key)) uses_.push_back({*s, MarkOf(Node(key)), "", index_, allow_ref});
+}
+
+std::map<std::string, TaskKind>& KindRegistry() {
+  static std::map<std::string, TaskKind> kinds;
+  return kinds;
+}
+std::mutex kind_registry_mu;
+
 void ParseCsvImport(Reader& r, const YAML::Node& n, TaskSpec& t, std::vector<TemplateUse>& uses,
                     size_t index) {
   auto& c = t.csv;
@@ -311,6 +430,35 @@ void ParseCsvImport(Reader& r, const YAML::Node& n, TaskSpec& t, std::vector<Tem
     r.Error(t.mark, "csv_import '" + t.id +
                         "' needs path: (the CSV file to read) or glob: (a pattern, every "
                         "matching file)");
+  }
+  if (n["connection"]) c.connection = r.Str(n["connection"], "connection").value_or("");
+  bool remote = StartsWith(c.path, "sftp://") || StartsWith(c.glob, "sftp://");
+  if (StartsWith(c.glob, "sftp://")) {
+    r.Error(n["glob"], "csv_import '" + t.id +
+                           "': glob: reads local files; for SFTP name one file with path: "
+                           "sftp://host/folder/name_{{ ds }}.csv");
+  }
+  if (!c.connection.empty() && !remote) {
+    r.Error(n["connection"],
+            "csv_import '" + t.id + "': connection: is for an sftp:// path; path: is local");
+  }
+  if (n["wait"] && r.IsMap(n["wait"], "wait")) {
+    const YAML::Node& w = n["wait"];
+    r.CheckKeys(w, {"timeout", "poll", "stable_for", "marker"}, "wait of task '" + t.id + "'");
+    WaitSpec ws;
+    if (w["timeout"]) ws.timeout = r.Duration(w["timeout"], "wait.timeout").value_or(ws.timeout);
+    if (w["poll"]) ws.poll = r.Duration(w["poll"], "wait.poll").value_or(ws.poll);
+    if (ws.poll.count() <= 0) r.Error(w["poll"], "wait.poll must be longer than 0 (e.g. 30s)");
+    if (w["stable_for"])
+      ws.stable_for = r.Duration(w["stable_for"], "wait.stable_for").value_or(ws.stable_for);
+    if (w["marker"]) {
+      ws.marker = r.Str(w["marker"], "wait.marker").value_or("");
+      uses.push_back({ws.marker, MarkOf(w["marker"]), "", index, false});
+    }
+    if (!c.glob.empty()) {
+      r.Error(n["wait"], "csv_import '" + t.id + "': wait: watches one file (path:), not a glob");
+    }
+    c.wait = ws;
   }
   if (n["columns"]) c.columns = r.Types(n["columns"], "columns");
   if (n["types"]) c.types = r.Types(n["types"], "types");
@@ -1095,8 +1243,21 @@ PipelineSpec LoadPipeline(const std::string& path,
     if (n["kind"]) t.kind = r.Str(n["kind"], "kind").value_or("");
     std::vector<std::string> kinds;
     for (const auto& [k, keys] : kKindKeys) kinds.push_back(k);
-    auto kk = kKindKeys.find(t.kind);
-    if (kk == kKindKeys.end()) {
+    std::map<std::string, TaskKind> registered;
+    {
+      std::lock_guard<std::mutex> lock(kind_registry_mu);
+      registered = KindRegistry();
+    }
+    for (const auto& [k, kind] : registered) kinds.push_back(k);
+    std::sort(kinds.begin(), kinds.end());
+    const std::vector<std::string>* kind_keys = nullptr;
+    const TaskKind* registered_kind = nullptr;
+    if (auto kk = kKindKeys.find(t.kind); kk != kKindKeys.end()) kind_keys = &kk->second;
+    if (auto rk = registered.find(t.kind); rk != registered.end()) {
+      registered_kind = &rk->second;
+      kind_keys = &rk->second.keys;
+    }
+    if (kind_keys == nullptr) {
       std::string near = ClosestMatch(t.kind, kinds);
       r.Error(n["kind"] ? n["kind"] : n,
               "task '" + t.id + "' has " +
@@ -1106,7 +1267,7 @@ PipelineSpec LoadPipeline(const std::string& path,
       continue;
     }
     std::vector<std::string> allowed = kCommonTaskKeys;
-    allowed.insert(allowed.end(), kk->second.begin(), kk->second.end());
+    allowed.insert(allowed.end(), kind_keys->begin(), kind_keys->end());
     r.CheckKeys(n, allowed, "task '" + t.id + "' (" + t.kind + ")");
     if (n["after"]) {
       t.after = r.StrList(n["after"], "after");
@@ -1152,6 +1313,16 @@ PipelineSpec LoadPipeline(const std::string& path,
     }
     if (t.kind == "csv_import") {
       ParseCsvImport(r, n, t, uses, index);
+      if (!t.csv.connection.empty()) {
+        auto c = spec.connections.find(t.csv.connection);
+        if (c == spec.connections.end()) {
+          r.Error(n["connection"],
+                  "connection '" + t.csv.connection + "' is not defined under connections:");
+        } else if (c->second.type != "sftp") {
+          r.Error(n["connection"], "csv_import reads from an sftp connection, not " +
+                                       c->second.type + " (a database is read by db_import)");
+        }
+      }
     } else if (t.kind == "sql") {
       if (!n["sql"]) {
         r.Error(n, "sql '" + t.id + "' needs sql: (a SELECT, or the path of a .sql file)");
@@ -1190,6 +1361,9 @@ PipelineSpec LoadPipeline(const std::string& path,
                   "db_import reads from a mysql or postgres connection, not " + c->second.type);
         }
       }
+    } else if (registered_kind != nullptr) {
+      KindReader kr(r, spec, n, t, uses, index);
+      t.options = registered_kind->parse(kr, t);
     } else if (t.kind == "db_load") {
       ParseDbLoad(r, n, t);
       if (!t.load.connection.empty()) {
@@ -1353,6 +1527,18 @@ PipelineSpec LoadPipelineOrThrow(const std::string& path,
     throw InvalidInput(msg);
   }
   return spec;
+}
+
+void RegisterTaskKind(TaskKind kind) {
+  std::lock_guard<std::mutex> lock(kind_registry_mu);
+  std::string name = kind.name;
+  KindRegistry()[name] = std::move(kind);
+}
+
+const TaskKind* FindTaskKind(const std::string& name) {
+  std::lock_guard<std::mutex> lock(kind_registry_mu);
+  auto it = KindRegistry().find(name);
+  return it == KindRegistry().end() ? nullptr : &it->second;
 }
 
 }  // namespace sluice::pipeline

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -9,6 +10,7 @@
 
 #include "common/time.h"
 #include "engine/engine.h"
+#include "pipeline/task_kind.h"
 
 namespace sluice::pipeline {
 
@@ -36,6 +38,15 @@ struct ConnectionSpec {
   Mark mark;
 };
 
+// A sensor: wait for an input file to appear and be complete before reading it.
+struct WaitSpec {
+  std::chrono::milliseconds timeout{0};  // 0 = the task's timeout
+  std::chrono::milliseconds poll{30000};
+  // Complete when its size and time stay the same this long (without marker:)...
+  std::chrono::milliseconds stable_for{30000};
+  std::string marker;  // ...or when this file exists (template; relative to the input's folder)
+};
+
 struct CsvImportSpec {
   std::string path;    // template, relative to the pipeline file's folder: exactly one file
   std::string glob;    // or a pattern (template): every matching file, in name order
@@ -54,6 +65,8 @@ struct CsvImportSpec {
   std::string rejects_into;          // dataset for rejected rows; default rejects.<zone>_<name>
   bool allow_empty = false;
   int64_t max_line_size = 0;  // 0 = engine default (2 MB)
+  std::string connection;     // an sftp connection, for an sftp:// path
+  std::optional<WaitSpec> wait;
 };
 
 struct SqlSpec {
@@ -126,7 +139,7 @@ struct HookSpec {
 struct TaskSpec {
   std::string id;
   std::string pool;  // a pool of the pipeline file (pools:), or ""
-  std::string kind;  // csv_import | sql | check | db_load | db_import
+  std::string kind;  // csv_import | sql | check | db_load | db_import | a registered kind
   Mark mark;
   std::vector<std::string> after;     // as written
   std::vector<std::string> upstream;  // after plus the producers of every dataset read
@@ -150,6 +163,12 @@ struct TaskSpec {
   // True when the task writes every dataset of a zone it finds at run time (db_import with
   // tables: all): import.zone, except import.exclude.
   bool produces_zone = false;
+  // The settings of a kind registered through pipeline/task_kind.h (tasks/<kind>.cc).
+  std::shared_ptr<const TaskOptions> options;
+  template <typename T>
+  const T& Options() const {
+    return static_cast<const T&>(*options);
+  }
 };
 
 struct PipelineSpec {

@@ -484,7 +484,7 @@ class Execution {
     if (uint64_t rows = ts.activity.rows.load(); rows > 0) {
       uint64_t expected = ts.activity.expected_rows.load();
       double fraction = expected > 0 ? std::min(0.99, static_cast<double>(rows) / expected) : -1;
-      return FormatProgress(id, fraction, rows, expected, elapsed, false);
+      return FormatProgress(id, fraction, rows, expected, elapsed, ts.activity.counts_bytes);
     }
     if (ts.activity.session) {
       auto p = ts.activity.session->GetProgress();

@@ -27,6 +27,8 @@
 #include "common/strings.h"
 #include "common/time.h"
 #include "connectors/csv/csv_scan.h"
+#include "fs/file_system.h"
+#include "sftp/sftp.h"
 #include "tasks/task.h"
 
 namespace sluice::tasks {
@@ -41,6 +43,7 @@ constexpr size_t kRawLineKept = 64 * 1024;
 
 struct InputFile {
   std::string path;
+  std::string source;  // where it came from, when it was fetched (an sftp:// URL)
   uint64_t size = 0;
   uint64_t records = 0;  // data records, from the scanner (the header not counted)
 };
@@ -166,7 +169,17 @@ class CsvImport {
                     true);
       }
     } else {
-      paths.push_back(ctx_.spec->ResolvePath(ctx_.Render(c_.path, ctx_.Name() + " path")));
+      std::string rendered = ctx_.Render(c_.path, ctx_.Name() + " path");
+      if (sftp::IsSftpUrl(rendered)) {
+        paths.push_back(Fetch(rendered));
+      } else {
+        std::string path = ctx_.spec->ResolvePath(rendered);
+        if (c_.wait) {
+          auto local = fs::MakeLocalFileSystem();
+          WaitFor(*local, path, path);
+        }
+        paths.push_back(path);
+      }
       pattern_ = paths[0];
     }
     for (const auto& path : paths) {
@@ -196,6 +209,7 @@ class CsvImport {
       }
       InputFile f;
       f.path = path;
+      if (auto it = fetched_.find(path); it != fetched_.end()) f.source = it->second;
       f.size = static_cast<uint64_t>(st.st_size);
       if (f.size == 0 && !c_.allow_empty) {
         throw Error(ErrorKind::kInvalidInput,
@@ -214,6 +228,123 @@ class CsvImport {
     for (const auto& f : files_) {
       ctx_.log->Info("reading " + f.path + " (" + HumanBytes(static_cast<double>(f.size)) + ")");
     }
+  }
+
+  // Copies an sftp:// input to a local folder of this attempt (whole, size checked), after the
+  // sensor (wait:) says it is complete. Returns the local path.
+  std::string Fetch(const std::string& url_text) {
+    sftp::SftpUrl url = sftp::ParseSftpUrl(url_text);
+    sftp::SftpOptions options = sftp::OptionsFor(ctx_.spec, c_.connection, url);
+    std::string shown = sftp::FormatSftpUrl(options, url.path);
+    ctx_.log->Info("connecting to " + sftp::FormatSftpUrl(options, ""));
+    auto remote = sftp::SftpFileSystem::Connect(options);
+    sftp::SftpFileSystem* raw = remote.get();
+    int id = ctx_.cancel->OnCancel([raw] { raw->Interrupt(); });
+    struct Unregister {
+      CancelToken* cancel;
+      int id;
+      ~Unregister() { cancel->RemoveOnCancel(id); }
+    } unregister{ctx_.cancel, id};
+    if (c_.wait) WaitFor(*remote, url.path, shown);
+    fs::FileInfo info;
+    if (!remote->Stat(url.path, &info)) {
+      throw Error(ErrorKind::kNotFound,
+                  ctx_.Name() + ": input file '" + shown +
+                      "' does not exist (check path: in the pipeline file, or wait for the "
+                      "producer to deliver it; wait: {timeout: 2h} waits for it)",
+                  true);
+    }
+    if (info.is_dir) {
+      throw InvalidInput(ctx_.Name() + ": '" + shown + "' is a folder; path: names one CSV file");
+    }
+    fetch_dir_.path = ctx_.spec->ResolvePath(ctx_.spec->state_dir) + "/tmp/fetch-" +
+                      std::to_string(ctx_.attempt_id);
+    std::error_code ec;
+    std::filesystem::remove_all(fetch_dir_.path, ec);
+    std::filesystem::create_directories(fetch_dir_.path, ec);
+    if (ec) throw IoError("cannot create '" + fetch_dir_.path + "': " + ec.message(), false);
+    std::string local = fetch_dir_.path + "/" + fs::BaseName(url.path);
+    ctx_.log->Info("fetching " + shown + " (" + HumanBytes(static_cast<double>(info.size)) + ")");
+    if (ctx_.activity) {
+      std::lock_guard<std::mutex> lock(ctx_.activity->mu);
+      ctx_.activity->what = "fetching " + shown;
+      ctx_.activity->counts_bytes = true;
+      ctx_.activity->expected_rows = info.size;
+    }
+    remote->Download(url.path, local, [this](uint64_t n) {
+      if (ctx_.activity) ctx_.activity->rows = n;
+    });
+    if (ctx_.activity) {
+      ctx_.activity->rows = 0;
+      ctx_.activity->counts_bytes = false;
+    }
+    uint64_t got = std::filesystem::file_size(local);
+    if (got != info.size) {
+      throw IoError(ctx_.Name() + ": fetched " + std::to_string(got) + " of " +
+                    std::to_string(info.size) + " bytes of '" + shown +
+                    "' (the file changed while it was read?)");
+    }
+    fetched_[local] = shown;
+    return local;
+  }
+
+  // The sensor: waits until path exists and is complete (its marker exists, or its size held
+  // for stable_for), polling every poll, up to the wait's timeout (default: the task's).
+  void WaitFor(fs::FileSystem& fs, const std::string& path, const std::string& shown) {
+    const pipeline::WaitSpec& w = *c_.wait;
+    std::string marker;
+    if (!w.marker.empty()) {
+      marker = ctx_.Render(w.marker, ctx_.Name() + " wait.marker");
+      if (sftp::IsSftpUrl(marker)) marker = sftp::ParseSftpUrl(marker).path;
+      if (!StartsWith(marker, "/")) marker = fs::JoinPath(fs::ParentPath(path), marker);
+    }
+    auto timeout = w.timeout.count() > 0 ? w.timeout : t_.timeout;
+    double start = SteadySeconds();
+    double deadline = start + timeout.count() / 1000.0;
+    double stable_since = -1;
+    uint64_t last_size = 0;
+    std::string state = "not there yet";
+    ctx_.log->Info("waiting for " + shown +
+                   (marker.empty()
+                        ? " to stop growing for " + HumanSeconds(w.stable_for.count() / 1000.0)
+                        : " and its marker " + marker) +
+                   " (up to " + HumanSeconds(timeout.count() / 1000.0) + ")");
+    for (;;) {
+      if (ctx_.activity) {
+        std::lock_guard<std::mutex> lock(ctx_.activity->mu);
+        ctx_.activity->what = "waiting for " + fs::BaseName(path) + ": " + state;
+      }
+      fs::FileInfo info;
+      double now = SteadySeconds();
+      if (fs.Stat(path, &info) && !info.is_dir) {
+        if (!marker.empty()) {
+          fs::FileInfo m;
+          if (fs.Stat(marker, &m)) break;
+          state = "no marker " + fs::BaseName(marker) + " yet";
+        } else if (stable_since >= 0 && info.size == last_size) {
+          if (now - stable_since >= w.stable_for.count() / 1000.0) break;
+          state = "size unchanged for " + HumanSeconds(now - stable_since);
+        } else {
+          stable_since = now;
+          last_size = info.size;
+          state = "still growing (" + HumanBytes(static_cast<double>(info.size)) + ")";
+          if (w.stable_for.count() == 0) break;
+        }
+      }
+      if (now >= deadline) {
+        throw Error(ErrorKind::kNotFound,
+                    ctx_.Name() + ": waited " + HumanSeconds(now - start) + " for '" + shown +
+                        "': " + state +
+                        " (raise wait.timeout, or check that the producer delivers it)",
+                    true);
+      }
+      double pause = std::min(w.poll.count() / 1000.0, std::max(0.0, deadline - now));
+      if (!ctx_.cancel->SleepFor(
+              std::chrono::milliseconds(static_cast<int64_t>(pause * 1000) + 1))) {
+        ctx_.cancel->ThrowIfCancelled();
+      }
+    }
+    ctx_.log->Info(shown + " is complete after " + HumanSeconds(SteadySeconds() - start));
   }
 
   std::vector<std::string> ReaderOptions() const {
@@ -823,7 +954,9 @@ class CsvImport {
   std::string SourcesJson() const {
     nlohmann::ordered_json a = nlohmann::ordered_json::array();
     for (const auto& f : files_) {
-      a.push_back({{"path", f.path}, {"bytes", f.size}, {"records", f.records}});
+      a.push_back({{"path", f.source.empty() ? f.path : f.source},
+                   {"bytes", f.size},
+                   {"records", f.records}});
     }
     return a.dump();
   }
@@ -848,6 +981,14 @@ class CsvImport {
   const pipeline::CsvImportSpec& c_;
   csv::Dialect dialect_;
   std::string pattern_;  // the glob, or the one path
+  struct WorkDir {
+    std::string path;
+    ~WorkDir() {
+      std::error_code ec;
+      if (!path.empty()) std::filesystem::remove_all(path, ec);
+    }
+  } fetch_dir_;                                 // where sftp:// inputs are copied to
+  std::map<std::string, std::string> fetched_;  // local copy -> its URL
   std::vector<InputFile> files_;
   std::vector<csv::ScanStats> scanned_;  // per file, in files_ order (empty files: zeros)
   std::vector<ExactColumn> exact_;       // see ChooseExactTypes

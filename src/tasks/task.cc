@@ -5,6 +5,7 @@
 #include "common/strings.h"
 #include "common/time.h"
 #include "pipeline/template.h"
+#include "tasks/kinds.h"
 
 namespace sluice::tasks {
 
@@ -108,13 +109,9 @@ lake::Manifest PublishStaged(TaskContext& ctx, engine::Session& session, const s
 }
 
 state::TaskCounts RunTask(TaskContext& ctx) {
-  const std::string& kind = ctx.task->kind;
-  if (kind == "csv_import") return RunCsvImport(ctx);
-  if (kind == "sql") return RunSqlModel(ctx);
-  if (kind == "check") return RunCheck(ctx);
-  if (kind == "db_load") return RunDbLoad(ctx);
-  if (kind == "db_import") return RunDbImport(ctx);
-  throw Internal("task kind '" + kind + "' has no implementation");
+  RunFn run = RunFunction(ctx.task->kind);
+  if (run == nullptr) throw Internal("task kind '" + ctx.task->kind + "' has no implementation");
+  return run(ctx);
 }
 
 }  // namespace sluice::tasks

@@ -40,6 +40,8 @@ struct Activity {
   // session does not see (db_import streams rows into it from the source database).
   std::atomic<uint64_t> rows{0};
   std::atomic<uint64_t> expected_rows{0};
+  // True when rows and expected_rows count bytes (a file being copied).
+  std::atomic<bool> counts_bytes{false};
 };
 
 // Everything one attempt of one task needs. Owned by the runner; lives for the attempt.

@@ -70,7 +70,8 @@ def test_doc_example_validates(tmp_path, block):
         full = text
         if connections:
             full = re.sub(r"^tasks:", "connections:\n" + "".join(
-                f"  {c}: {{type: postgres, host: localhost, database: stub, user: stub}}\n"
+                (f"  {c}: {{type: sftp, host: bi.example.com}}\n" if "sftp://" in full else
+                 f"  {c}: {{type: postgres, host: localhost, database: stub, user: stub}}\n")
                 for c in connections) + "tasks:",
                 full, count=1, flags=re.M) if "\nconnections:" not in full else full
         full += "".join(f"  - {{id: stub_{i}, kind: sql, into: {d}, sql: SELECT 1 AS x}}\n"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import pytest
 
 from servers import MariaDbServer, PostgresServer, ServerError
+from sshd import SshServer
 
 # Messages that mean the free port we picked was taken by someone else in the meantime.
 _PORT_TAKEN = ("Address already in use", "Can't start server: Bind on TCP/IP port", "errno: 98")
@@ -53,5 +54,19 @@ def postgres_server():
 def mariadb_server():
     """A running MariaDB (MariaDbServer): etl/etl, database shop."""
     server = start_server(MariaDbServer, "MariaDB")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def ssh_server():
+    """A running OpenSSH server with SFTP (sshd.SshServer): a generated host key and an
+    authorized client key; the login user owns ssh_server.root."""
+    server = SshServer()
+    try:
+        server.start()
+    except ServerError as e:
+        server.cleanup()
+        pytest.fail(f"OpenSSH sshd could not be started:\n{e}", pytrace=False)
     yield server
     server.cleanup()
