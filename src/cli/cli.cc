@@ -168,6 +168,7 @@ int Dispatch(const Program& p, const std::vector<std::string>& args) {
     return 2;
   } catch (const Error& e) {
     std::cerr << who << ": " << e.what() << "\n";
+    if (e.kind() == ErrorKind::kCancelled && Interrupts::Count() > 0) return 130;
     return e.kind() == ErrorKind::kInvalidInput || e.kind() == ErrorKind::kNotFound ? 2 : 1;
   } catch (const std::exception& e) {
     std::cerr << who << ": " << e.what() << "\n";

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <deque>
 #include <mutex>
 #include <vector>
 
@@ -26,6 +27,7 @@ namespace {
 
 // Bytes per SFTP read or write request: OpenSSH's server accepts up to 256 KB per message.
 constexpr size_t kChunk = 64 * 1024;
+constexpr size_t kInFlight = 16;
 
 std::string HomeDir() {
   if (const char* h = std::getenv("HOME"); h && *h) return h;
@@ -215,7 +217,12 @@ class SftpFileSystemImpl : public SftpFileSystem {
     std::lock_guard<std::mutex> lock(mu_);
     sftp_file f = sftp_open(sftp_, path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (!f) Fail("cannot create '" + path + "'");
-    WriteAll(f, path, data.data(), data.size());
+    try {
+      WriteAll(f, path, data.data(), data.size());
+    } catch (...) {
+      sftp_close(f);
+      throw;
+    }
     Close(f, path, true);
   }
 
@@ -439,10 +446,7 @@ class SftpFileSystemImpl : public SftpFileSystem {
     for (size_t off = 0; off < size;) {
       size_t n = std::min(kChunk, size - off);
       ssize_t w = sftp_write(f, data + off, n);
-      if (w < 0) {
-        sftp_close(f);
-        Fail("cannot write '" + path + "'");
-      }
+      if (w < 0) Fail("cannot write '" + path + "'");  // the caller closes f
       off += static_cast<size_t>(w);
     }
   }
@@ -469,7 +473,44 @@ class SftpFileSystemImpl : public SftpFileSystem {
       Fail("cannot open '" + path + "'");
     }
     std::vector<char> buf(kChunk);
+    // Up to kInFlight reads are outstanding at once (as OpenSSH's sftp does): one round trip
+    // per chunk would cap a download at the latency.
+    std::deque<int> ids;
+    auto drain = [&] {
+      for (int id : ids) sftp_async_read(f, buf.data(), kChunk, static_cast<uint32_t>(id));
+      ids.clear();
+    };
     try {
+      uint64_t size = 0;
+      if (sftp_attributes a = sftp_fstat(f)) {
+        size = a->size;
+        sftp_attributes_free(a);
+      }
+      uint64_t requested = 0;
+      for (;;) {
+        while (requested < size && ids.size() < kInFlight) {
+          uint32_t len = static_cast<uint32_t>(std::min<uint64_t>(kChunk, size - requested));
+          int id = sftp_async_read_begin(f, len);
+          if (id < 0) Fail("cannot read '" + path + "'");
+          ids.push_back(id);
+          requested += len;
+        }
+        if (ids.empty()) break;
+        int id = ids.front();
+        ids.pop_front();
+        int n = sftp_async_read(f, buf.data(), kChunk, static_cast<uint32_t>(id));
+        if (n < 0) Fail("cannot read '" + path + "'");
+        // A short read before the end would put the following chunks at the wrong offsets.
+        if (n < static_cast<int>(std::min<uint64_t>(kChunk, size)) && !ids.empty()) {
+          throw IoError(Where() + ": '" + path +
+                        "' was shorter than its size while it was read "
+                        "(did it change?)");
+        }
+        if (n == 0) break;
+        sink(buf.data(), static_cast<size_t>(n));
+      }
+      // Whatever came after the size taken at the start (a file still growing) is read too.
+      sftp_seek64(f, requested);
       for (;;) {
         ssize_t n = sftp_read(f, buf.data(), buf.size());
         if (n < 0) Fail("cannot read '" + path + "'");
@@ -477,6 +518,7 @@ class SftpFileSystemImpl : public SftpFileSystem {
         sink(buf.data(), static_cast<size_t>(n));
       }
     } catch (...) {
+      drain();
       sftp_close(f);
       throw;
     }

@@ -498,3 +498,73 @@ def test_one_gigabyte_streams_both_ways_with_bounded_memory(tmp_path, ssh_server
     local.unlink()
     back.unlink()
     (remote_dir / "huge.bin").unlink()
+
+
+def test_ctrl_c_stops_an_upload_at_once_and_leaves_no_final_name(tmp_path, ssh_server,
+                                                                  remote_dir):
+    local = tmp_path / "big.bin"
+    big_file(local, 400 << 20)
+    proc = subprocess.Popen([sluice_bin(), "put", str(local), ssh_server.url(str(remote_dir) + "/"),
+                             "--key-file", str(ssh_server.key), "--known-hosts",
+                             str(ssh_server.known_hosts)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    tmp = remote_dir / ".big.bin.sluice-tmp"
+    try:
+        wait_for(lambda: tmp.exists() and tmp.stat().st_size > (4 << 20), timeout=60,
+                 what="the upload to be under way")
+        proc.send_signal(signal.SIGINT)
+        start = time.monotonic()
+        _, err = proc.communicate(timeout=20)
+        took = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert took < 5, took
+    assert not (remote_dir / "big.bin").exists()
+
+
+def test_task_timeout_ends_a_call_blocked_on_a_stopped_session(tmp_path, ssh_server, remote_dir):
+    """The server's process for our session stops mid-conversation (SIGSTOP: TCP still up,
+    no answers): the connection's own timeout is long, but the task's timeout ends the run."""
+    p = write_pipeline(tmp_path, f"""
+pipeline: pickup
+connections:
+{ssh_server.connection_yaml("drop", timeout="120s")}
+tasks:
+  - id: ingest
+    kind: csv_import
+    connection: drop
+    timeout: 4s
+    path: {ssh_server.url(str(remote_dir) + '/never.csv')}
+    wait: {{timeout: 120s, poll: 200ms}}
+    into: raw.t
+""")
+    proc = subprocess.Popen([sluice_bin(), "run", str(p), "--date", DS],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    stopped = []
+    try:
+        def session_pids():
+            out = subprocess.run(["pgrep", "-f", f"sshd: {ssh_server.user}"],
+                                 capture_output=True, text=True).stdout.split()
+            return [int(x) for x in out]
+        wait_for(lambda: session_pids(), timeout=30, what="the sftp session")
+        time.sleep(0.5)  # a few polls through the session
+        for pid in session_pids():
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+        start = time.monotonic()
+        out, _ = proc.communicate(timeout=60)
+        took = time.monotonic() - start
+    finally:
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        if proc.poll() is None:
+            proc.kill()
+    text = out.decode()
+    assert proc.returncode == 1, text
+    assert "timed out after 4s" in text, text
+    assert took < 15, took
