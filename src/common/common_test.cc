@@ -70,6 +70,18 @@ TEST(StringsTest, FormatsHumanNumbers) {
   EXPECT_EQ(HumanSeconds(75), "1m15s");
 }
 
+TEST(StringsTest, ParsesSizes) {
+  EXPECT_EQ(ParseBytes("500000"), 500000u);
+  EXPECT_EQ(ParseBytes("64MB"), 64000000u);
+  EXPECT_EQ(ParseBytes("1.5 GB"), 1500000000u);
+  EXPECT_EQ(ParseBytes("512KiB"), 524288u);
+  EXPECT_EQ(ParseBytes("2gib"), 2147483648u);
+  EXPECT_EQ(ParseBytes("MB"), std::nullopt);
+  EXPECT_EQ(ParseBytes("1.2.3MB"), std::nullopt);
+  EXPECT_EQ(ParseBytes("10 parsecs"), std::nullopt);
+  EXPECT_EQ(ParseBytes("99999999999TB"), std::nullopt);  // beyond 64 bits: no wrap
+}
+
 TEST(Crc32cTest, MatchesTheStandardCheckValue) {
   // The CRC-32C check value from RFC 3720, appendix B.4.
   EXPECT_EQ(Crc32cExtend(0, "123456789", 9), 0xE3069283u);

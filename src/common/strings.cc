@@ -154,8 +154,9 @@ std::optional<uint64_t> ParseBytes(std::string_view text) {
   size_t i = 0;
   while (i < t.size() && (std::isdigit(static_cast<unsigned char>(t[i])) || t[i] == '.')) i++;
   if (i == 0) return std::nullopt;
+  std::string digits = t.substr(0, i);
   char* end = nullptr;
-  double number = std::strtod(t.substr(0, i).c_str(), &end);
+  double number = std::strtod(digits.c_str(), &end);
   if (*end != '\0') return std::nullopt;
   std::string unit = ToLower(Trim(t.substr(i)));
   static const std::pair<const char*, double> kUnits[] = {{"", 1},
