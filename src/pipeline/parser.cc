@@ -1224,6 +1224,15 @@ PipelineSpec LoadPipeline(const std::string& path,
     return spec;
   }
   std::set<std::string> ids;
+  std::map<std::string, TaskKind> registered;
+  {
+    std::lock_guard<std::mutex> lock(kind_registry_mu);
+    registered = KindRegistry();
+  }
+  std::vector<std::string> kinds;
+  for (const auto& [k, keys] : kKindKeys) kinds.push_back(k);
+  for (const auto& [k, kind] : registered) kinds.push_back(k);
+  std::sort(kinds.begin(), kinds.end());
   for (const auto& n : root["tasks"]) {
     if (!r.IsMap(n, "a task")) continue;
     TaskSpec t;
@@ -1241,15 +1250,6 @@ PipelineSpec LoadPipeline(const std::string& path,
       r.Error(n["id"], "task id '" + t.id + "' is used twice; ids must be unique");
     }
     if (n["kind"]) t.kind = r.Str(n["kind"], "kind").value_or("");
-    std::vector<std::string> kinds;
-    for (const auto& [k, keys] : kKindKeys) kinds.push_back(k);
-    std::map<std::string, TaskKind> registered;
-    {
-      std::lock_guard<std::mutex> lock(kind_registry_mu);
-      registered = KindRegistry();
-    }
-    for (const auto& [k, kind] : registered) kinds.push_back(k);
-    std::sort(kinds.begin(), kinds.end());
     const std::vector<std::string>* kind_keys = nullptr;
     const TaskKind* registered_kind = nullptr;
     if (auto kk = kKindKeys.find(t.kind); kk != kKindKeys.end()) kind_keys = &kk->second;

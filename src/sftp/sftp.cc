@@ -40,12 +40,6 @@ std::string OsUser() {
   return "";
 }
 
-std::string ExpandHome(const std::string& path) {
-  if (path == "~") return HomeDir();
-  if (StartsWith(path, "~/")) return HomeDir() + path.substr(1);
-  return path;
-}
-
 bool FileExists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
@@ -643,8 +637,9 @@ SftpOptions OptionsFor(const pipeline::PipelineSpec* spec, const std::string& co
     o.timeout_seconds = pipeline::ConnectionSeconds(c, "timeout", spec->dir, o.timeout_seconds);
     o.keepalive_seconds =
         pipeline::ConnectionSeconds(c, "keepalive", spec->dir, o.keepalive_seconds);
-    if (!o.key_file.empty()) o.key_file = spec->ResolvePath(ExpandHome(o.key_file));
-    if (!o.known_hosts.empty()) o.known_hosts = spec->ResolvePath(ExpandHome(o.known_hosts));
+    // ResolvePath expands ~/ too.
+    if (!o.key_file.empty()) o.key_file = spec->ResolvePath(o.key_file);
+    if (!o.known_hosts.empty()) o.known_hosts = spec->ResolvePath(o.known_hosts);
   }
   if (o.host.empty()) throw InvalidInput("'sftp://" + url.path + "' names no host");
   if (o.user.empty()) o.user = OsUser();

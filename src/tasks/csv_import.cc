@@ -233,21 +233,11 @@ class CsvImport {
   // Copies an sftp:// input to a local folder of this attempt (whole, size checked), after the
   // sensor (wait:) says it is complete. Returns the local path.
   std::string Fetch(const std::string& url_text) {
-    sftp::SftpUrl url = sftp::ParseSftpUrl(url_text);
-    sftp::SftpOptions options = sftp::OptionsFor(ctx_.spec, c_.connection, url);
-    std::string shown = sftp::FormatSftpUrl(options, url.path);
-    ctx_.log->Info("connecting to " + sftp::FormatSftpUrl(options, ""));
-    auto remote = sftp::SftpFileSystem::Connect(options);
-    sftp::SftpFileSystem* raw = remote.get();
-    int id = ctx_.cancel->OnCancel([raw] { raw->Interrupt(); });
-    struct Unregister {
-      CancelToken* cancel;
-      int id;
-      ~Unregister() { cancel->RemoveOnCancel(id); }
-    } unregister{ctx_.cancel, id};
-    if (c_.wait) WaitFor(*remote, url.path, shown);
+    RemotePath remote = ctx_.ConnectSftp(url_text, c_.connection);
+    const std::string& shown = remote.shown;
+    if (c_.wait) WaitFor(*remote.fs, remote.path, shown);
     fs::FileInfo info;
-    if (!remote->Stat(url.path, &info)) {
+    if (!remote.fs->Stat(remote.path, &info)) {
       throw Error(ErrorKind::kNotFound,
                   ctx_.Name() + ": input file '" + shown +
                       "' does not exist (check path: in the pipeline file, or wait for the "
@@ -257,23 +247,11 @@ class CsvImport {
     if (info.is_dir) {
       throw InvalidInput(ctx_.Name() + ": '" + shown + "' is a folder; path: names one CSV file");
     }
-    fetch_dir_.path = ctx_.spec->ResolvePath(ctx_.spec->state_dir) + "/tmp/fetch-" +
-                      std::to_string(ctx_.attempt_id);
-    std::error_code ec;
-    std::filesystem::remove_all(fetch_dir_.path, ec);
-    std::filesystem::create_directories(fetch_dir_.path, ec);
-    if (ec) throw IoError("cannot create '" + fetch_dir_.path + "': " + ec.message(), false);
-    std::string local = fetch_dir_.path + "/" + fs::BaseName(url.path);
+    fetch_dir_.Create(ctx_.spec->ResolvePath(ctx_.spec->state_dir) + "/tmp/fetch-" +
+                      std::to_string(ctx_.attempt_id));
+    std::string local = fetch_dir_.path() + "/" + fs::BaseName(remote.path);
     ctx_.log->Info("fetching " + shown + " (" + HumanBytes(static_cast<double>(info.size)) + ")");
-    if (ctx_.activity) {
-      std::lock_guard<std::mutex> lock(ctx_.activity->mu);
-      ctx_.activity->what = "fetching " + shown;
-      ctx_.activity->counts_bytes = true;
-      ctx_.activity->expected_rows = info.size;
-    }
-    remote->Download(url.path, local, [this](uint64_t n) {
-      if (ctx_.activity) ctx_.activity->rows = n;
-    });
+    remote.fs->Download(remote.path, local, ctx_.ShowCopy("fetching " + shown, info.size));
     if (ctx_.activity) {
       ctx_.activity->rows = 0;
       ctx_.activity->counts_bytes = false;
@@ -980,14 +958,8 @@ class CsvImport {
   const pipeline::TaskSpec& t_;
   const pipeline::CsvImportSpec& c_;
   csv::Dialect dialect_;
-  std::string pattern_;  // the glob, or the one path
-  struct WorkDir {
-    std::string path;
-    ~WorkDir() {
-      std::error_code ec;
-      if (!path.empty()) std::filesystem::remove_all(path, ec);
-    }
-  } fetch_dir_;                                 // where sftp:// inputs are copied to
+  std::string pattern_;                         // the glob, or the one path
+  ScratchDir fetch_dir_;                        // where sftp:// inputs are copied to
   std::map<std::string, std::string> fetched_;  // local copy -> its URL
   std::vector<InputFile> files_;
   std::vector<csv::ScanStats> scanned_;  // per file, in files_ order (empty files: zeros)

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 
 #include "common/error.h"
 #include "common/strings.h"
@@ -141,55 +140,21 @@ std::shared_ptr<const pipeline::TaskOptions> Parse(pipeline::KindParser& p, pipe
   return o;
 }
 
-// A folder removed when the attempt ends, however it ends.
-struct WorkDir {
-  std::string path;
-  ~WorkDir() {
-    std::error_code ec;
-    if (!path.empty()) std::filesystem::remove_all(path, ec);
-  }
-};
-
 class FileExport {
  public:
   explicit FileExport(TaskContext& ctx) : ctx_(ctx), o_(ctx.task->Options<FileExportOptions>()) {}
 
   state::TaskCounts Run() {
     std::string target = ctx_.Render(o_.to, ctx_.Name() + " to");
-    std::string path = target;
-    std::unique_ptr<fs::FileSystem> dest;
-    std::string shown = target;
     if (sftp::IsSftpUrl(target)) {
-      sftp::SftpUrl url = sftp::ParseSftpUrl(target);
-      sftp::SftpOptions options = sftp::OptionsFor(ctx_.spec, o_.connection, url);
-      ctx_.log->Info("connecting to " + sftp::FormatSftpUrl(options, ""));
-      auto remote = sftp::SftpFileSystem::Connect(options);
-      sftp::SftpFileSystem* raw = remote.get();
-      cancel_id_ = ctx_.cancel->OnCancel([raw] { raw->Interrupt(); });
-      path = url.path;
-      shown = sftp::FormatSftpUrl(options, path);
-      dest = std::move(remote);
-    } else {
-      path = ctx_.spec->ResolvePath(target);
-      shown = path;
-      dest = fs::MakeLocalFileSystem();
+      RemotePath remote = ctx_.ConnectSftp(target, o_.connection);
+      return Export(*remote.fs, remote.path, remote.shown);
     }
-    try {
-      state::TaskCounts counts = Export(*dest, path, shown);
-      Done();
-      return counts;
-    } catch (...) {
-      Done();
-      throw;
-    }
+    std::string path = ctx_.spec->ResolvePath(target);
+    return Export(*fs::MakeLocalFileSystem(), path, path);
   }
 
  private:
-  void Done() {
-    if (cancel_id_ >= 0) ctx_.cancel->RemoveOnCancel(cancel_id_);
-    cancel_id_ = -1;
-  }
-
   fs::IfExists IfExists() const {
     if (o_.if_exists == "fail") return fs::IfExists::kFail;
     if (o_.if_exists == "skip") return fs::IfExists::kSkip;
@@ -239,15 +204,11 @@ class FileExport {
         "SELECT * FROM " + select + (o_.order_by.empty() ? "" : " ORDER BY " + o_.order_by);
     // Written locally first: beside the target on local disk (so publishing is a rename), in
     // the state folder for a remote target.
-    WorkDir work;
+    ScratchDir work;
     std::string base = dest.engine_native() ? fs::ParentPath(path)
                                             : ctx_.spec->ResolvePath(ctx_.spec->state_dir) + "/tmp";
-    work.path = fs::JoinPath(base, ".sluice-export-" + std::to_string(ctx_.attempt_id));
-    std::error_code ec;
-    std::filesystem::remove_all(work.path, ec);
-    std::filesystem::create_directories(work.path, ec);
-    if (ec) throw IoError("cannot create folder '" + work.path + "': " + ec.message(), false);
-    std::string out = o_.split_size > 0 ? work.path + "/parts" : work.path + "/data";
+    work.Create(fs::JoinPath(base, ".sluice-export-" + std::to_string(ctx_.attempt_id)));
+    std::string out = o_.split_size > 0 ? work.path() + "/parts" : work.path() + "/data";
     auto session = ctx_.Connect("exporting " + o_.dataset);
     ctx_.log->Info("writing " + o_.dataset + " (" + std::to_string(rows_in) + " rows) as " +
                    o_.format + (o_.compression == "none" ? "" : " (" + o_.compression + ")"));
@@ -288,20 +249,9 @@ class FileExport {
       uint64_t size = std::filesystem::file_size(locals[i]);
       ctx_.log->Info("publishing " + HumanBytes(static_cast<double>(size)) + " to " +
                      (o_.split_size > 0 ? SplitName(shown, i) : shown));
-      if (ctx_.activity) {
-        std::lock_guard<std::mutex> lock(ctx_.activity->mu);
-        ctx_.activity->session.reset();
-        ctx_.activity->what = "uploading " + fs::BaseName(final_path);
-        ctx_.activity->counts_bytes = true;
-        ctx_.activity->expected_rows = size;
-        ctx_.activity->rows = 0;
-      }
-      bool done = fs::PublishFile(
-          dest, locals[i], final_path, IfExists(),
-          [this](uint64_t n) {
-            if (ctx_.activity) ctx_.activity->rows = n;
-          },
-          /*may_move=*/true);
+      bool done = fs::PublishFile(dest, locals[i], final_path, IfExists(),
+                                  ctx_.ShowCopy("uploading " + fs::BaseName(final_path), size),
+                                  /*may_move=*/true);
       if (!done) {
         ctx_.log->Info(final_path + " exists; if_exists: skip leaves it as it is");
       } else {
@@ -322,7 +272,6 @@ class FileExport {
 
   TaskContext& ctx_;
   const FileExportOptions& o_;
-  int cancel_id_ = -1;
 };
 
 state::TaskCounts RunFileExport(TaskContext& ctx) { return FileExport(ctx).Run(); }

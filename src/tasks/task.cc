@@ -1,5 +1,7 @@
 #include "tasks/task.h"
 
+#include <filesystem>
+
 #include "common/error.h"
 #include "common/secrets.h"
 #include "common/strings.h"
@@ -38,6 +40,48 @@ std::shared_ptr<engine::Session> TaskContext::Connect(const std::string& what,
     activity->total_bytes = total_bytes;
   }
   return session;
+}
+
+RemotePath TaskContext::ConnectSftp(const std::string& url_text, const std::string& connection) {
+  sftp::SftpUrl url = sftp::ParseSftpUrl(url_text);
+  sftp::SftpOptions options = sftp::OptionsFor(spec, connection, url);
+  log->Info("connecting to " + sftp::FormatSftpUrl(options, ""));
+  RemotePath remote;
+  remote.fs = sftp::SftpFileSystem::Connect(options);
+  remote.path = url.path;
+  remote.shown = sftp::FormatSftpUrl(options, url.path);
+  std::weak_ptr<sftp::SftpFileSystem> weak = remote.fs;
+  cancel_ids_.push_back(cancel->OnCancel([weak] {
+    if (auto fs = weak.lock()) fs->Interrupt();
+  }));
+  return remote;
+}
+
+std::function<void(uint64_t)> TaskContext::ShowCopy(const std::string& what, uint64_t total) {
+  if (!activity) return nullptr;
+  {
+    std::lock_guard<std::mutex> lock(activity->mu);
+    activity->session.reset();
+    activity->what = what;
+  }
+  activity->counts_bytes = true;
+  activity->expected_rows = total;
+  activity->rows = 0;
+  Activity* a = activity;
+  return [a](uint64_t done) { a->rows = done; };
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ec;
+  if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+}
+
+void ScratchDir::Create(const std::string& path) {
+  path_ = path;
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+  std::filesystem::create_directories(path_, ec);
+  if (ec) throw IoError("cannot create folder '" + path_ + "': " + ec.message(), false);
 }
 
 TaskContext::~TaskContext() {

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -12,6 +13,7 @@
 #include "engine/engine.h"
 #include "lake/lake.h"
 #include "pipeline/spec.h"
+#include "sftp/sftp.h"
 #include "state/state_store.h"
 
 namespace sluice::tasks {
@@ -44,6 +46,28 @@ struct Activity {
   std::atomic<bool> counts_bytes{false};
 };
 
+// A folder made empty when set and removed when this object goes, however the attempt ends.
+class ScratchDir {
+ public:
+  ScratchDir() = default;
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  ~ScratchDir();
+  // Removes what an earlier attempt left at path, then creates it. Throws IoError.
+  void Create(const std::string& path);
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// An sftp:// location opened for a task: the connection, the path on it, and the URL to show.
+struct RemotePath {
+  std::shared_ptr<sftp::SftpFileSystem> fs;
+  std::string path;
+  std::string shown;
+};
+
 // Everything one attempt of one task needs. Owned by the runner; lives for the attempt.
 struct TaskContext {
   const pipeline::PipelineSpec* spec = nullptr;
@@ -67,6 +91,12 @@ struct TaskContext {
 
   // Opens an engine session that Cancel interrupts and the progress reporter watches.
   std::shared_ptr<engine::Session> Connect(const std::string& what, uint64_t total_bytes = 0);
+  // Connects to an sftp:// URL with the pipeline's connection (sftp::OptionsFor); Cancel
+  // interrupts a call in progress on it.
+  RemotePath ConnectSftp(const std::string& url, const std::string& connection);
+  // Shows a file copy of total bytes in the progress line; the returned function reports the
+  // bytes copied so far (fs::FileSystem::Progress).
+  std::function<void(uint64_t)> ShowCopy(const std::string& what, uint64_t total);
   // SQL that reads a dataset: the run's partition, or every partition when scope is "all".
   // Throws NotFound naming the producing task when the partition is not published.
   std::string RefSql(const std::string& dataset, const std::string& scope);
