@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what building and testing sluice needs: Debian packages, and DuckDB 1.4.4 LTS
+# Installs what building and testing sluice needs: Debian packages, the Hadoop jars of the HDFS
+# test cluster (scripts/servers/hdfs.sh install), and DuckDB 1.4.4 LTS
 # (prebuilt library from the npm package @duckdb/node-bindings-linux-x64, headers from the
 # duckdb npm package), verified by sha256 into third_party/duckdb (git-ignored).
 # Idempotent: a second run with everything present takes well under a second.
@@ -14,6 +15,7 @@ debian_packages=(
   libpq-dev libmariadb-dev nlohmann-json3-dev libcurl4-openssl-dev libhowardhinnant-date-dev
   libmicrohttpd-dev libssh-dev openssh-server
   python3 chromium chromium-driver
+  openjdk-17-jre-headless maven
 )
 
 missing=()
@@ -40,6 +42,12 @@ if ! python3 -c "import pytest, pymysql, psycopg2, pytz, crc32c, croniter, selen
   python3 -m pip install -q --disable-pip-version-check pytest duckdb==1.4.4 PyMySQL==1.1.1 pytz \
     psycopg2-binary==2.9.10 crc32c==2.7.1 croniter==7.0.0 selenium==4.51.0
 fi
+
+# The HDFS tests run a real NameNode + 2 DataNodes from the Hadoop 3.5.0 jars (Java 17, fetched
+# with Maven into the user cache, sha256-pinned). Here, not at test time, is where they are
+# downloaded; a no-op when the cache is complete. Before the DuckDB step, which exits early
+# when DuckDB is present.
+bash "$root/scripts/servers/hdfs.sh" install
 
 bindings_pkg="@duckdb/node-bindings-linux-x64@1.4.4-r.4"
 bindings_sha="732fac4dc6b8f198870b9c4bb6ddf13544466daca00ad28ba2f1d80de5d7aa4b"

@@ -15,6 +15,7 @@
 #include "common/strings.h"
 #include "common/time.h"
 #include "fs/file_system.h"
+#include "tasks/storage.h"
 
 namespace sluice::cli {
 
@@ -233,10 +234,7 @@ Workspace Workspace::FromSpec(pipeline::PipelineSpec spec, bool with_engine) {
   w.spec = std::move(spec);
   std::string state_dir = w.spec.ResolvePath(w.spec.state_dir);
   w.state = state::StateStore::Open(state_dir + "/state.db");
-  std::string root;
-  auto fs = fs::MakeFileSystem(w.spec.LakeUri(), &root);
-  fs->MakeDirs(root);
-  w.lake = std::make_unique<lake::Lake>(std::move(fs), root, w.state.get(), w.spec.name);
+  w.lake = tasks::OpenLake(w.spec, w.state.get(), state_dir, true);
   auto report = w.lake->Recover();
   if (report.rolled_back || report.rolled_forward) {
     std::cerr << "sluice: recovered " << report.rolled_forward + report.rolled_back

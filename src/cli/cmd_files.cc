@@ -1,5 +1,5 @@
-// sluice ls / get / put: quick manual checks of a remote folder with the same connection
-// settings as the pipeline (sftp:// today), and plain local paths.
+// sluice ls / get / put, and sluice dfs put|get|ls|rm: copies to and from a remote folder
+// (sftp:// or webhdfs://) with the same settings as the pipeline, and plain local paths.
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +14,7 @@
 #include "fs/file_system.h"
 #include "runner/progress.h"
 #include "sftp/sftp.h"
+#include "webhdfs/webhdfs.h"
 
 namespace sluice::cli {
 namespace {
@@ -27,6 +28,9 @@ std::vector<Flag> RemoteFlags(std::vector<Flag> flags) {
       {"known-hosts", true, "known_hosts file (default: ~/.ssh/known_hosts)"},
       {"accept-new-host-key", false, "trust and record the key of a host not yet known"},
       {"timeout", true, "seconds to wait for the server in any one step (default 30)"},
+      {"user", true,
+       "webhdfs://: the HDFS user to act as (default: hdfs.user of --pipeline, "
+       "else the OS user)"},
   };
   flags.insert(flags.end(), common.begin(), common.end());
   return flags;
@@ -36,15 +40,58 @@ std::vector<Flag> RemoteFlags(std::vector<Flag> flags) {
 struct Location {
   std::unique_ptr<fs::FileSystem> fs;
   std::string path;
-  std::string shown;  // for messages
-  sftp::SftpFileSystem* remote = nullptr;
+  std::string shown;                // for messages
+  std::function<void()> interrupt;  // stops a remote call in progress, or null
 };
+
+Location OpenWebHdfs(Args& a, const std::string& where) {
+  Location loc;
+  webhdfs::WebHdfsUrl url = webhdfs::ParseWebHdfsUrl(where);
+  std::unique_ptr<pipeline::PipelineSpec> spec;
+  if (a.Has("pipeline")) {
+    spec = std::make_unique<pipeline::PipelineSpec>(
+        pipeline::LoadPipelineOrThrow(a.Get("pipeline"), ParseVars(a)));
+  }
+  webhdfs::WebHdfsOptions o = webhdfs::OptionsFor(spec.get(), url, a.Get("user"));
+  if (a.Has("timeout")) o.timeout_seconds = static_cast<int>(a.GetInt("timeout", 60, 1, 86400));
+  std::shared_ptr<webhdfs::WebHdfsFileSystem> remote = webhdfs::WebHdfsFileSystem::Make(o);
+  loc.interrupt = [remote] { remote->Interrupt(); };
+  loc.path = url.path;
+  if (EndsWith(where, "/") && loc.path.back() != '/') loc.path += "/";
+  loc.shown = webhdfs::FormatWebHdfsUrl(o, loc.path);
+  // The Location owns the file system; the interrupt hook shares it.
+  struct Shared : fs::FileSystem {
+    std::shared_ptr<fs::FileSystem> fs;
+    bool Stat(const std::string& p, fs::FileInfo* i) override { return fs->Stat(p, i); }
+    std::vector<fs::FileInfo> List(const std::string& d) override { return fs->List(d); }
+    void MakeDirs(const std::string& d) override { fs->MakeDirs(d); }
+    void Rename(const std::string& f, const std::string& t) override { fs->Rename(f, t); }
+    void DeleteRecursive(const std::string& p) override { fs->DeleteRecursive(p); }
+    std::string ReadFile(const std::string& p) override { return fs->ReadFile(p); }
+    void WriteFile(const std::string& p, const std::string& d) override { fs->WriteFile(p, d); }
+    void Upload(const std::string& l, const std::string& p, const Progress& pr) override {
+      fs->Upload(l, p, pr);
+    }
+    void Download(const std::string& p, const std::string& l, const Progress& pr) override {
+      fs->Download(p, l, pr);
+    }
+    std::string scheme() const override { return fs->scheme(); }
+  };
+  auto shared = std::make_unique<Shared>();
+  shared->fs = remote;
+  loc.fs = std::move(shared);
+  return loc;
+}
 
 Location Open(Args& a, const std::string& where) {
   Location loc;
+  if (webhdfs::IsWebHdfsUrl(where)) return OpenWebHdfs(a, where);
+  if (a.Has("user")) throw UsageError("--user is for webhdfs:// URLs; put an sftp user in the URL");
   if (!sftp::IsSftpUrl(where)) {
     if (where.find("://") != std::string::npos) {
-      throw UsageError("'" + where + "': unknown scheme (use sftp://host/path or a local path)");
+      throw UsageError("'" + where +
+                       "': unknown scheme (use sftp://host/path, webhdfs://namenode:9870/path "
+                       "or a local path)");
     }
     loc.fs = fs::MakeLocalFileSystem();
     loc.path = std::filesystem::absolute(where).lexically_normal().string();
@@ -71,7 +118,8 @@ Location Open(Args& a, const std::string& where) {
   if (a.Has("accept-new-host-key")) o.host_key_policy = "accept-new";
   if (a.Has("timeout")) o.timeout_seconds = static_cast<int>(a.GetInt("timeout", 30, 1, 86400));
   auto remote = sftp::SftpFileSystem::Connect(o);
-  loc.remote = remote.get();
+  sftp::SftpFileSystem* raw = remote.get();
+  loc.interrupt = [raw] { raw->Interrupt(); };
   loc.path = url.path;
   if (EndsWith(where, "/") && loc.path.back() != '/') loc.path += "/";
   loc.shown = sftp::FormatSftpUrl(o, loc.path);
@@ -85,10 +133,8 @@ int Interruptible(Location& loc, const std::string& what, Fn fn) {
   CancelToken cancel;
   Interrupts interrupts(cancel, "sluice: interrupted; stopping " + what);
   int id = -1;
-  if (loc.remote) {
-    sftp::SftpFileSystem* remote = loc.remote;
-    id = cancel.OnCancel([remote] { remote->Interrupt(); });
-  }
+  if (loc.interrupt) id = cancel.OnCancel(loc.interrupt);
+  CancelScope scope(&cancel);
   int rc;
   try {
     rc = fn();
@@ -143,7 +189,9 @@ int CmdPut(Args& a) {
     fs::PublishFile(*loc.fs, local, path,
                     a.Has("overwrite") ? fs::IfExists::kReplace : fs::IfExists::kFail, progress);
     line.Clear();
-    std::cout << "put " << local << " -> " << path << " (" << HumanBytes(st.st_size) << ")\n";
+    std::string shown = loc.shown;
+    if (EndsWith(shown, "/")) shown += fs::BaseName(local);
+    std::cout << "put " << local << " -> " << shown << " (" << HumanBytes(st.st_size) << ")\n";
     return 0;
   });
 }
@@ -182,6 +230,50 @@ int CmdGet(Args& a) {
   });
 }
 
+int CmdRm(Args& a) {
+  Location loc = Open(a, a.positional[0]);
+  return Interruptible(loc, "rm", [&] {
+    std::string path = loc.path;
+    if (path.size() > 1 && path.back() == '/') path.pop_back();
+    fs::FileInfo info;
+    if (!loc.fs->Stat(path, &info)) throw NotFound(loc.shown + ": no such file or folder");
+    if (info.is_dir && !a.Has("recursive")) {
+      throw InvalidInput(loc.shown +
+                         " is a folder; add --recursive to delete it and everything "
+                         "in it");
+    }
+    loc.fs->DeleteRecursive(path);
+    std::cout << "removed " << loc.shown << "\n";
+    return 0;
+  });
+}
+
+// sluice dfs ACTION ...: the seeds' `hdfs dfs -put/-get/-ls/-rm`, on WebHDFS.
+int CmdDfs(Args& a) {
+  static const std::map<std::string, std::pair<size_t, int (*)(Args&)>> kActions = {
+      {"put", {2, CmdPut}}, {"get", {1, CmdGet}}, {"ls", {1, CmdLs}}, {"rm", {1, CmdRm}}};
+  std::string action = a.positional[0];
+  auto it = kActions.find(action);
+  if (it == kActions.end()) {
+    throw UsageError("dfs " + action + ": unknown action (put, get, ls or rm)");
+  }
+  a.positional.erase(a.positional.begin());
+  size_t max = action == "get" ? 2 : it->second.first;
+  if (a.positional.size() < it->second.first || a.positional.size() > max) {
+    throw UsageError("dfs " + action + " takes " +
+                     (action == "put"   ? std::string("LOCAL URL")
+                      : action == "get" ? std::string("URL [LOCAL]")
+                                        : std::string("URL")));
+  }
+  const std::string& url = action == "put" ? a.positional[1] : a.positional[0];
+  if (!webhdfs::IsWebHdfsUrl(url)) {
+    throw UsageError("dfs " + action + ": '" + url +
+                     "' is not a webhdfs:// URL (webhdfs://namenode:9870/path)");
+  }
+  if (a.Has("recursive") && action != "rm") throw UsageError("--recursive is for dfs rm");
+  return it->second.second(a);
+}
+
 const char* kRemoteExamples =
     "  sluice ls sftp://etl@bi.example.com/upload/\n"
     "  sluice put out/sales.csv sftp://etl@bi.example.com/upload/ --key-file ~/.ssh/id_ed25519\n"
@@ -210,6 +302,33 @@ Command GetCommand() {
           1,
           2,
           CmdGet};
+}
+
+Command DfsCommand() {
+  return {"dfs",
+          "HDFS files over WebHDFS: put (the daily upload), get, ls, rm",
+          "sluice dfs put LOCAL webhdfs://nn:9870/path[/] [--overwrite] [--user U]\n"
+          "       sluice dfs get webhdfs://nn:9870/path [LOCAL] [--overwrite]\n"
+          "       sluice dfs ls webhdfs://nn:9870/path\n"
+          "       sluice dfs rm webhdfs://nn:9870/path [--recursive]",
+          WithPipelineFlags({
+              {"overwrite", false, "put/get: replace an existing file"},
+              {"recursive", false, "rm: delete a folder and everything in it"},
+              {"user", true,
+               "the HDFS user to act as (default: hdfs.user of --pipeline, else "
+               "the OS user)"},
+              {"pipeline", true,
+               "take the hdfs: settings (https, ca_file, delegation_token, "
+               "replication) from this pipeline file"},
+              {"timeout", true, "seconds a call may wait for the cluster (default 60)"},
+          }),
+          "  sluice dfs put incoming/citizens_data_20261122.csv webhdfs://nn:9870/landing/\n"
+          "  sluice dfs ls webhdfs://nn:9870/landing --user etl\n"
+          "  sluice dfs get webhdfs://nn:9870/landing/citizens_data_20261122.csv /tmp/\n"
+          "  sluice dfs rm webhdfs://nn:9870/landing/old --recursive --pipeline pipeline.yaml\n",
+          2,
+          3,
+          CmdDfs};
 }
 
 Command PutCommand() {

@@ -28,6 +28,7 @@ Command ExportCommand();
 Command LsCommand();
 Command GetCommand();
 Command PutCommand();
+Command DfsCommand();
 
 int Main(const std::vector<std::string>& args) {
   tasks::RegisterTaskKinds();
@@ -54,7 +55,8 @@ int Main(const std::vector<std::string>& args) {
        ExportCommand(),
        LsCommand(),
        GetCommand(),
-       PutCommand()},
+       PutCommand(),
+       DfsCommand()},
       "\nexit codes: 0 success, 1 a task failed, 2 bad usage or invalid pipeline file, "
       "130 interrupted\n"};
   return Dispatch(program, args);

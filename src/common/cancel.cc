@@ -66,6 +66,16 @@ bool CancelToken::SleepFor(std::chrono::milliseconds d) {
   return !cv_.wait_for(lock, d, [this] { return cancelled_; });
 }
 
+namespace {
+thread_local const CancelToken* current_cancel = nullptr;
+}  // namespace
+
+CancelScope::CancelScope(const CancelToken* token) : previous_(current_cancel) {
+  current_cancel = token;
+}
+CancelScope::~CancelScope() { current_cancel = previous_; }
+const CancelToken* CancelScope::Current() { return current_cancel; }
+
 void FaultPoint(const char* name) {
   const char* spec = std::getenv("SLUICE_FAULT");
   if (spec == nullptr) return;

@@ -35,6 +35,22 @@ class CancelToken {
   int next_id_ = 0;                                 // Guarded by mu_
 };
 
+// Makes token the current thread's cancel token while in scope, so that code far from the
+// task's context (a file system's transfer loop, say) stops at Ctrl-C or a timeout: it checks
+// CancelScope::Current(). Scopes nest; the innermost wins.
+class CancelScope {
+ public:
+  explicit CancelScope(const CancelToken* token);
+  ~CancelScope();
+  CancelScope(const CancelScope&) = delete;
+  CancelScope& operator=(const CancelScope&) = delete;
+  // The innermost scope's token of this thread, or nullptr.
+  static const CancelToken* Current();
+
+ private:
+  const CancelToken* previous_;
+};
+
 // Test hook for crash tests: when the environment variable SLUICE_FAULT is "kill:<name>",
 // the process sends itself SIGKILL on reaching FaultPoint("<name>"); "pause:<name>" prints
 // "sluice: paused at <name>" on stderr and sleeps until killed; "stop:<name>" prints "sluice:

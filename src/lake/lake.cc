@@ -95,14 +95,56 @@ std::string Lake::PartitionPath(const std::string& dataset, const std::string& d
   return fs::JoinPath(DatasetPath(dataset), PartitionName(ds));
 }
 
+void Lake::UseLocalDir(const std::string& local_dir, uint64_t cache_bytes) {
+  local_dir_ = local_dir;
+  local_ = fs::MakeLocalFileSystem();
+  cache_ = std::make_unique<FileCache>(fs::JoinPath(local_dir, "cache"), cache_bytes);
+}
+
+std::string Lake::Describe() const {
+  if (!remote()) return root_;
+  return fs_->scheme() + "://" + root_;
+}
+
+std::string Lake::WorkPath(const std::string& rel) const {
+  if (!remote()) return fs::JoinPath(root_, rel);
+  if (local_dir_.empty()) {
+    throw Internal("a " + fs_->scheme() + " lake needs a local folder (Lake::UseLocalDir)");
+  }
+  return fs::JoinPath(local_dir_, rel);
+}
+
 std::string Lake::StagingDir(int64_t run_id, int64_t attempt_id, const std::string& dataset,
                              const std::string& ds) {
-  std::string dir =
-      fs::JoinPath(root_, "_staging/" + owner_ + "/" + std::to_string(run_id) + "/" +
-                              std::to_string(attempt_id) + "/" + dataset + "/" + PartitionName(ds));
-  fs_->DeleteRecursive(dir);
-  fs_->MakeDirs(dir);
+  std::string dir = WorkPath("_staging/" + owner_ + "/" + std::to_string(run_id) + "/" +
+                             std::to_string(attempt_id) + "/" + dataset + "/" + PartitionName(ds));
+  fs::FileSystem& work = remote() ? *local_ : *fs_;
+  work.DeleteRecursive(dir);
+  work.MakeDirs(dir);
   return dir;
+}
+
+std::string Lake::ScratchDir(int64_t run_id, int64_t attempt_id, const std::string& name) {
+  std::string dir = WorkPath("_staging/" + owner_ + "/" + std::to_string(run_id) + "/" +
+                             std::to_string(attempt_id) + "/fetch/" + name);
+  fs::FileSystem& work = remote() ? *local_ : *fs_;
+  work.DeleteRecursive(dir);
+  work.MakeDirs(dir);
+  return dir;
+}
+
+std::string Lake::UploadStaging(const std::string& local_dir) {
+  std::string rel = local_dir.substr(local_dir_.size());
+  std::string remote_dir = fs::JoinPath(root_, rel);
+  fs_->DeleteRecursive(remote_dir);
+  fs_->MakeDirs(remote_dir);
+  for (const auto& f : local_->List(local_dir)) {
+    if (f.is_dir) continue;
+    // The staging folder is private to the attempt: the publish rename is what readers see.
+    fs_->Upload(f.path, fs::JoinPath(remote_dir, f.name), nullptr);
+    FaultPoint("publish.after_upload");
+  }
+  return remote_dir;
 }
 
 void Lake::RemoveIfEmpty(const std::string& dir) {
@@ -112,6 +154,13 @@ void Lake::RemoveIfEmpty(const std::string& dir) {
 
 void Lake::CleanupRun(int64_t run_id) {
   fs_->DeleteRecursive(RunStagingDir(run_id));
+  if (remote() && local_) {
+    std::string mine = fs::JoinPath(local_dir_, "_staging/" + owner_);
+    local_->DeleteRecursive(fs::JoinPath(mine, std::to_string(run_id)));
+    fs::FileInfo info;
+    if (local_->Stat(mine, &info) && local_->List(mine).empty()) local_->DeleteRecursive(mine);
+    cache_->Unpin();
+  }
   for (const char* area : {"_staging", "_trash"}) {
     RemoveIfEmpty(fs::JoinPath(root_, std::string(area) + "/" + owner_));
     RemoveIfEmpty(fs::JoinPath(root_, area));
@@ -135,12 +184,10 @@ Manifest Lake::Publish(const PublishRequest& req) {
   m.sources = req.sources;
   m.created_at = NowIso();
   uint32_t combined = 0;
-  for (const auto& f : fs_->List(req.staging_dir)) {
+  // The files are local: on a remote lake they are checksummed before the upload.
+  fs::FileSystem& work = remote() ? *local_ : *fs_;
+  for (const auto& f : work.List(req.staging_dir)) {
     if (f.is_dir || f.name == kManifestName) continue;
-    if (!fs_->engine_native()) {
-      throw Internal("publishing on a " + fs_->scheme() +
-                     " lake needs checksums from that file system");
-    }
     std::string crc = Crc32cOfFile(f.path);
     m.files.push_back({f.name, f.size, crc});
     m.bytes += f.size;
@@ -149,7 +196,21 @@ Manifest Lake::Publish(const PublishRequest& req) {
   char hex[16];
   std::snprintf(hex, sizeof hex, "%08x", combined);
   m.checksum = hex;
-  fs_->WriteFile(fs::JoinPath(req.staging_dir, kManifestName), m.ToJson());
+  std::string staging = req.staging_dir;
+  // On a remote lake the local staging folder goes when Publish returns, whatever happens;
+  // its files move into the read cache first when the publish succeeded.
+  struct LocalCleanup {
+    fs::FileSystem* local;
+    std::string dir;
+    ~LocalCleanup() {
+      try {
+        if (local) local->DeleteRecursive(dir);
+      } catch (const Error&) {
+      }
+    }
+  } cleanup{remote() ? local_.get() : nullptr, req.staging_dir};
+  if (remote()) staging = UploadStaging(req.staging_dir);
+  fs_->WriteFile(fs::JoinPath(staging, kManifestName), m.ToJson());
   FaultPoint("publish.before_journal");
 
   std::string final_path = PartitionPath(req.dataset, req.ds);
@@ -158,7 +219,7 @@ Manifest Lake::Publish(const PublishRequest& req) {
   entry.attempt_id = req.attempt_id;
   entry.dataset = req.dataset;
   entry.partition = m.partition;
-  entry.staging_path = req.staging_dir;
+  entry.staging_path = staging;
   entry.final_path = final_path;
   entry.backup_path = fs::JoinPath(TrashDir(req.attempt_id), req.dataset + "/" + m.partition);
   int64_t journal_id = state_->JournalBegin(entry);  // the lease check
@@ -174,7 +235,7 @@ Manifest Lake::Publish(const PublishRequest& req) {
       state_->JournalStep(journal_id, "moved_aside");
       FaultPoint("publish.after_move_aside");
     }
-    fs_->Rename(req.staging_dir, final_path);
+    fs_->Rename(staging, final_path);
     // The new partition is in place; until the next step the journal does not know it, and
     // recovery tells by the manifest's attempt id.
     FaultPoint("publish.before_renamed_step");
@@ -188,6 +249,13 @@ Manifest Lake::Publish(const PublishRequest& req) {
   FaultPoint("publish.after_rename");
   fs_->DeleteRecursive(TrashDir(req.attempt_id));
   state_->JournalDone(journal_id);
+  if (remote()) {
+    // Downstream tasks read what was just written from here instead of downloading it.
+    for (const auto& f : m.files) {
+      cache_->Adopt(fs::JoinPath(req.staging_dir, f.name), m.dataset, m.partition, f.name,
+                    f.crc32c);
+    }
+  }
   return m;
 }
 
@@ -226,10 +294,17 @@ std::vector<std::string> Lake::ListDatasets() {
   return out;
 }
 
-std::vector<std::string> Lake::FilePaths(const Manifest& m) const {
+std::vector<std::string> Lake::FilePaths(const Manifest& m) {
   std::string dir = PartitionPath(m.dataset, m.partition.substr(3));
   std::vector<std::string> out;
-  for (const auto& f : m.files) out.push_back(fs::JoinPath(dir, f.name));
+  for (const auto& f : m.files) {
+    std::string path = fs::JoinPath(dir, f.name);
+    if (remote()) {
+      if (!cache_) throw Internal("a remote lake needs a local folder (Lake::UseLocalDir)");
+      path = cache_->Get(*fs_, path, m.dataset, m.partition, f.name, f.bytes, f.crc32c);
+    }
+    out.push_back(path);
+  }
   return out;
 }
 
@@ -304,7 +379,20 @@ RecoveryReport Lake::Recover() {
     RemoveIfEmpty(fs::JoinPath(root_, std::string(area) + "/" + owner_));
     RemoveIfEmpty(fs::JoinPath(root_, area));
   }
+  if (remote() && local_) RecoverLocal();
   return report;
+}
+
+void Lake::RecoverLocal() {
+  std::string staging = fs::JoinPath(local_dir_, "_staging/" + owner_);
+  fs::FileInfo info;
+  if (!local_->Stat(staging, &info)) return;
+  for (const auto& run_dir : local_->List(staging)) {
+    auto run = state_->GetRun(std::atoll(run_dir.name.c_str()));
+    if (run && run->status == "running") continue;
+    local_->DeleteRecursive(run_dir.path);
+  }
+  cache_->Trim();
 }
 
 std::string ReadParquetSql(const std::vector<std::string>& files, bool with_ds) {

@@ -8,6 +8,7 @@
 
 #include "engine/engine.h"
 #include "fs/file_system.h"
+#include "lake/file_cache.h"
 #include "state/state_store.h"
 
 namespace sluice::lake {
@@ -84,11 +85,25 @@ class Lake {
   const std::string& root() const { return root_; }
   fs::FileSystem* fs() { return fs_.get(); }
 
+  // For a lake on a file system the engine cannot read or write directly (HDFS): local_dir
+  // holds each attempt's staging folder until Publish uploads it, and a cache of downloaded
+  // partition files of at most cache_bytes (FileCache). Call before any task runs.
+  void UseLocalDir(const std::string& local_dir, uint64_t cache_bytes);
+  // True when the lake's files are not on local disk (they go through the local folder).
+  bool remote() const { return !fs_->engine_native(); }
+  // The lake's location as the user wrote it, for messages: a path or a URI.
+  std::string Describe() const;
+
   // Path of a dataset partition's published folder.
   std::string PartitionPath(const std::string& dataset, const std::string& ds) const;
-  // Creates and returns an empty staging folder for one attempt's output of a partition.
+  // Creates and returns an empty staging folder for one attempt's output of a partition. It
+  // is always a local path the engine writes to: on a remote lake, a folder under the local
+  // dir that Publish uploads.
   std::string StagingDir(int64_t run_id, int64_t attempt_id, const std::string& dataset,
                          const std::string& ds);
+  // Creates and returns an empty local folder for an attempt's intermediate files, which are
+  // never published; removed with the run's staging.
+  std::string ScratchDir(int64_t run_id, int64_t attempt_id, const std::string& name);
 
   // Publishes the staging folder as the dataset's partition for ds, replacing any older one:
   // checksums the files, writes _SUCCESS, journals, moves the old partition aside, renames.
@@ -102,8 +117,9 @@ class Lake {
   std::vector<std::string> ListPartitions(const std::string& dataset);
   // Datasets that have at least one published partition.
   std::vector<std::string> ListDatasets();
-  // Absolute paths of a manifest's files.
-  std::vector<std::string> FilePaths(const Manifest& manifest) const;
+  // Local paths of a manifest's files that the engine can read: the files themselves on a
+  // local lake, verified copies in the cache on a remote one.
+  std::vector<std::string> FilePaths(const Manifest& manifest);
 
   // What a reader needs of a dataset: the partition ds, or every published partition when ds
   // is empty. nullopt when there is none. Resolved through the manifests only.
@@ -128,8 +144,17 @@ class Lake {
   // <root>/_trash/<owner>/<attempt>.
   std::string TrashDir(int64_t attempt_id) const;
   void RemoveIfEmpty(const std::string& dir);
+  // The folder tasks write into for rel (a path under _staging/): local on a remote lake.
+  std::string WorkPath(const std::string& rel) const;
+  // Uploads a local staging folder into the lake's own staging; returns the remote folder.
+  std::string UploadStaging(const std::string& local_dir);
+  // Removes local staging folders of runs that no longer run.
+  void RecoverLocal();
 
   std::unique_ptr<fs::FileSystem> fs_;
+  std::unique_ptr<fs::FileSystem> local_;  // set by UseLocalDir
+  std::string local_dir_;
+  std::unique_ptr<FileCache> cache_;
   std::string root_;
   state::StateStore* state_;
   std::string owner_;

@@ -30,7 +30,7 @@ const std::vector<std::string> kTopKeys = {
     "pipeline",   "description",     "schedule", "timezone",    "start_date", "end_date",
     "catchup",    "max_active_runs", "defaults", "lake",        "warehouse",  "state",
     "engine",     "max_parallel",    "vars",     "connections", "pools",      "on_failure",
-    "on_success", "on_late",         "deadline", "tasks"};
+    "on_success", "on_late",         "deadline", "hdfs",        "tasks"};
 const std::vector<std::string> kDefaultKeys = {"retries", "retry_delay", "max_retry_delay",
                                                "timeout"};
 const std::vector<std::string> kCommonTaskKeys = {"id",      "kind",        "after",
@@ -433,12 +433,19 @@ void ParseCsvImport(Reader& r, const YAML::Node& n, TaskSpec& t, std::vector<Tem
   }
   if (n["connection"]) c.connection = r.Str(n["connection"], "connection").value_or("");
   bool remote = StartsWith(c.path, "sftp://") || StartsWith(c.glob, "sftp://");
-  if (StartsWith(c.glob, "sftp://")) {
+  bool hdfs = StartsWith(c.path, "webhdfs://") || StartsWith(c.path, "swebhdfs://");
+  if (StartsWith(c.glob, "sftp://") || StartsWith(c.glob, "webhdfs://") ||
+      StartsWith(c.glob, "swebhdfs://")) {
     r.Error(n["glob"], "csv_import '" + t.id +
-                           "': glob: reads local files; for SFTP name one file with path: "
-                           "sftp://host/folder/name_{{ ds }}.csv");
+                           "': glob: reads local files; for SFTP or HDFS name one file with "
+                           "path: sftp://host/folder/name_{{ ds }}.csv");
   }
-  if (!c.connection.empty() && !remote) {
+  if (hdfs && n["connection"]) {
+    r.Error(n["connection"], "csv_import '" + t.id +
+                                 "': connection: is for sftp:// paths; a webhdfs:// path takes "
+                                 "its settings from the pipeline's hdfs: section");
+  }
+  if (!c.connection.empty() && !remote && !hdfs) {
     r.Error(n["connection"],
             "csv_import '" + t.id + "': connection: is for an sftp:// path; path: is local");
   }
@@ -1130,9 +1137,60 @@ PipelineSpec LoadPipeline(const std::string& path,
     spec.lake = r.Str(root["lake"], "lake").value_or(spec.lake);
     auto pos = spec.lake.find("://");
     std::string scheme = pos == std::string::npos ? "file" : spec.lake.substr(0, pos);
-    if (scheme != "file") {
-      r.Error(root["lake"], "lake '" + spec.lake + "': scheme '" + scheme +
-                                "' is not available in this build (use a path or file:///path)");
+    if (scheme != "file" && scheme != "webhdfs" && scheme != "swebhdfs") {
+      r.Error(root["lake"], "lake '" + spec.lake + "': unknown scheme '" + scheme +
+                                "' (use a path, file:///path or webhdfs://namenode:9870/path)");
+    } else if (scheme != "file" &&
+               (spec.lake.size() <= pos + 3 || spec.lake.find('/', pos + 3) == std::string::npos ||
+                spec.lake.find('/', pos + 3) + 1 >= spec.lake.size())) {
+      r.Error(root["lake"],
+              "lake '" + spec.lake + "' needs a host and a folder: webhdfs://namenode:9870/lake");
+    }
+  }
+  if (root["hdfs"] && r.IsMap(root["hdfs"], "hdfs")) {
+    static const std::vector<std::string> kHdfsKeys = {
+        "user",        "https",   "ca_file", "delegation_token",
+        "replication", "timeout", "retries", "cache_size"};
+    spec.hdfs.name = "hdfs";
+    spec.hdfs.type = "hdfs";
+    spec.hdfs.mark = MarkOf(root["hdfs"]);
+    for (auto kv = root["hdfs"].begin(); kv != root["hdfs"].end(); ++kv) {
+      std::string key = kv->first.Scalar();
+      if (std::find(kHdfsKeys.begin(), kHdfsKeys.end(), key) == kHdfsKeys.end()) {
+        r.Error(kv->first, "hdfs." + key + " is not an option; known: " + Join(kHdfsKeys, ", "));
+        continue;
+      }
+      if (!kv->second.IsScalar()) {
+        r.Error(kv->second, "hdfs." + key + " must be a value");
+        continue;
+      }
+      std::string v = kv->second.Scalar();
+      spec.hdfs.options[key] = v;
+      if (v.find("${") != std::string::npos) {
+        try {
+          ResolveSecret(v, spec.dir, "hdfs." + key);
+        } catch (const sluice::Error& e) {
+          r.Error(kv->second, e.what());
+        }
+      } else if (key == "https" && v != "true" && v != "false") {
+        r.Error(kv->second, "hdfs.https must be true or false");
+      } else if ((key == "replication" || key == "retries") &&
+                 (v.empty() || v.size() > 3 ||
+                  v.find_first_not_of("0123456789") != std::string::npos ||
+                  (key == "replication" && std::atoi(v.c_str()) < 1))) {
+        r.Error(kv->second, "hdfs." + key + " must be a whole number" +
+                                (key == "replication" ? " from 1 (e.g. 2)" : " (e.g. 4)"));
+      } else if (key == "timeout") {
+        r.Duration(kv->second, "hdfs.timeout");
+      } else if (key == "cache_size") {
+        if (!ParseBytes(v)) {
+          r.Error(kv->second, "hdfs.cache_size '" + v + "' is not a size (e.g. 20GB)");
+        }
+      } else if (key == "delegation_token" && !v.empty()) {
+        r.Error(kv->second,
+                "hdfs.delegation_token: write the token as ${env:NAME} or ${file:PATH}, never in "
+                "the pipeline file");
+      }
     }
   }
   if (root["warehouse"])

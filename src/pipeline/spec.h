@@ -193,6 +193,9 @@ struct PipelineSpec {
   int max_parallel = 4;
   std::map<std::string, std::string> vars;
   std::map<std::string, ConnectionSpec> connections;
+  // The hdfs: section (docs/hdfs.md): how to reach a webhdfs:// lake or path. Its options are
+  // raw like a connection's (name "hdfs", type "hdfs"); secrets resolve when used.
+  ConnectionSpec hdfs;
   std::vector<TaskSpec> tasks;  // in file order
 
   const TaskSpec* FindTask(const std::string& id) const;

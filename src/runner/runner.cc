@@ -347,6 +347,7 @@ class Execution {
             int64_t attempt_id, int attempt) {
     std::optional<Error> error;
     state::TaskCounts counts, partial;
+    CancelScope cancel_scope(&attempt_cancel);  // the lake's transfers stop with the attempt
     try {
       tasks::TaskContext ctx;
       ctx.partial_counts = &partial;

@@ -9,6 +9,7 @@
 #include "common/time.h"
 #include "fs/file_system.h"
 #include "scheduler/actions.h"
+#include "tasks/storage.h"
 
 namespace sluice::server {
 namespace {
@@ -66,9 +67,7 @@ std::shared_ptr<PipelineEntry> Catalog::Load(const std::string& file,
   try {
     e->state_dir = spec.ResolvePath(spec.state_dir);
     e->state = StoreFor(e->state_dir);
-    std::string root;
-    auto fs = fs::MakeFileSystem(spec.LakeUri(), &root);
-    e->lake = std::make_shared<lake::Lake>(std::move(fs), root, e->state, spec.name);
+    e->lake = tasks::OpenLake(spec, e->state, e->state_dir, false);
   } catch (const Error& ex) {
     e->problems.push_back(file + ": " + ex.what());
     return e;

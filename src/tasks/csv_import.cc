@@ -30,6 +30,7 @@
 #include "fs/file_system.h"
 #include "sftp/sftp.h"
 #include "tasks/task.h"
+#include "webhdfs/webhdfs.h"
 
 namespace sluice::tasks {
 namespace {
@@ -170,7 +171,7 @@ class CsvImport {
       }
     } else {
       std::string rendered = ctx_.Render(c_.path, ctx_.Name() + " path");
-      if (sftp::IsSftpUrl(rendered)) {
+      if (IsRemoteUrl(rendered)) {
         paths.push_back(Fetch(rendered));
       } else {
         std::string path = ctx_.spec->ResolvePath(rendered);
@@ -230,10 +231,10 @@ class CsvImport {
     }
   }
 
-  // Copies an sftp:// input to a local folder of this attempt (whole, size checked), after the
-  // sensor (wait:) says it is complete. Returns the local path.
+  // Copies an sftp:// or webhdfs:// input to a local folder of this attempt (whole, size checked),
+  // after the sensor (wait:) says it is complete. Returns the local path.
   std::string Fetch(const std::string& url_text) {
-    RemotePath remote = ctx_.ConnectSftp(url_text, c_.connection);
+    RemotePath remote = ctx_.ConnectRemote(url_text, c_.connection);
     const std::string& shown = remote.shown;
     if (c_.wait) WaitFor(*remote.fs, remote.path, shown);
     fs::FileInfo info;
@@ -274,6 +275,7 @@ class CsvImport {
     if (!w.marker.empty()) {
       marker = ctx_.Render(w.marker, ctx_.Name() + " wait.marker");
       if (sftp::IsSftpUrl(marker)) marker = sftp::ParseSftpUrl(marker).path;
+      if (webhdfs::IsWebHdfsUrl(marker)) marker = webhdfs::ParseWebHdfsUrl(marker).path;
       if (!StartsWith(marker, "/")) marker = fs::JoinPath(fs::ParentPath(path), marker);
     }
     auto timeout = w.timeout.count() > 0 ? w.timeout : t_.timeout;

@@ -1125,10 +1125,7 @@ class Importer {
     bool post = t.incremental == "lastmodified" || (!t.lookback.empty() && !low_used.empty());
     std::string fetch_dir = staging;
     if (post) {
-      fetch_dir = ctx_.lake->RunStagingDir(ctx_.run_id) + "/" + std::to_string(ctx_.attempt_id) +
-                  "/fetch/" + t.into;
-      ctx_.lake->fs()->DeleteRecursive(fetch_dir);
-      ctx_.lake->fs()->MakeDirs(fetch_dir);
+      fetch_dir = ctx_.lake->ScratchDir(ctx_.run_id, ctx_.attempt_id, t.into);
     }
     RangeQueue queue(ranges);
     std::atomic<uint64_t> rows{0};
@@ -1205,7 +1202,7 @@ class Importer {
     uint64_t written = fetched;
     if (post) {
       written = MergeIncremental(*session, job, key, prev, files, staging);
-      ctx_.lake->fs()->DeleteRecursive(fetch_dir);
+      std::filesystem::remove_all(fetch_dir);
     }
     std::string wm = watermark.empty() ? "" : watermark.dump();
     PublishStaged(ctx_, *session, t.into, staging, written, wm);

@@ -13,6 +13,7 @@
 #include "sftp/sftp.h"
 #include "tasks/kinds.h"
 #include "tasks/task.h"
+#include "webhdfs/webhdfs.h"
 
 namespace sluice::tasks {
 namespace {
@@ -73,7 +74,11 @@ std::shared_ptr<const pipeline::TaskOptions> Parse(pipeline::KindParser& p, pipe
                     "' needs to: (a local path, or sftp://host/folder/name_{{ ds }}.csv)");
   }
   if (auto v = p.Connection("connection", {"sftp"})) o->connection = *v;
-  if (!o->connection.empty() && !o->to.empty() && !sftp::IsSftpUrl(o->to)) {
+  if (webhdfs::IsWebHdfsUrl(o->to) && !o->connection.empty()) {
+    p.Error("connection",
+            "connection: is for sftp:// targets; a webhdfs:// target takes its "
+            "settings from the pipeline's hdfs: section");
+  } else if (!o->connection.empty() && !o->to.empty() && !sftp::IsSftpUrl(o->to)) {
     p.Error("connection", "connection: is for sftp:// targets; to: '" + o->to +
                               "' is a local path (write to: sftp://host/path)");
   }
@@ -146,8 +151,8 @@ class FileExport {
 
   state::TaskCounts Run() {
     std::string target = ctx_.Render(o_.to, ctx_.Name() + " to");
-    if (sftp::IsSftpUrl(target)) {
-      RemotePath remote = ctx_.ConnectSftp(target, o_.connection);
+    if (IsRemoteUrl(target)) {
+      RemotePath remote = ctx_.ConnectRemote(target, o_.connection);
       return Export(*remote.fs, remote.path, remote.shown);
     }
     std::string path = ctx_.spec->ResolvePath(target);

@@ -8,6 +8,7 @@
 #include "common/time.h"
 #include "pipeline/template.h"
 #include "tasks/kinds.h"
+#include "webhdfs/webhdfs.h"
 
 namespace sluice::tasks {
 
@@ -42,18 +43,36 @@ std::shared_ptr<engine::Session> TaskContext::Connect(const std::string& what,
   return session;
 }
 
-RemotePath TaskContext::ConnectSftp(const std::string& url_text, const std::string& connection) {
+bool IsRemoteUrl(const std::string& text) {
+  return sftp::IsSftpUrl(text) || webhdfs::IsWebHdfsUrl(text);
+}
+
+RemotePath TaskContext::ConnectRemote(const std::string& url_text, const std::string& connection) {
+  RemotePath remote;
+  if (webhdfs::IsWebHdfsUrl(url_text)) {
+    webhdfs::WebHdfsUrl url = webhdfs::ParseWebHdfsUrl(url_text);
+    webhdfs::WebHdfsOptions options = webhdfs::OptionsFor(spec, url);
+    std::shared_ptr<webhdfs::WebHdfsFileSystem> fs = webhdfs::WebHdfsFileSystem::Make(options);
+    remote.path = url.path;
+    remote.shown = webhdfs::FormatWebHdfsUrl(options, url.path);
+    std::weak_ptr<webhdfs::WebHdfsFileSystem> weak = fs;
+    cancel_ids_.push_back(cancel->OnCancel([weak] {
+      if (auto fs = weak.lock()) fs->Interrupt();
+    }));
+    remote.fs = std::move(fs);
+    return remote;
+  }
   sftp::SftpUrl url = sftp::ParseSftpUrl(url_text);
   sftp::SftpOptions options = sftp::OptionsFor(spec, connection, url);
   log->Info("connecting to " + sftp::FormatSftpUrl(options, ""));
-  RemotePath remote;
-  remote.fs = sftp::SftpFileSystem::Connect(options);
+  std::shared_ptr<sftp::SftpFileSystem> fs = sftp::SftpFileSystem::Connect(options);
   remote.path = url.path;
   remote.shown = sftp::FormatSftpUrl(options, url.path);
-  std::weak_ptr<sftp::SftpFileSystem> weak = remote.fs;
+  std::weak_ptr<sftp::SftpFileSystem> weak = fs;
   cancel_ids_.push_back(cancel->OnCancel([weak] {
     if (auto fs = weak.lock()) fs->Interrupt();
   }));
+  remote.fs = std::move(fs);
   return remote;
 }
 

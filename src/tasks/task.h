@@ -61,9 +61,12 @@ class ScratchDir {
   std::string path_;
 };
 
-// An sftp:// location opened for a task: the connection, the path on it, and the URL to show.
+// True for the URLs a task can read from or write to remotely: sftp:// and webhdfs://.
+bool IsRemoteUrl(const std::string& text);
+
+// A remote location opened for a task: the file system, the path on it, and the URL to show.
 struct RemotePath {
-  std::shared_ptr<sftp::SftpFileSystem> fs;
+  std::shared_ptr<fs::FileSystem> fs;
   std::string path;
   std::string shown;
 };
@@ -91,9 +94,9 @@ struct TaskContext {
 
   // Opens an engine session that Cancel interrupts and the progress reporter watches.
   std::shared_ptr<engine::Session> Connect(const std::string& what, uint64_t total_bytes = 0);
-  // Connects to an sftp:// URL with the pipeline's connection (sftp::OptionsFor); Cancel
-  // interrupts a call in progress on it.
-  RemotePath ConnectSftp(const std::string& url, const std::string& connection);
+  // Opens an sftp:// URL with the pipeline's connection (sftp::OptionsFor), or a webhdfs://
+  // URL with its hdfs: section (webhdfs::OptionsFor); Cancel interrupts a call in progress.
+  RemotePath ConnectRemote(const std::string& url, const std::string& connection);
   // Shows a file copy of total bytes in the progress line; the returned function reports the
   // bytes copied so far (fs::FileSystem::Progress).
   std::function<void(uint64_t)> ShowCopy(const std::string& what, uint64_t total);

@@ -4,17 +4,21 @@ Use them from any conftest.py:
 
     import sys; from pathlib import Path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "servers"))
-    from conftest_fixtures import postgres_server, mariadb_server  # noqa: F401
+    from conftest_fixtures import postgres_server, mariadb_server, ssh_server, hdfs_cluster  # noqa: F401
 
-Both are session-scoped: one server each per pytest run, started on a free port in a fresh
+All are session-scoped: one server each per pytest run, started on free ports in a fresh
 temp folder, stopped and deleted at the end. A server that cannot be installed or started
 fails the tests that use it, with its log; it never skips them.
+
+hdfs_cluster is a real HDFS (hdfs.HdfsCluster): NameNode + 2 DataNodes, replication 2,
+WebHDFS at hdfs_cluster.url; its jars come from the cache that scripts/install-deps.sh fills.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from hdfs import HdfsCluster
 from servers import MariaDbServer, PostgresServer, ServerError
 from sshd import SshServer
 
@@ -70,3 +74,29 @@ def ssh_server():
         pytest.fail(f"OpenSSH sshd could not be started:\n{e}", pytrace=False)
     yield server
     server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def hdfs_cluster():
+    """A running HDFS (hdfs.HdfsCluster): NameNode + 2 DataNodes on 127.0.0.1, replication 2,
+    permissions on, superuser hdfs_cluster.superuser. Tests that kill or restart daemons
+    must leave both DataNodes and the NameNode running again."""
+    try:
+        HdfsCluster.install()
+    except ServerError as e:
+        pytest.fail(f"HDFS: the jars could not be installed:\n{e}", pytrace=False)
+    cluster, error = None, None
+    for _ in range(3):  # another port when one we picked was grabbed meanwhile
+        candidate = HdfsCluster()
+        try:
+            cluster = candidate.start()
+            break
+        except ServerError as e:
+            error = e
+            candidate.cleanup(ignore_errors=True)
+            if not any(m in str(e) for m in _PORT_TAKEN):
+                break
+    if cluster is None:
+        pytest.fail(f"HDFS could not be started:\n{error}", pytrace=False)
+    yield cluster
+    cluster.cleanup()

@@ -1,0 +1,502 @@
+#!/usr/bin/env bash
+# A throw-away HDFS cluster for tests: 1 NameNode + 2 DataNodes, three JVMs, on 127.0.0.1.
+#
+#   hdfs.sh install                 fetch the Hadoop 3.5.0 jars once into the cache (sha256-pinned)
+#   hdfs.sh start DIR               format (first use of DIR), start NN + 2 DNs, wait until ready
+#   hdfs.sh stop DIR                stop all daemons (SIGTERM, then SIGKILL); no JVM left
+#   hdfs.sh status DIR              print each daemon's state; exit 0 when all three run
+#   hdfs.sh kill-datanode DIR N     kill -9 DataNode N (1|2)
+#   hdfs.sh start-datanode DIR N    start DataNode N again, wait until 2 DataNodes are live
+#   hdfs.sh stop-namenode DIR       kill -9 the NameNode
+#   hdfs.sh start-namenode DIR      start the NameNode again (no format), wait until ready
+#
+# Jars come from Maven Central through mvn (org.apache.hadoop:hadoop-hdfs, hadoop-common,
+# hadoop-hdfs-client 3.5.0 and their runtime dependencies), plus the webapps/ tree, which only
+# the hadoop-hdfs-3.5.0-tests.jar carries (without it the NameNode dies at start). They go to
+# ${SLUICE_CACHE_DIR:-$HOME/.cache/sluice}/hdfs-3.5.0/{lib,webroot}; start never downloads.
+#
+# "Ready" means: NameNode JMX says 2 live DataNodes and safe mode is off, WebHDFS answers, and
+# each DataNode's HTTP server answers. Settings: replication 2, permissions on, safe mode
+# left only when all blocks are reported (threshold 100 %, extension 0), DataNodes registered as 127.0.0.1 (WebHDFS redirects go to 127.0.0.1), fast
+# death detection (heartbeat 1 s, recheck 2 s: a killed DataNode counts as dead after ~14 s).
+# The HDFS superuser is the OS user that runs the daemons (SUPERUSER in DIR/cluster.env).
+#
+# DIR gets: cluster.env (ports, superuser), conf-{nn,dn1,dn2}/, name/, dn1/, dn2/ (storage),
+# {nn,dn1,dn2}.log, {nn,dn1,dn2}.pid.
+#
+# Environment: HDFS_JAVA_OPTS (default: -Xmx768m -XX:+UseSerialGC -XX:TieredStopAtLevel=1
+# -Djava.net.preferIPv4Stack=true --add-opens=java.base/java.lang=ALL-UNNAMED),
+# SLUICE_SERVER_START_TIMEOUT (seconds, default 120), SLUICE_CACHE_DIR, JAVA (default java).
+set -euo pipefail
+SELF_NAME=hdfs.sh
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+VERSION=3.5.0
+CACHE_ROOT=${SLUICE_CACHE_DIR:-$HOME/.cache/sluice}
+CACHE=$CACHE_ROOT/hdfs-$VERSION
+TIMEOUT=${SLUICE_SERVER_START_TIMEOUT:-120}
+JAVA=${JAVA:-java}
+JAVA_OPTS=${HDFS_JAVA_OPTS:--Xmx768m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.net.preferIPv4Stack=true --add-opens=java.base/java.lang=ALL-UNNAMED}
+HOST=127.0.0.1
+NN_CLASS=org.apache.hadoop.hdfs.server.namenode.NameNode
+DN_CLASS=org.apache.hadoop.hdfs.server.datanode.DataNode
+
+# sha256 of the artifacts that matter, as published on Maven Central for 3.5.0.
+SHA_HDFS=1267508c98bc560e52b62785417c1618b1b1ce9f8552d0fbef823f26b9b6b651
+SHA_COMMON=dad07af66b59454e71b046a2fce0c0fddb9c522eadd146075e6add82aad86ce6
+SHA_CLIENT=cf51412f4019259e3bbeb6fcdb23cfd0afd4d38704b82ef14b6dfcc0b1855880
+SHA_TESTS=afcb2a1a357b531bde29197adfc9cac4ed8e1e46ee3cdb1385d0ecdd16a520b2
+PIN="$VERSION $SHA_HDFS $SHA_COMMON $SHA_CLIENT $SHA_TESTS"
+
+usage() {
+  sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+# ---- install -----------------------------------------------------------------------------
+
+cache_complete() {
+  [[ -f $CACHE/.complete && $(cat "$CACHE/.complete") == "$PIN" && -d $CACHE/lib && -d $CACHE/webroot/webapps/hdfs ]]
+}
+
+check_sha() { # FILE WANT
+  local got
+  [[ -f $1 ]] || die "$1 is missing after the download"
+  got=$(sha256sum "$1" | cut -d' ' -f1)
+  [[ $got == "$2" ]] || die "$(basename "$1") has sha256 $got, expected $2; refusing to use it"
+}
+
+INSTALL_TMP=""
+cmd_install() {
+  if cache_complete; then
+    note "ok: Hadoop $VERSION jars in $CACHE"
+    return 0
+  fi
+  command -v "$JAVA" >/dev/null || apt_install openjdk-17-jre-headless >/dev/null
+  command -v mvn >/dev/null || apt_install maven >/dev/null
+  mkdir -p "$CACHE_ROOT" || die "cannot create $CACHE_ROOT"
+  # One install at a time; a concurrent one may have finished while we waited.
+  exec 8>"$CACHE_ROOT/.hdfs-$VERSION.lock"
+  flock -w 900 8 || die "another install holds $CACHE_ROOT/.hdfs-$VERSION.lock"
+  if cache_complete; then
+    note "ok: Hadoop $VERSION jars in $CACHE"
+    return 0
+  fi
+  # Left-overs of a killed install (only an install holding the lock makes them).
+  rm -rf -- "$CACHE_ROOT/.hdfs-$VERSION.tmp."*
+  note "fetching Hadoop $VERSION jars with mvn into $CACHE"
+  INSTALL_TMP=$(mktemp -d "$CACHE_ROOT/.hdfs-$VERSION.tmp.XXXXXX")
+  trap '[[ -n $INSTALL_TMP ]] && rm -rf -- "$INSTALL_TMP"' EXIT
+  local t=$INSTALL_TMP dep deps=""
+  for dep in hadoop-hdfs hadoop-common hadoop-hdfs-client; do
+    deps+="    <dependency><groupId>org.apache.hadoop</groupId><artifactId>$dep</artifactId><version>$VERSION</version></dependency>
+"
+  done
+  cat >"$t/pom.xml" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- Generated by scripts/servers/hdfs.sh install: the jars of an HDFS test cluster. -->
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>sluice.test</groupId>
+  <artifactId>hdfs-jars</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+$deps  </dependencies>
+</project>
+EOF
+  if ! mvn -q -B -f "$t/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory="$t/lib" >"$t/mvn.log" 2>&1; then
+    die_with_log "mvn dependency:copy-dependencies failed (is Maven Central reachable?)" "$t/mvn.log"
+  fi
+  if ! mvn -q -B -f "$t/pom.xml" dependency:copy -Dartifact="org.apache.hadoop:hadoop-hdfs:$VERSION:jar:tests" \
+    -DoutputDirectory="$t/extra" >>"$t/mvn.log" 2>&1; then
+    die_with_log "mvn dependency:copy of hadoop-hdfs-$VERSION-tests.jar failed" "$t/mvn.log"
+  fi
+  check_sha "$t/lib/hadoop-hdfs-$VERSION.jar" "$SHA_HDFS"
+  check_sha "$t/lib/hadoop-common-$VERSION.jar" "$SHA_COMMON"
+  check_sha "$t/lib/hadoop-hdfs-client-$VERSION.jar" "$SHA_CLIENT"
+  check_sha "$t/extra/hadoop-hdfs-$VERSION-tests.jar" "$SHA_TESTS"
+  # Only webapps/** from the tests jar: the test classes in it stay off the classpath.
+  python3 - "$t/extra/hadoop-hdfs-$VERSION-tests.jar" "$t/webroot" <<'EOF' || die "cannot extract webapps/ from the tests jar"
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    names = [n for n in z.namelist() if n.startswith("webapps/")]
+    if not any(n.startswith("webapps/hdfs/") for n in names):
+        sys.exit("no webapps/hdfs/ in " + sys.argv[1])
+    z.extractall(sys.argv[2], names)
+EOF
+  rm -rf -- "$t/extra"
+  printf '%s\n' "$PIN" >"$t/.complete"
+  rm -rf -- "$CACHE"
+  mv -- "$t" "$CACHE" || die "cannot move the new cache into $CACHE"
+  INSTALL_TMP=""
+  chmod 755 "$CACHE"
+  note "ok: $(find "$CACHE/lib" -name '*.jar' | wc -l) jars, $(du -sm "$CACHE" | cut -f1) MB in $CACHE"
+}
+
+# ---- cluster helpers -----------------------------------------------------------------------
+
+need_cache() {
+  cache_complete || die "Hadoop $VERSION jars are not in $CACHE; run '$0 install' (the deps step does)"
+  command -v "$JAVA" >/dev/null || die "no '$JAVA' on PATH; install openjdk-17-jre-headless"
+}
+
+# The daemons carry -Dsluice.hdfs.daemon=DIR/NAME on their command line: that, not only the
+# pid file, is how they are found again (a daemon that died before writing its pid file, or
+# a pid reused by another process, is then no trap).
+daemon_pids() { # DIR NAME
+  local f pid
+  for f in $(grep -lzxF -- "-Dsluice.hdfs.daemon=$1/$2" /proc/[0-9]*/cmdline 2>/dev/null || true); do
+    pid=${f#/proc/}
+    pid=${pid%/cmdline}
+    pid_alive "$pid" && echo "$pid"
+  done
+  return 0
+}
+
+daemon_running() { [[ -n $(daemon_pids "$1" "$2") ]]; }
+
+free_ports() { # COUNT: distinct free ports on 127.0.0.1, one a line
+  python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print("\n".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+load_env() { # DIR
+  [[ -f $1/cluster.env ]] || die "$1/cluster.env is missing: not an HDFS folder made by '$0 start'"
+  # shellcheck disable=SC1091
+  source "$1/cluster.env"
+}
+
+prop() { printf '  <property><name>%s</name><value>%s</value></property>\n' "$1" "$2"; }
+
+write_conf() { # DIR NAME (nn|dn1|dn2)
+  local dir=$1 name=$2 c=$1/conf-$2
+  mkdir -p "$c"
+  {
+    echo '<?xml version="1.0"?>'
+    echo '<!-- Written by scripts/servers/hdfs.sh start; rewritten on every start. -->'
+    echo '<configuration>'
+    prop fs.defaultFS "hdfs://$HOST:$NN_RPC_PORT"
+    prop hadoop.tmp.dir "$dir/tmp/$name"
+    # Idle IPC connections close after 1 s (default 10 s). A DataNode's WebHDFS handler keeps
+    # its pooled connection to the NameNode; after a NameNode restart (~5 s here, minutes in
+    # real life) the first request on that stale connection failed with 403 EOFException.
+    prop ipc.client.connection.maxidletime 1000
+    echo '</configuration>'
+  } >"$c/core-site.xml"
+  {
+    echo '<?xml version="1.0"?>'
+    echo '<!-- Written by scripts/servers/hdfs.sh start; rewritten on every start. -->'
+    echo '<configuration>'
+    prop dfs.namenode.name.dir "file://$dir/name"
+    prop dfs.namenode.rpc-address "$HOST:$NN_RPC_PORT"
+    prop dfs.namenode.http-address "$HOST:$NN_HTTP_PORT"
+    prop dfs.namenode.https-address "$HOST:0"
+    prop dfs.namenode.secondary.http-address "$HOST:0"
+    prop dfs.namenode.secondary.https-address "$HOST:0"
+    prop dfs.replication 2
+    prop dfs.permissions.enabled true
+    prop dfs.namenode.safemode.extension 0
+    # Leave safe mode only once every block was reported: with the default 0.999 a restarted
+    # NameNode that knows fewer than 1000 blocks leaves at once, and reads fail with "No
+    # active and not excluded nodes contain this block" until the block reports arrive.
+    prop dfs.namenode.safemode.threshold-pct 1.0
+    # Fast death detection: dead after 2 x recheck + 10 x heartbeat = ~14 s.
+    prop dfs.heartbeat.interval 1
+    prop dfs.namenode.heartbeat.recheck-interval 2000
+    prop dfs.namenode.stale.datanode.interval 5000
+    prop dfs.datanode.hostname "$HOST"
+    prop dfs.namenode.datanode.registration.ip-hostname-check false
+    if [[ $name == dn? ]]; then
+      local n=${name#dn} xfer http ipc https
+      xfer=DN${n}_XFER_PORT http=DN${n}_HTTP_PORT ipc=DN${n}_IPC_PORT https=DN${n}_HTTPS_PORT
+      prop dfs.datanode.data.dir "file://$dir/$name/data"
+      prop dfs.datanode.address "$HOST:${!xfer}"
+      prop dfs.datanode.http.address "$HOST:${!http}"
+      prop dfs.datanode.ipc.address "$HOST:${!ipc}"
+      prop dfs.datanode.https.address "$HOST:${!https}"
+    fi
+    echo '</configuration>'
+  } >"$c/hdfs-site.xml"
+  cat >"$c/log4j.properties" <<'EOF'
+# Written by scripts/servers/hdfs.sh: everything to stderr, which goes to DIR/<daemon>.log.
+log4j.rootLogger=INFO,console
+log4j.appender.console=org.apache.log4j.ConsoleAppender
+log4j.appender.console.target=System.err
+log4j.appender.console.layout=org.apache.log4j.PatternLayout
+log4j.appender.console.layout.ConversionPattern=%d{ISO8601} %-5p %c{2}: %m%n
+log4j.logger.org.apache.hadoop.util.NativeCodeLoader=ERROR
+log4j.logger.org.eclipse.jetty=WARN
+EOF
+}
+
+java_cmd() { # DIR NAME CLASS ARGS...
+  local dir=$1 name=$2 class=$3
+  shift 3
+  # shellcheck disable=SC2086  # JAVA_OPTS is a list of options
+  set -- "$JAVA" $JAVA_OPTS "-Dsluice.hdfs.daemon=$dir/$name" "-Djava.io.tmpdir=$dir/tmp/$name" \
+    "-Dhadoop.home.dir=$CACHE" -cp "$dir/conf-$name:$CACHE/webroot:$CACHE/lib/*" "$class" "$@"
+  JAVA_CMD=("$@")
+}
+
+STARTED=()     # daemons this command started: killed again if it fails
+STARTED_DIR=""
+on_exit() {
+  local rc=$1 name
+  if ((rc != 0)) && [[ -n $STARTED_DIR ]] && ((${#STARTED[@]} > 0)); then
+    note "stopping what this command started: ${STARTED[*]}"
+    for name in "${STARTED[@]}"; do kill_daemon "$STARTED_DIR" "$name" KILL; done
+  fi
+}
+
+launch() { # DIR NAME CLASS: start a daemon in the background, in its own session
+  local dir=$1 name=$2 class=$3 log=$1/$2.log
+  daemon_running "$dir" "$name" && die "$name in $dir is already running (pid $(daemon_pids "$dir" "$name"))"
+  mkdir -p "$dir/tmp/$name"
+  java_cmd "$dir" "$name" "$class"
+  echo "==== $(date -u '+%F %T') start $name ($class) ====" >>"$log"
+  rm -f "$dir/$name.pid"
+  STARTED+=("$name")
+  # The shell writes its own pid and execs java: the pid file holds the JVM's pid.
+  setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' launch "$dir/$name.pid" "${JAVA_CMD[@]}" \
+    </dev/null >>"$log" 2>&1 9>&- 8>&- &
+  disown 2>/dev/null || true
+}
+
+kill_daemon() { # DIR NAME SIGNAL: signal the daemon, wait until it is gone
+  local dir=$1 name=$2 sig=$3 pids pid
+  pids=$(daemon_pids "$dir" "$name")
+  [[ -n $pids ]] || { rm -f "$dir/$name.pid"; return 0; }
+  echo "==== $(date -u '+%F %T') $name: SIG$sig ====" >>"$dir/$name.log" 2>/dev/null || true
+  for pid in $pids; do kill -"$sig" "$pid" 2>/dev/null || true; done
+  for pid in $pids; do
+    if ! wait_pid_gone "$pid" 10; then
+      kill -KILL "$pid" 2>/dev/null || true
+      wait_pid_gone "$pid" 10 || die "$name (pid $pid) does not die even with SIGKILL"
+    fi
+  done
+  rm -f "$dir/$name.pid"
+}
+
+# probe DIR WANT_LIVE [DN...]: exit 0 when the cluster is ready, else print why (one line).
+probe() {
+  python3 - "$NN_HTTP_PORT" "$2" "${@:3}" <<'EOF'
+import json, sys, urllib.request
+nn, want, dns = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+def get(url):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.read()
+def jmx(port, qry):
+    beans = json.loads(get(f"http://127.0.0.1:{port}/jmx?qry={qry}"))["beans"]
+    if not beans:
+        raise RuntimeError(f"no JMX bean {qry} yet")
+    return beans[0]
+try:
+    state = jmx(nn, "Hadoop:service=NameNode,name=FSNamesystemState")
+    info = jmx(nn, "Hadoop:service=NameNode,name=NameNodeInfo")
+    live = state.get("NumLiveDataNodes")
+    if live != want:
+        sys.exit(f"NameNode sees {live} live DataNodes, want {want}")
+    if info.get("Safemode"):
+        sys.exit("NameNode in safe mode: " + info["Safemode"])
+    get(f"http://127.0.0.1:{nn}/webhdfs/v1/?op=GETFILESTATUS&user.name=probe")
+    for port in dns:
+        dn = jmx(port, "Hadoop:service=DataNode,name=DataNodeInfo")
+        actors = json.loads(dn.get("BPServiceActorInfo") or "[]")
+        # RUNNING once registered; "active" once a heartbeat got its answer.
+        if not actors or any(a.get("ActorState") != "RUNNING" or a.get("NamenodeHaState") != "active"
+                             for a in actors):
+            sys.exit(f"DataNode on port {port} not registered yet: {actors}")
+except SystemExit:
+    raise
+except Exception as e:
+    sys.exit(f"{type(e).__name__}: {e}")
+EOF
+}
+
+# wait_ready DIR WHAT DN_HTTP_PORT...: wait until 2 DataNodes are live and safe mode is off
+# (and the given DataNodes answer), failing early when one of ours died.
+wait_ready() {
+  local dir=$1 what=$2 end why="" name
+  shift 2
+  end=$((SECONDS + TIMEOUT))
+  while true; do
+    if why=$(probe "$dir" 2 "$@" 2>&1); then return 0; fi
+    for name in nn dn1 dn2; do
+      if ! daemon_running "$dir" "$name"; then
+        die_with_log "$what: the $name JVM exited (last state: $why)" "$dir/$name.log" "$dir/nn.log"
+      fi
+    done
+    if ((SECONDS >= end)); then
+      die_with_log "$what: not ready after $TIMEOUT s: $why" "$dir/nn.log" "$dir/dn1.log" "$dir/dn2.log"
+    fi
+    sleep 0.5
+  done
+}
+
+open_dir() { # DIR -> sets D (absolute), locks it, loads cluster.env
+  D=$(realpath -- "$1") || die "no such folder: $1"
+  [[ -f $D/.sluice-server && $(cat "$D/.sluice-server") == hdfs ]] || die "$D is not an HDFS folder made by '$0 start'"
+  cd /
+  lock_dir "$D"
+  load_env "$D"
+}
+
+check_n() { [[ $1 == 1 || $1 == 2 ]] || die "DataNode number must be 1 or 2, not '$1'"; }
+
+# ---- commands ------------------------------------------------------------------------------
+
+cmd_start() {
+  (($# == 1)) || usage
+  need_cache
+  local dir
+  dir=$(resolve_dir "$1")
+  cd /
+  claim_dir "$dir" hdfs
+  lock_dir "$dir"
+  local name
+  for name in nn dn1 dn2; do
+    daemon_running "$dir" "$name" && die "$name from $dir is already running; stop it first"
+  done
+
+  local ports
+  mapfile -t ports < <(free_ports 10)
+  ((${#ports[@]} == 10)) || die "could not pick free ports"
+  NN_RPC_PORT=${ports[0]} NN_HTTP_PORT=${ports[1]}
+  DN1_XFER_PORT=${ports[2]} DN1_HTTP_PORT=${ports[3]} DN1_IPC_PORT=${ports[4]} DN1_HTTPS_PORT=${ports[5]}
+  DN2_XFER_PORT=${ports[6]} DN2_HTTP_PORT=${ports[7]} DN2_IPC_PORT=${ports[8]} DN2_HTTPS_PORT=${ports[9]}
+  SUPERUSER=$(id -un)
+  cat >"$dir/cluster.env" <<EOF
+NN_RPC_PORT=$NN_RPC_PORT
+NN_HTTP_PORT=$NN_HTTP_PORT
+DN1_XFER_PORT=$DN1_XFER_PORT
+DN1_HTTP_PORT=$DN1_HTTP_PORT
+DN1_IPC_PORT=$DN1_IPC_PORT
+DN1_HTTPS_PORT=$DN1_HTTPS_PORT
+DN2_XFER_PORT=$DN2_XFER_PORT
+DN2_HTTP_PORT=$DN2_HTTP_PORT
+DN2_IPC_PORT=$DN2_IPC_PORT
+DN2_HTTPS_PORT=$DN2_HTTPS_PORT
+SUPERUSER=$SUPERUSER
+EOF
+  for name in nn dn1 dn2; do write_conf "$dir" "$name"; done
+
+  STARTED_DIR=$dir
+  trap 'on_exit $?' EXIT
+  # Format on first use only: a folder that was stopped starts again with its data.
+  if [[ ! -f $dir/.formatted ]]; then
+    rm -rf -- "$dir/name" "$dir/dn1/data" "$dir/dn2/data"
+    java_cmd "$dir" nn "$NN_CLASS" -format -force -nonInteractive
+    echo "==== $(date -u '+%F %T') format ====" >>"$dir/nn.log"
+    if ! "${JAVA_CMD[@]}" </dev/null >>"$dir/nn.log" 2>&1 9>&-; then
+      die_with_log "NameNode -format failed in $dir" "$dir/nn.log"
+    fi
+    touch "$dir/.formatted"
+  fi
+  launch "$dir" nn "$NN_CLASS"
+  launch "$dir" dn1 "$DN_CLASS"
+  launch "$dir" dn2 "$DN_CLASS"
+  wait_ready "$dir" "HDFS in $dir (NameNode 127.0.0.1:$NN_HTTP_PORT)" "$DN1_HTTP_PORT" "$DN2_HTTP_PORT"
+  STARTED=()
+  echo "webhdfs://$HOST:$NN_HTTP_PORT"
+}
+
+cmd_stop() {
+  (($# == 1)) || usage
+  open_dir "$1"
+  local name pid pids=()
+  # SIGTERM to all three at once (the JVMs shut down in parallel), then wait, SIGKILL late ones.
+  for name in dn2 dn1 nn; do
+    for pid in $(daemon_pids "$D" "$name"); do
+      echo "==== $(date -u '+%F %T') stop: SIGTERM ====" >>"$D/$name.log" 2>/dev/null || true
+      kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid")
+    done
+  done
+  for pid in "${pids[@]}"; do
+    if ! wait_pid_gone "$pid" 5; then
+      kill -KILL "$pid" 2>/dev/null || true
+      wait_pid_gone "$pid" 10 || die "pid $pid does not die even with SIGKILL"
+    fi
+  done
+  for name in nn dn1 dn2; do
+    daemon_running "$D" "$name" && die "$name from $D still runs after stop"
+    rm -f "$D/$name.pid"
+  done
+  return 0
+}
+
+cmd_status() {
+  (($# == 1)) || usage
+  local dir name rc=0 pids
+  dir=$(realpath -- "$1") || exit 3
+  [[ -f $dir/cluster.env ]] || exit 3
+  for name in nn dn1 dn2; do
+    pids=$(daemon_pids "$dir" "$name")
+    if [[ -n $pids ]]; then echo "$name running (pid $pids)"; else echo "$name stopped"; rc=3; fi
+  done
+  return $rc
+}
+
+cmd_kill_datanode() {
+  (($# == 2)) || usage
+  check_n "$2"
+  open_dir "$1"
+  daemon_running "$D" "dn$2" || die "DataNode $2 in $D is not running"
+  kill_daemon "$D" "dn$2" KILL
+}
+
+cmd_start_datanode() {
+  (($# == 2)) || usage
+  check_n "$2"
+  need_cache
+  open_dir "$1"
+  local http=DN${2}_HTTP_PORT
+  write_conf "$D" "dn$2"
+  STARTED_DIR=$D
+  trap 'on_exit $?' EXIT
+  launch "$D" "dn$2" "$DN_CLASS"
+  wait_ready "$D" "DataNode $2 in $D" "${!http}"
+  STARTED=()
+}
+
+cmd_stop_namenode() {
+  (($# == 1)) || usage
+  open_dir "$1"
+  daemon_running "$D" nn || die "the NameNode in $D is not running"
+  kill_daemon "$D" nn KILL
+}
+
+cmd_start_namenode() {
+  (($# == 1)) || usage
+  need_cache
+  open_dir "$1"
+  [[ -f $D/.formatted ]] || die "$D was never formatted; use '$0 start'"
+  write_conf "$D" nn
+  STARTED_DIR=$D
+  trap 'on_exit $?' EXIT
+  launch "$D" nn "$NN_CLASS"
+  wait_ready "$D" "NameNode in $D" "$DN1_HTTP_PORT" "$DN2_HTTP_PORT"
+  STARTED=()
+}
+
+case ${1:-} in
+  install) shift; (($# == 0)) || usage; cmd_install ;;
+  start) shift; cmd_start "$@" ;;
+  stop) shift; cmd_stop "$@" ;;
+  status) shift; cmd_status "$@" ;;
+  kill-datanode) shift; cmd_kill_datanode "$@" ;;
+  start-datanode) shift; cmd_start_datanode "$@" ;;
+  stop-namenode) shift; cmd_stop_namenode "$@" ;;
+  start-namenode) shift; cmd_start_namenode "$@" ;;
+  *) usage ;;
+esac
