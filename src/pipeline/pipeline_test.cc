@@ -133,6 +133,37 @@ tasks:
   EXPECT_TRUE(Has(d, 7, "connection 'dwh' is not defined")) << All(d);
 }
 
+TEST_F(PipelineTest, ChecksTheHdfsLakeAndItsSection) {
+  auto d = Validate(R"(pipeline: p
+lake: webhdfs://nn:9870/lake
+hdfs:
+  user: etl
+  https: yes
+  replication: 0
+  retries: many
+  timeout: soon
+  cache_size: lots
+  delegation_token: abc123
+  kerberos: true
+tasks:
+  - {id: a, kind: sql, into: z.a, sql: "SELECT 1"}
+)");
+  EXPECT_TRUE(Has(d, 5, "hdfs.https must be true or false")) << All(d);
+  EXPECT_TRUE(Has(d, 6, "hdfs.replication must be a whole number from 1")) << All(d);
+  EXPECT_TRUE(Has(d, 7, "hdfs.retries must be a whole number")) << All(d);
+  EXPECT_TRUE(Has(d, 8, "timeout")) << All(d);
+  EXPECT_TRUE(Has(d, 9, "hdfs.cache_size 'lots' is not a size")) << All(d);
+  EXPECT_TRUE(Has(d, 10, "${env:NAME}")) << All(d);
+  EXPECT_TRUE(Has(d, 11, "hdfs.kerberos is not an option")) << All(d);
+  EXPECT_EQ(d.size(), 7u) << All(d);
+  EXPECT_TRUE(Has(Validate("pipeline: p\nlake: s3://b/lake\ntasks:\n  - {id: a, kind: sql, "
+                           "into: z.a, sql: \"SELECT 1\"}\n"),
+                  2, "unknown scheme 's3'"));
+  EXPECT_TRUE(Has(Validate("pipeline: p\nlake: webhdfs://nn:9870\ntasks:\n  - {id: a, kind: "
+                           "sql, into: z.a, sql: \"SELECT 1\"}\n"),
+                  2, "needs a host and a folder"));
+}
+
 TEST_F(PipelineTest, RefusesClearTextPasswordsAndOpenSecretFiles) {
   std::string secret = Write("pass", "s3cret\n");
   ::chmod(secret.c_str(), 0644);

@@ -19,7 +19,7 @@ DOCS = [REPO / "README.md"] + sorted((REPO / "docs").glob("*.md"))
 TOP_KEYS = ("pipeline", "description", "schedule", "timezone", "start_date", "end_date",
             "catchup", "max_active_runs", "pools", "on_failure", "on_success", "on_late",
             "deadline", "defaults", "lake", "warehouse", "state", "engine", "max_parallel",
-            "vars", "connections", "tasks")
+            "vars", "connections", "hdfs", "tasks")
 
 
 def examples():
