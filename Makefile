@@ -51,6 +51,7 @@ format-check:
 
 bench: build
 	bash bench/ingest_bench.sh
+	bash bench/hdfs_bench.sh
 
 clean:
 	rm -rf $(BUILD)
