@@ -79,7 +79,10 @@ def test_parallel_reads_share_one_snapshot(postgres_server, shop, tmp_path):
     assert "snapshot on" in log and 'split "order_id"' in log, log
     compare_pg_table(postgres_server, "orders", ["order_id"], manifest_files(lake, "raw.orders", DAY3),
                      database=shop)
-    assert len(read_manifest(lake, "raw.orders", DAY3)["files"]) >= 2, r
+    # Four connections read in the one snapshot. How many part files they leave depends on
+    # scheduling (a busy machine may let one connection take every range; empty parts are
+    # dropped), so the count of files is not the evidence.
+    assert "by 4 connection(s)" in log, log
 
 
 def test_query_with_conditions(postgres_server, shop, tmp_path):
