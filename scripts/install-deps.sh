@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing sluice needs: Debian packages, the Hadoop jars of the HDFS
-# test cluster (scripts/servers/hdfs.sh install), and DuckDB 1.4.4 LTS
+# test cluster (scripts/servers/hdfs.sh install), pyspark 4.3.0 for the Spark test cluster and
+# the Spark Connect .proto files (scripts/servers/spark.sh install), and DuckDB 1.4.4 LTS
 # (prebuilt library from the npm package @duckdb/node-bindings-linux-x64, headers from the
 # duckdb npm package), verified by sha256 into third_party/duckdb (git-ignored).
 # Idempotent: a second run with everything present takes well under a second.
@@ -16,6 +17,7 @@ debian_packages=(
   libmicrohttpd-dev libssh-dev openssh-server
   python3 chromium chromium-driver
   openjdk-17-jre-headless maven
+  protobuf-compiler protobuf-compiler-grpc libgrpc++-dev libprotobuf-dev
 )
 
 missing=()
@@ -48,6 +50,13 @@ fi
 # downloaded; a no-op when the cache is complete. Before the DuckDB step, which exits early
 # when DuckDB is present.
 bash "$root/scripts/servers/hdfs.sh" install
+
+# The Spark tests run a real standalone cluster (Master + 2 Workers + a Spark Connect server)
+# from the pyspark 4.3.0 package (pip, sha256-pinned, into a venv in the user cache). The same
+# package carries the Spark Connect protocol: its .proto files (and google/rpc status and
+# error_details) go to third_party/spark-connect (git-ignored), untouched when unchanged.
+# Also before the DuckDB step.
+bash "$root/scripts/servers/spark.sh" install --protos-into "$root/third_party/spark-connect"
 
 bindings_pkg="@duckdb/node-bindings-linux-x64@1.4.4-r.4"
 bindings_sha="732fac4dc6b8f198870b9c4bb6ddf13544466daca00ad28ba2f1d80de5d7aa4b"

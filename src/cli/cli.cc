@@ -15,6 +15,7 @@
 #include "common/strings.h"
 #include "common/time.h"
 #include "fs/file_system.h"
+#include "spark/spark_engine.h"
 #include "tasks/storage.h"
 
 namespace sluice::cli {
@@ -229,6 +230,33 @@ void RemoveDeadSpillFolders(const std::string& base) {
 
 }  // namespace
 
+namespace {
+
+bool NeedsSpark(const pipeline::PipelineSpec& spec) {
+  return std::any_of(spec.tasks.begin(), spec.tasks.end(),
+                     [&](const pipeline::TaskSpec& t) { return spec.EngineOf(t) == "spark"; });
+}
+
+std::unique_ptr<engine::Engine> MakeSpark(const Workspace& w) {
+  if (w.lake->remote()) {
+    throw InvalidInput("engine: spark with the lake on " + w.lake->Describe() +
+                       " is not supported yet: Spark writes its results into local staging. "
+                       "Keep the lake on a disk Spark and sluice share, or run the models on "
+                       "duckdb");
+  }
+  spark::SparkEngineOptions o;
+  o.connect = spark::ParseRemote(w.spec.spark.remote);
+  if (!w.spec.spark.token.empty()) {
+    o.connect.token = pipeline::ResolveSecret(w.spec.spark.token, w.spec.dir, "engine.token");
+  }
+  o.lake_root = w.lake->root();
+  o.lake_path = w.spec.spark.lake_path;
+  o.local = w.engine.get();
+  return std::make_unique<spark::SparkEngine>(o);
+}
+
+}  // namespace
+
 Workspace Workspace::FromSpec(pipeline::PipelineSpec spec, bool with_engine) {
   Workspace w;
   w.spec = std::move(spec);
@@ -259,6 +287,7 @@ Workspace Workspace::FromSpec(pipeline::PipelineSpec spec, bool with_engine) {
     w.spill_dir = base + "/sluice-" + std::to_string(::getpid());
     opts.temp_directory = w.spill_dir;
     w.engine = engine::MakeDuckDbEngine(opts);
+    if (NeedsSpark(w.spec)) w.spark = MakeSpark(w);
   }
   return w;
 }
@@ -268,9 +297,11 @@ Workspace::Workspace(Workspace&& o) noexcept
       state(std::move(o.state)),
       lake(std::move(o.lake)),
       engine(std::move(o.engine)),
+      spark(std::move(o.spark)),
       spill_dir(std::exchange(o.spill_dir, {})) {}
 
 Workspace::~Workspace() {
+  spark.reset();   // it reads results through the embedded engine
   engine.reset();  // first: it may still hold spill files
   if (!spill_dir.empty()) {
     std::error_code ec;
@@ -316,6 +347,7 @@ runner::RunSummary RunInterruptible(Workspace& w, const runner::RunOptions& opts
                           "sluice: interrupted; stopping running tasks (Ctrl-C again to exit now)");
     runner::Runner runner(w.spec, w.state.get(), w.lake.get(), w.engine.get(), std::cout,
                           isatty(STDOUT_FILENO));
+    runner.UseSpark(w.spark.get());
     summary = runner.Run(opts, cancel);
   }
   runner::PrintSummary(summary, std::cout);

@@ -90,6 +90,8 @@ struct Workspace {
   std::unique_ptr<state::StateStore> state;
   std::unique_ptr<lake::Lake> lake;
   std::unique_ptr<engine::Engine> engine;
+  // The Spark engine, when a task runs on spark (engine: {type: spark, remote: ...}).
+  std::unique_ptr<engine::Engine> spark;
 
   static Workspace Open(const std::string& file, const std::map<std::string, std::string>& vars,
                         bool with_engine);

@@ -184,6 +184,11 @@ class Engine {
   virtual ~Engine() = default;
   virtual std::unique_ptr<Session> Connect() = 0;
   virtual std::string name() const = 0;
+  // The engine for a task's log: its name, and where it runs when that is elsewhere.
+  virtual std::string Describe() const { return name(); }
+  // A folder for files the engine writes for sluice to read back (a remote engine's query
+  // results), set per run. Engines that need none ignore it.
+  virtual void SetScratchDir(const std::string& dir) {}
   // For CSV columns with a declared type: how to read the column's text exactly, so that a
   // value the declared type cannot hold exactly is refused instead of rounded or truncated
   // (engine/exact_parse.h has the rules). TRY_CAST(text AS target.read_type) gives the value, or

@@ -41,8 +41,8 @@ const std::map<std::string, std::vector<std::string>> kKindKeys = {
      {"path", "glob", "into", "columns", "types", "header", "delimiter", "quote", "escape",
       "null_string", "null", "date_format", "timestamp_format", "encoding", "rejects",
       "allow_empty", "max_line_size", "connection", "wait"}},
-    {"sql", {"into", "sql"}},
-    {"check", {"dataset", "expect"}},
+    {"sql", {"into", "sql", "engine"}},
+    {"check", {"dataset", "expect", "engine"}},
     {"db_load",
      {"connection", "datasets", "dataset", "into", "mode", "key", "partitions", "new_columns"}},
     {"db_import",
@@ -910,6 +910,11 @@ std::string PipelineSpec::ResolvePath(const std::string& path) const {
   return (std::filesystem::path(dir) / p).lexically_normal().string();
 }
 
+std::string PipelineSpec::EngineOf(const TaskSpec& task) const {
+  if (task.kind != "sql" && task.kind != "check") return "duckdb";
+  return task.engine.empty() ? engine : task.engine;
+}
+
 std::string PipelineSpec::LakeUri() const {
   auto pos = lake.find("://");
   if (pos == std::string::npos) return "file://" + ResolvePath(lake);
@@ -1204,16 +1209,47 @@ PipelineSpec LoadPipeline(const std::string& path,
     if (e.IsScalar()) {
       spec.engine = e.Scalar();
     } else if (r.IsMap(e, "engine")) {
-      r.CheckKeys(e, {"type", "memory_limit", "temp_directory", "threads"}, "engine");
+      r.CheckKeys(
+          e, {"type", "memory_limit", "temp_directory", "threads", "remote", "token", "lake_path"},
+          "engine");
       if (e["type"]) spec.engine = e["type"].Scalar();
       if (e["memory_limit"]) spec.engine_options.memory_limit = e["memory_limit"].Scalar();
       if (e["temp_directory"]) spec.engine_options.temp_directory = e["temp_directory"].Scalar();
       if (e["threads"])
         spec.engine_options.threads =
             static_cast<int>(r.Int(e["threads"], "threads", 1, 1024).value_or(0));
+      spec.spark.mark = MarkOf(e);
+      if (e["remote"]) {
+        spec.spark.remote = r.Str(e["remote"], "engine.remote").value_or("");
+        if (!StartsWith(spec.spark.remote, "sc://") || spec.spark.remote.size() <= 5) {
+          r.Error(e["remote"], "engine.remote '" + spec.spark.remote +
+                                   "' is not a Spark Connect URL (sc://host:15002)");
+        }
+      }
+      if (e["token"]) {
+        spec.spark.token = r.Str(e["token"], "engine.token").value_or("");
+        if (!StartsWith(spec.spark.token, "${")) {
+          r.Error(e["token"],
+                  "engine.token: write the token as ${env:NAME} or ${file:PATH}, never in the "
+                  "pipeline file");
+        } else {
+          try {
+            ResolveSecret(spec.spark.token, spec.dir, "engine.token");
+          } catch (const sluice::Error& ex) {
+            r.Error(e["token"], ex.what());
+          }
+        }
+      }
+      if (e["lake_path"])
+        spec.spark.lake_path = r.Str(e["lake_path"], "engine.lake_path").value_or("");
     }
-    if (spec.engine != "duckdb") {
-      r.Error(e, "engine '" + spec.engine + "' is not available in this build (use duckdb)");
+    if (spec.engine == "spark" && spec.spark.remote.empty()) {
+      r.Error(e,
+              "engine: spark needs remote: (the Spark Connect server, e.g. "
+              "{type: spark, remote: \"sc://spark.example.com:15002\"})");
+    } else if (spec.engine != "duckdb" && spec.engine != "spark") {
+      r.Error(e, "engine '" + spec.engine +
+                     "' is not an engine (duckdb, the embedded default, or spark with remote:)");
     }
   }
   if (root["vars"] && r.IsMap(root["vars"], "vars")) {
@@ -1357,6 +1393,17 @@ PipelineSpec LoadPipeline(const std::string& path,
     }
 
     size_t index = spec.tasks.size();
+    if ((t.kind == "sql" || t.kind == "check") && n["engine"]) {
+      t.engine = r.Str(n["engine"], "engine").value_or("");
+      if (t.engine != "duckdb" && t.engine != "spark") {
+        r.Error(n["engine"], "engine '" + t.engine + "' of task '" + t.id +
+                                 "' is not an engine (duckdb or spark)");
+      } else if (t.engine == "spark" && spec.spark.remote.empty()) {
+        r.Error(n["engine"], "task '" + t.id +
+                                 "' runs on spark, but the pipeline names no Spark Connect "
+                                 "server: add engine: {remote: \"sc://host:15002\"}");
+      }
+    }
     if (t.kind == "csv_import" || t.kind == "sql") {
       if (n["into"]) {
         t.into = r.Str(n["into"], "into").value_or("");

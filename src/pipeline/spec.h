@@ -69,6 +69,14 @@ struct CsvImportSpec {
   std::optional<WaitSpec> wait;
 };
 
+// engine: type: spark (docs/spark.md): the Spark Connect server sql and check tasks run on.
+struct SparkSpec {
+  std::string remote;     // sc://host:port; "" = no Spark
+  std::string token;      // raw: ${env:..} or ${file:..}, resolved when connecting
+  std::string lake_path;  // the lake's folder as Spark names it; "" = the lake's own path
+  Mark mark;
+};
+
 struct SqlSpec {
   std::string text;  // the model's SQL (read from the file when `sql` names a .sql file)
   std::string file;  // the file it came from, or "" when inline
@@ -153,6 +161,7 @@ struct TaskSpec {
   // file ("" = the pipeline file) and position, for validation messages.
   std::map<std::string, std::pair<std::string, Mark>> where;
   std::string dataset;  // dataset checked (check)
+  std::string engine;   // sql, check: "duckdb" or "spark"; "" = the pipeline's engine
   CsvImportSpec csv;
   SqlSpec sql;
   CheckSpec check;
@@ -190,6 +199,10 @@ struct PipelineSpec {
   std::string state_dir = "./.sluice";
   std::string engine = "duckdb";
   engine::EngineOptions engine_options;
+  SparkSpec spark;
+  // The engine a task runs on: its own engine:, else the pipeline's (duckdb for imports and
+  // loads, which always run on the embedded engine).
+  std::string EngineOf(const TaskSpec& task) const;
   int max_parallel = 4;
   std::map<std::string, std::string> vars;
   std::map<std::string, ConnectionSpec> connections;

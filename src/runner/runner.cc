@@ -56,12 +56,13 @@ struct AttemptResult {
 class Execution {
  public:
   Execution(const pipeline::PipelineSpec& spec, state::StateStore* state, lake::Lake* lake,
-            engine::Engine* engine, std::ostream& out, bool tty, const RunOptions& options,
-            CancelToken& cancel)
+            engine::Engine* engine, engine::Engine* spark, std::ostream& out, bool tty,
+            const RunOptions& options, CancelToken& cancel)
       : spec_(spec),
         state_(state),
         lake_(lake),
         engine_(engine),
+        spark_(spark),
         tty_(tty),
         options_(options),
         cancel_(cancel),
@@ -87,6 +88,8 @@ class Execution {
     start.interval_end = options_.interval_end_iso;
     start.trigger = options_.trigger;
     summary_.run_id = state_->BeginRun(start);
+    // Results Spark writes for sluice to read live in the run's staging, cleaned with it.
+    if (spark_) spark_->SetScratchDir(lake_->RunStagingDir(summary_.run_id) + "/spark");
     OpenLogFolder();
     progress_.Print("run " + std::to_string(summary_.run_id) + ": pipeline " + spec_.name +
                     ", ds " + options_.ds + ", " + std::to_string(order_.size()) +
@@ -359,7 +362,12 @@ class Execution {
       ctx.attempt = attempt;
       ctx.lake = lake_;
       ctx.state = state_;
+      ctx.local_engine = engine_;
       ctx.engine = engine_;
+      if (spec_.EngineOf(*ts.spec) == "spark") {
+        if (!spark_) throw Internal("task '" + ts.spec->id + "' runs on spark: no Spark engine");
+        ctx.engine = spark_;
+      }
       ctx.cancel = &attempt_cancel;
       ctx.log = &log;
       ctx.activity = &ts.activity;
@@ -556,6 +564,7 @@ class Execution {
   state::StateStore* state_;
   lake::Lake* lake_;
   engine::Engine* engine_;
+  engine::Engine* spark_;  // or null
   bool tty_;
   const RunOptions& options_;
   std::string run_key_;
@@ -581,7 +590,7 @@ Runner::Runner(const pipeline::PipelineSpec& spec, state::StateStore* state, lak
     : spec_(spec), state_(state), lake_(lake), engine_(engine), out_(out), tty_(tty) {}
 
 RunSummary Runner::Run(const RunOptions& options, CancelToken& cancel) {
-  Execution execution(spec_, state_, lake_, engine_, out_, tty_, options, cancel);
+  Execution execution(spec_, state_, lake_, engine_, spark_, out_, tty_, options, cancel);
   return execution.Run();
 }
 

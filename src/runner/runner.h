@@ -60,12 +60,15 @@ class Runner {
   // Runs until done, or until cancel fires (then running attempts are interrupted and the
   // run ends 'cancelled'). Throws Error(kInvalidInput) for an unknown --task.
   RunSummary Run(const RunOptions& options, CancelToken& cancel);
+  // The engine of tasks with engine: spark (sql, check); the others run on `engine`.
+  void UseSpark(engine::Engine* spark) { spark_ = spark; }
 
  private:
   const pipeline::PipelineSpec& spec_;
   state::StateStore* state_;
   lake::Lake* lake_;
   engine::Engine* engine_;
+  engine::Engine* spark_ = nullptr;
   std::ostream& out_;
   bool tty_;
 };

@@ -30,6 +30,7 @@ std::string Examples(const engine::Table& t) {
 
 state::TaskCounts RunCheck(TaskContext& ctx) {
   const auto& t = *ctx.task;
+  if (ctx.OnSpark()) ctx.log->Info("checking on " + ctx.engine->Describe());
   std::string src = ctx.RefSql(t.dataset, "");
   auto session = ctx.Connect("checking " + t.dataset);
   std::vector<std::string> failures;
@@ -65,8 +66,8 @@ state::TaskCounts RunCheck(TaskContext& ctx) {
         for (const auto& v : e.values) lits.push_back(SqlLiteral(v));
         std::string col = SqlIdentifier(e.columns[0]);
         std::string bad = "SELECT " + col + ", count(*) AS n FROM " + src + " WHERE " + col +
-                          " IS NOT NULL AND " + col + "::VARCHAR NOT IN (" + Join(lits, ", ") +
-                          ") GROUP BY ALL";
+                          " IS NOT NULL AND CAST(" + col + " AS STRING) NOT IN (" +
+                          Join(lits, ", ") + ") GROUP BY ALL";
         int64_t n = count_of("SELECT count(*) FROM (" + bad + ")");
         if (n > 0) {
           auto ex = session->Query(bad + " ORDER BY n DESC, 1 LIMIT 5");

@@ -9,7 +9,7 @@ state::TaskCounts RunSqlModel(TaskContext& ctx) {
   const auto& t = *ctx.task;
   std::string where = ctx.Name() + (t.sql.file.empty() ? "" : " (" + t.sql.file + ")");
   std::string sql = StripSqlTerminator(ctx.Render(t.sql.text, where));
-  ctx.log->Info("model SQL:\n" + sql);
+  ctx.log->Info("model SQL (on " + ctx.engine->Describe() + "):\n" + sql);
   std::string staging = ctx.lake->StagingDir(ctx.run_id, ctx.attempt_id, t.into, ctx.ds);
   auto session = ctx.Connect("building " + t.into);
   uint64_t rows;
@@ -21,7 +21,10 @@ state::TaskCounts RunSqlModel(TaskContext& ctx) {
   }
   FaultPoint("write.after_data");
   ctx.cancel->ThrowIfCancelled();
-  auto m = PublishStaged(ctx, *session, t.into, staging, rows);
+  // The staged files are local Parquet whoever wrote them: the embedded engine reads their
+  // schema.
+  auto local = ctx.OnSpark() ? ctx.ConnectLocal("publishing " + t.into) : session;
+  auto m = PublishStaged(ctx, *local, t.into, staging, rows);
   state::TaskCounts counts;
   counts.rows_read = static_cast<int64_t>(ctx.RowsReferenced());
   counts.rows_written = static_cast<int64_t>(rows);

@@ -7,6 +7,7 @@
 #include "common/strings.h"
 #include "common/time.h"
 #include "pipeline/template.h"
+#include "spark/spark_engine.h"
 #include "tasks/kinds.h"
 #include "webhdfs/webhdfs.h"
 
@@ -27,9 +28,20 @@ void TaskLog::Info(const std::string& line) {
   std::fflush(file_);
 }
 
+std::shared_ptr<engine::Session> TaskContext::ConnectLocal(const std::string& what) {
+  return ConnectOn(local_engine ? local_engine : engine, what, 0);
+}
+
+bool TaskContext::OnSpark() const { return engine != nullptr && engine->name() == "spark"; }
+
 std::shared_ptr<engine::Session> TaskContext::Connect(const std::string& what,
                                                       uint64_t total_bytes) {
-  std::shared_ptr<engine::Session> session = engine->Connect();
+  return ConnectOn(engine, what, total_bytes);
+}
+
+std::shared_ptr<engine::Session> TaskContext::ConnectOn(engine::Engine* on, const std::string& what,
+                                                        uint64_t total_bytes) {
+  std::shared_ptr<engine::Session> session = on->Connect();
   std::weak_ptr<engine::Session> weak = session;
   cancel_ids_.push_back(cancel->OnCancel([weak] {
     if (auto s = weak.lock()) s->Interrupt();
@@ -124,6 +136,15 @@ std::string TaskContext::RefSql(const std::string& dataset, const std::string& s
         (producer.empty() ? "" : " (task '" + producer + "' produces it; run it first)"));
   }
   referenced_[dataset + " " + scope] = selection->rows;
+  if (OnSpark()) {
+    // Spark reads the published folder itself: the partition's, or the dataset's (its ds=
+    // folders become a ds column, as with DuckDB's hive partitioning). Only published folders
+    // carry those names; staging lives elsewhere.
+    auto* spark = dynamic_cast<spark::SparkEngine*>(engine);
+    std::string folder = lake->PartitionPath(dataset, ds);
+    if (scope == "all") folder = fs::ParentPath(folder);
+    return spark->ScanSql(folder);
+  }
   return selection->Sql();
 }
 

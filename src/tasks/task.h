@@ -81,7 +81,8 @@ struct TaskContext {
   int attempt = 1;
   lake::Lake* lake = nullptr;
   state::StateStore* state = nullptr;
-  engine::Engine* engine = nullptr;
+  engine::Engine* engine = nullptr;        // the task's engine: embedded, or spark
+  engine::Engine* local_engine = nullptr;  // the embedded engine (reads lake files locally)
   CancelToken* cancel = nullptr;
   TaskLog* log = nullptr;
   Activity* activity = nullptr;
@@ -94,6 +95,10 @@ struct TaskContext {
 
   // Opens an engine session that Cancel interrupts and the progress reporter watches.
   std::shared_ptr<engine::Session> Connect(const std::string& what, uint64_t total_bytes = 0);
+  // The same on the embedded engine, whatever the task's engine: for reading Parquet files
+  // sluice holds locally (a staged partition's schema, say).
+  std::shared_ptr<engine::Session> ConnectLocal(const std::string& what);
+  bool OnSpark() const;
   // Opens an sftp:// URL with the pipeline's connection (sftp::OptionsFor), or a webhdfs://
   // URL with its hdfs: section (webhdfs::OptionsFor); Cancel interrupts a call in progress.
   RemotePath ConnectRemote(const std::string& url, const std::string& connection);
@@ -113,6 +118,8 @@ struct TaskContext {
   ~TaskContext();
 
  private:
+  std::shared_ptr<engine::Session> ConnectOn(engine::Engine* on, const std::string& what,
+                                             uint64_t total_bytes);
   std::vector<int> cancel_ids_;
   std::map<std::string, uint64_t> referenced_;  // "dataset scope" -> rows
 };

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 import shutil
 from collections import Counter
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
@@ -208,8 +208,9 @@ def test_citizens_staging_is_deduplicated_and_cleaned(citizens):
     assert by_id[9000013][ref.IDX["annual_income"]] == Decimal("0.00")
 
 
-def _close(a, b, tol=Decimal("0.01")):
-    return abs(Decimal(a) - Decimal(b)) <= tol
+def _cents(avg) -> Decimal:
+    """The average as the models compute it: to the cent, rounded half up, exactly."""
+    return Decimal(avg).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def test_citizens_by_region_mart_exact(citizens):
@@ -223,7 +224,7 @@ def test_citizens_by_region_mart_exact(citizens):
     for region, (n, total, avg) in want.items():
         g = got[region]
         assert (g[0], g[1]) == (n, total), f"{region}: {g} != {(n, total, avg)}"
-        assert _close(g[2], avg), f"{region}: avg {g[2]} != {avg}"
+        assert g[2] == _cents(avg), f"{region}: avg {g[2]} != {avg}"
 
 
 def test_citizens_income_by_city_age_band_mart_exact(citizens):
@@ -237,7 +238,7 @@ def test_citizens_income_by_city_age_band_mart_exact(citizens):
     for key, (n, total, avg) in want.items():
         g = got[key]
         assert (g[0], g[1]) == (n, total), f"{key}: {g} != {(n, total, avg)}"
-        assert _close(g[2], avg), f"{key}: avg {g[2]} != {avg}"
+        assert g[2] == _cents(avg), f"{key}: avg {g[2]} != {avg}"
 
 
 def test_citizens_age_bands_use_birthday_logic(citizens):
@@ -264,7 +265,7 @@ def test_citizens_warehouse_tables_equal_lake(citizens):
         k: (v[0], v[1]) for k, v in want.items()}
     for r in regions:
         assert isinstance(r["citizens"], int)
-        assert _close(r["avg_income"], want[r["region"]][2])
+        assert Decimal(str(r["avg_income"])) == _cents(want[r["region"]][2])
 
     bands = query_json(pipeline,
                        "SELECT region, city, age_band, citizens, total_income "

@@ -4,7 +4,7 @@ Use them from any conftest.py:
 
     import sys; from pathlib import Path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "servers"))
-    from conftest_fixtures import postgres_server, mariadb_server, ssh_server, hdfs_cluster  # noqa: F401
+    from conftest_fixtures import postgres_server, mariadb_server, ssh_server, hdfs_cluster, spark_cluster  # noqa: F401
 
 All are session-scoped: one server each per pytest run, started on free ports in a fresh
 temp folder, stopped and deleted at the end. A server that cannot be installed or started
@@ -12,6 +12,10 @@ fails the tests that use it, with its log; it never skips them.
 
 hdfs_cluster is a real HDFS (hdfs.HdfsCluster): NameNode + 2 DataNodes, replication 2,
 WebHDFS at hdfs_cluster.url; its jars come from the cache that scripts/install-deps.sh fills.
+
+spark_cluster is a real Spark standalone cluster (spark.SparkCluster): Master + 2 Workers and a
+Spark Connect server at spark_cluster.connect_url whose application holds an executor on each
+Worker; pyspark 4.3.0 comes from the cache that scripts/install-deps.sh fills.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import pytest
 
 from hdfs import HdfsCluster
 from servers import MariaDbServer, PostgresServer, ServerError
+from spark import SparkCluster
 from sshd import SshServer
 
 # Messages that mean the free port we picked was taken by someone else in the meantime.
@@ -98,5 +103,31 @@ def hdfs_cluster():
                 break
     if cluster is None:
         pytest.fail(f"HDFS could not be started:\n{error}", pytrace=False)
+    yield cluster
+    cluster.cleanup()
+
+
+@pytest.fixture(scope="session")
+def spark_cluster():
+    """A running Spark cluster (spark.SparkCluster): Master + 2 Workers (1 core, 1g each) and a
+    Spark Connect server on 127.0.0.1 whose application has one executor on each Worker. Tests
+    that kill or restart daemons must leave both Workers and the Connect server running again."""
+    try:
+        SparkCluster.install()
+    except ServerError as e:
+        pytest.fail(f"Spark: pyspark could not be installed:\n{e}", pytrace=False)
+    cluster, error = None, None
+    for _ in range(3):  # other ports when one we picked was grabbed meanwhile
+        candidate = SparkCluster()
+        try:
+            cluster = candidate.start()
+            break
+        except ServerError as e:
+            error = e
+            candidate.cleanup(ignore_errors=True)
+            if not any(m in str(e) for m in _PORT_TAKEN):
+                break
+    if cluster is None:
+        pytest.fail(f"Spark could not be started:\n{error}", pytrace=False)
     yield cluster
     cluster.cleanup()

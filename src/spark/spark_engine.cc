@@ -1,0 +1,224 @@
+#include "spark/spark_engine.h"
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+
+#include "common/cancel.h"
+#include "common/error.h"
+#include "common/strings.h"
+#include "fs/file_system.h"
+
+namespace sluice::spark {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+// A folder name no two statements share.
+std::string UniqueName() {
+  static std::atomic<uint64_t> counter{0};
+  return ".spark-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+}
+
+std::string Quote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+// The Parquet part files Spark wrote into dir, in name order (not _SUCCESS, not .crc files).
+std::vector<std::string> PartFiles(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : stdfs::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (e.is_regular_file() && StartsWith(name, "part-") && EndsWith(name, ".parquet")) {
+      out.push_back(e.path().string());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string ParquetList(const std::vector<std::string>& files) {
+  std::vector<std::string> q;
+  for (const auto& f : files) q.push_back("'" + f + "'");
+  return "read_parquet([" + Join(q, ", ") + "], hive_partitioning = false)";
+}
+
+class SparkEngineSession : public engine::Session {
+ public:
+  SparkEngineSession(const SparkEngine& engine, std::unique_ptr<SparkSession> s)
+      : engine_(engine), s_(std::move(s)) {}
+
+  void Execute(const std::string& sql) override { Run(sql); }
+
+  engine::Table Query(const std::string& sql, size_t max_rows) override {
+    Result r = WriteResult(sql);
+    auto local = Local();
+    return local->Query("SELECT * FROM " + r.Scan(), max_rows);
+  }
+
+  void Stream(const std::string& sql,
+              const std::function<void(const engine::Batch&)>& on_batch) override {
+    Result r = WriteResult(sql);
+    Local()->Stream("SELECT * FROM " + r.Scan(), on_batch);
+  }
+
+  void StreamTyped(const std::string& sql,
+                   const std::function<void(const engine::TypedBatch&)>& on_batch) override {
+    Result r = WriteResult(sql);
+    Local()->StreamTyped("SELECT * FROM " + r.Scan(), on_batch);
+  }
+
+  // Spark writes as many files as it has tasks; they land next to path as part-00000.parquet
+  // (path itself), part-00001.parquet, ...
+  uint64_t CopyToParquet(const std::string& select_sql, const std::string& path) override {
+    std::string folder = fs::ParentPath(path);
+    std::string tmp = fs::JoinPath(folder, UniqueName());
+    Cleanup cleanup{tmp};
+    Run("INSERT OVERWRITE DIRECTORY " + Quote(engine_.SparkPath(tmp)) +
+        " USING parquet SELECT * FROM (\n" + select_sql + "\n) AS sluice_model");
+    std::vector<std::string> parts = PartFiles(tmp);
+    auto local = Local();
+    if (parts.empty()) {
+      // No rows and no file: an empty file with the result's columns keeps the schema.
+      std::vector<std::string> cols;
+      for (const auto& c : Describe(select_sql)) {
+        cols.push_back("CAST(NULL AS " + c.type + ") AS \"" + c.name + "\"");
+      }
+      local->Execute("COPY (SELECT " + Join(cols, ", ") + " WHERE false) TO '" + path +
+                     "' (FORMAT parquet)");
+      return 0;
+    }
+    std::vector<std::string> moved;
+    for (size_t i = 0; i < parts.size(); i++) {
+      char name[32];
+      std::snprintf(name, sizeof name, "part-%05zu.parquet", i);
+      std::string to = i == 0 ? path : fs::JoinPath(folder, name);
+      stdfs::rename(parts[i], to);
+      moved.push_back(to);
+    }
+    auto n = local->Query("SELECT count(*) FROM " + ParquetList(moved));
+    return std::stoull(*n.rows.at(0).at(0));
+  }
+
+  uint64_t CopySourceToParquet(engine::RowSource&, const std::string&) override {
+    throw InvalidInput(
+        "the spark engine runs sql and check tasks; imports run on the embedded engine");
+  }
+
+  std::vector<engine::Column> Describe(const std::string& select_sql) override {
+    return s_->Analyze(select_sql);
+  }
+
+  void Interrupt() override { cancel_.Cancel("interrupted"); }
+
+  engine::Progress GetProgress() override {
+    engine::Progress p;
+    int64_t total = total_, done = done_;
+    if (total > 0) p.fraction = static_cast<double>(done) / static_cast<double>(total);
+    return p;
+  }
+
+ private:
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ec;
+      stdfs::remove_all(dir, ec);
+    }
+  };
+
+  // A query's result as Parquet files in a folder of the lake's scratch area.
+  struct Result {
+    std::string dir;
+    std::vector<std::string> files;
+    Cleanup cleanup;
+    std::string Scan() const { return ParquetList(files); }
+  };
+
+  Result WriteResult(const std::string& sql) {
+    std::string dir = fs::JoinPath(engine_.ScratchDir(), UniqueName());
+    Result r{dir, {}, Cleanup{dir}};
+    Run("INSERT OVERWRITE DIRECTORY " + Quote(engine_.SparkPath(dir)) +
+        " USING parquet SELECT * FROM (\n" + sql + "\n) AS sluice_result");
+    r.files = PartFiles(dir);
+    if (r.files.empty()) {
+      std::vector<std::string> cols;
+      for (const auto& c : Describe(sql)) {
+        cols.push_back("CAST(NULL AS " + c.type + ") AS \"" + c.name + "\"");
+      }
+      std::string empty = fs::JoinPath(dir, "part-00000.parquet");
+      stdfs::create_directories(dir);
+      Local()->Execute("COPY (SELECT " + Join(cols, ", ") + " WHERE false) TO '" + empty +
+                       "' (FORMAT parquet)");
+      r.files.push_back(empty);
+    }
+    return r;
+  }
+
+  void Run(const std::string& sql) {
+    s_->Execute(sql, &cancel_, [this](const JobProgress& p) {
+      total_ = p.tasks;
+      done_ = p.tasks_done;
+    });
+  }
+
+  std::unique_ptr<engine::Session> Local() {
+    if (!engine_.options().local) throw Internal("the spark engine needs the embedded engine");
+    return engine_.options().local->Connect();
+  }
+
+  const SparkEngine& engine_;
+  std::unique_ptr<SparkSession> s_;
+  CancelToken cancel_;
+  std::atomic<int64_t> total_{0}, done_{0};
+};
+
+}  // namespace
+
+SparkEngine::SparkEngine(SparkEngineOptions options) : o_(std::move(options)) {}
+
+std::unique_ptr<engine::Session> SparkEngine::Connect() {
+  auto s = SparkSession::Connect(o_.connect);
+  // Timestamps without a zone on both engines: DuckDB's TIMESTAMP is Spark's TIMESTAMP_NTZ,
+  // stored as microseconds (not Spark's legacy INT96).
+  s->Execute("SET spark.sql.timestampType = TIMESTAMP_NTZ", nullptr);
+  s->Execute("SET spark.sql.parquet.outputTimestampType = TIMESTAMP_MICROS", nullptr);
+  // "name" is an identifier, as in DuckDB and standard SQL (sluice's checks quote that way).
+  s->Execute("SET spark.sql.ansi.doubleQuotedIdentifiers = true", nullptr);
+  return std::make_unique<SparkEngineSession>(*this, std::move(s));
+}
+
+std::string SparkEngine::SparkPath(const std::string& local_path) const {
+  std::string base = o_.lake_path.empty() ? "file://" + o_.lake_root : o_.lake_path;
+  if (StartsWith(local_path, o_.lake_root)) {
+    std::string rest = local_path.substr(o_.lake_root.size());
+    while (!base.empty() && base.back() == '/' && !rest.empty() && rest.front() == '/') {
+      base.pop_back();
+    }
+    return base + rest;
+  }
+  return "file://" + local_path;
+}
+
+void SparkEngine::SetScratchDir(const std::string& dir) {
+  std::lock_guard<std::mutex> lock(mu_);
+  scratch_dir_ = dir;
+}
+
+std::string SparkEngine::ScratchDir() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return scratch_dir_.empty() ? fs::JoinPath(o_.lake_root, "_staging/spark") : scratch_dir_;
+}
+
+std::string SparkEngine::ScanSql(const std::string& local_folder) const {
+  return "parquet.`" + SparkPath(local_folder) + "`";
+}
+
+}  // namespace sluice::spark

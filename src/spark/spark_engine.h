@@ -1,0 +1,48 @@
+#pragma once
+
+// The Spark engine (docs/spark.md): sql and check tasks run on a Spark cluster through Spark
+// Connect, reading the lake's published partitions and writing Parquet into the task's staging
+// folder; sluice publishes as for any task. Results that come back (checks, queries) go through
+// a Parquet folder that the embedded engine reads: sluice never decodes Arrow.
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "engine/engine.h"
+#include "spark/spark_connect.h"
+
+namespace sluice::spark {
+
+struct SparkEngineOptions {
+  SparkOptions connect;
+  std::string lake_root;            // the lake's folder as sluice sees it (a local path)
+  std::string lake_path;            // the same folder as Spark names it; "" = file://<lake_root>
+  engine::Engine* local = nullptr;  // the embedded engine, which reads what Spark wrote
+};
+
+class SparkEngine : public engine::Engine {
+ public:
+  explicit SparkEngine(SparkEngineOptions options);
+  // Opens a Spark Connect session. Throws Error(kConnection, retryable) when the server is
+  // unreachable.
+  std::unique_ptr<engine::Session> Connect() override;
+  std::string name() const override { return "spark"; }
+  std::string Describe() const override { return "spark at " + FormatRemote(o_.connect); }
+  void SetScratchDir(const std::string& dir) override;
+  // The name Spark knows a path of the lake by (lake_path + the part under lake_root).
+  std::string SparkPath(const std::string& local_path) const;
+  // SQL that reads a folder of Parquet files on Spark: parquet.`<path>`.
+  std::string ScanSql(const std::string& local_folder) const;
+  const SparkEngineOptions& options() const { return o_; }
+  // Where query results go (under the lake, so that Spark can write there): SetScratchDir's,
+  // else <lake_root>/_staging/spark.
+  std::string ScratchDir() const;
+
+ private:
+  SparkEngineOptions o_;
+  mutable std::mutex mu_;
+  std::string scratch_dir_;  // Guarded by mu_
+};
+
+}  // namespace sluice::spark

@@ -1,0 +1,196 @@
+"""The Spark engine against a real Spark standalone cluster (a master, two workers, a Spark
+Connect server: tests/servers/spark.py): the citizens example publishes on Spark what it
+publishes on the embedded engine (types included), the work runs on the workers' executors,
+a model Spark rejects is named with Spark's message, an unreachable server fails clearly and
+is retried by policy, and Ctrl-C cancels the job on the cluster.
+
+The cluster runs once per session: keep every Spark test in this file."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from conftest import copy_tree, run_gen, run_sluice, state_query, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "servers"))
+from conftest_fixtures import spark_cluster  # noqa: E402,F401
+
+DS = "2026-11-21"
+DATASETS = ["raw.citizens", "staging.citizens", "marts.citizens_by_region",
+            "marts.income_by_city_age_band"]
+
+
+def citizens(folder: Path, engine: str = "", rows: int = 20000) -> Path:
+    copy_tree(REPO / "examples" / "citizens", folder)
+    p = folder / "pipeline.yaml"
+    if engine:
+        p.write_text(p.read_text().replace("state: ./.sluice\n", f"state: ./.sluice\n{engine}\n"))
+    csv = folder / "incoming" / f"citizens_data_{DS.replace('-', '')}.csv"
+    if not csv.exists():
+        run_gen("citizens", "--rows", rows, "--out", csv, expect=0)
+    return p
+
+
+def spark_engine(cluster, extra: str = "") -> str:
+    return f'engine: {{type: spark, remote: "{cluster.connect_url}"{extra}}}'
+
+
+def published(lake: Path, dataset: str):
+    """(columns with types, sorted rows) of a partition, read by DuckDB from the files."""
+    zone, name = dataset.split(".")
+    files = sorted(str(f) for f in (lake / zone / name / f"ds={DS}").glob("*.parquet"))
+    assert files, dataset
+    rel = duckdb.sql(f"SELECT * FROM read_parquet({files!r}, hive_partitioning = false)")
+    return list(zip(rel.columns, map(str, rel.types))), sorted(rel.fetchall(), key=repr)
+
+
+def completed_tasks(cluster) -> dict:
+    return {e["id"]: e["completedTasks"] for e in cluster.executors()}
+
+
+def test_citizens_on_spark_publishes_what_the_embedded_engine_does(spark_cluster, tmp_path):
+    local = citizens(tmp_path / "local")
+    remote = citizens(tmp_path / "spark", spark_engine(spark_cluster))
+    csv = f"incoming/citizens_data_{DS.replace('-', '')}.csv"
+    (tmp_path / "spark" / csv).write_bytes((tmp_path / "local" / csv).read_bytes())
+    before = completed_tasks(spark_cluster)
+
+    run_sluice("run", local, "--date", DS, expect=0)
+    r = run_sluice("run", remote, "--date", DS, expect=0)
+
+    for dataset in DATASETS:
+        want = published(tmp_path / "local" / "lake", dataset)
+        got = published(tmp_path / "spark" / "lake", dataset)
+        assert got[0] == want[0], f"{dataset}: types differ"
+        assert got[1] == want[1], f"{dataset}: rows differ"
+        assert got[1]
+    # Spark's own files stay out of the lake: only sluice's manifest and the data files.
+    for path in (tmp_path / "spark" / "lake").rglob("*"):
+        assert not path.name.endswith(".crc") and ".spark-" not in str(path), path
+    assert not (tmp_path / "spark" / "lake" / "_staging").exists()
+    # The executors on the two workers did the work, not the driver.
+    after = completed_tasks(spark_cluster)
+    workers = [e for e in after if e != "driver"]
+    assert len(workers) == 2
+    assert sum(after[e] - before.get(e, 0) for e in workers) > 0
+    assert after.get("driver", 0) == before.get("driver", 0)
+    # The models ran on Spark: their logs say so.
+    log = next((tmp_path / "spark" / ".sluice" / "logs").rglob("clean_citizens.1.log")).read_text()
+    assert "spark" in log.lower(), log
+
+
+def test_one_task_on_spark_the_rest_embedded(spark_cluster, tmp_path):
+    p = tmp_path / "pipeline.yaml"
+    p.write_text(f"""
+pipeline: mixed
+engine: {{remote: "{spark_cluster.connect_url}"}}
+tasks:
+  - id: nums
+    kind: sql
+    into: raw.nums
+    sql: SELECT range AS n FROM range(10)
+  - id: doubled
+    kind: sql
+    engine: spark
+    into: marts.doubled
+    sql: SELECT CAST(n * 2 AS BIGINT) AS n2 FROM {{{{ ref('raw.nums') }}}}
+  - id: check
+    kind: check
+    engine: spark
+    dataset: marts.doubled
+    expect: [{{unique: n2}}, {{row_count: {{min: 10, max: 10}}}}]
+""")
+    run_sluice("run", p, "--date", DS, expect=0)
+    cols, rows = published(tmp_path / "lake", "marts.doubled")
+    assert cols == [("n2", "BIGINT")]
+    assert sorted(r[0] for r in rows) == list(range(0, 20, 2))
+
+
+def test_a_model_spark_rejects_is_named_with_sparks_message(spark_cluster, tmp_path):
+    p = tmp_path / "pipeline.yaml"
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "bad.sql").write_text(
+        "-- DuckDB-only syntax\nSELECT * EXCLUDE (n)\nFROM {{ ref('raw.nums') }}\n")
+    p.write_text(f"""
+pipeline: bad
+engine: {{remote: "{spark_cluster.connect_url}"}}
+tasks:
+  - id: nums
+    kind: sql
+    into: raw.nums
+    sql: SELECT range AS n, range AS m FROM range(3)
+  - id: bad
+    kind: sql
+    engine: spark
+    into: marts.bad
+    sql: models/bad.sql
+""")
+    r = run_sluice("run", p, "--date", DS)
+    assert r.returncode == 1
+    assert "models/bad.sql" in r.output and "SQLSTATE" in r.output, r.output
+    attempts = state_query(tmp_path, "SELECT count(*) AS n FROM task_attempts WHERE task_id = 'bad'")
+    assert attempts[0]["n"] == 1  # Spark's analysis error is not retried
+    assert not (tmp_path / "lake" / "marts").exists()
+
+
+def test_an_unreachable_server_fails_clearly_and_is_retried(spark_cluster, tmp_path):
+    p = tmp_path / "pipeline.yaml"
+    p.write_text("""
+pipeline: away
+engine: {type: spark, remote: "sc://127.0.0.1:1"}
+defaults: {retries: 1, retry_delay: 1s}
+tasks:
+  - id: m
+    kind: sql
+    into: marts.m
+    sql: SELECT 1 AS one
+""")
+    r = run_sluice("run", p, "--date", DS)
+    assert r.returncode == 1
+    assert "cannot connect to the Spark Connect server sc://127.0.0.1:1" in r.output, r.output
+    attempts = state_query(tmp_path, "SELECT count(*) AS n FROM task_attempts WHERE task_id = 'm'")
+    assert attempts[0]["n"] == 2
+    assert r.seconds < 30
+
+
+def test_ctrl_c_cancels_the_job_on_the_cluster(spark_cluster, tmp_path, background):
+    p = tmp_path / "pipeline.yaml"
+    p.write_text(f"""
+pipeline: long
+engine: {{type: spark, remote: "{spark_cluster.connect_url}"}}
+tasks:
+  - id: forever
+    kind: sql
+    into: marts.forever
+    sql: SELECT sum(a.id * b.id) AS s FROM range(1000000) a CROSS JOIN range(1000000) b
+""")
+    run = background("run", p, "--date", DS, cwd=tmp_path)
+
+    def running_job():
+        with urllib.request.urlopen(
+                f"http://127.0.0.1:{spark_cluster.driver_ui_port}/api/v1/applications/"
+                f"{spark_cluster.app_id()}/jobs?status=running", timeout=10) as resp:
+            return json.loads(resp.read())
+
+    jobs = wait_for(running_job, 90, interval=0.5, what="the Spark job to start")
+    started = time.monotonic()
+    run.proc.send_signal(signal.SIGINT)
+    code = run.wait(60)
+    assert code == 130, run.stdout() + run.stderr()
+    assert time.monotonic() - started < 20
+    # The job is cancelled on the cluster, not left running.
+    wait_for(lambda: not running_job(), 30, interval=0.5, what="the job to be cancelled")
+    with urllib.request.urlopen(
+            f"http://127.0.0.1:{spark_cluster.driver_ui_port}/api/v1/applications/"
+            f"{spark_cluster.app_id()}/jobs/{jobs[0]['jobId']}", timeout=10) as resp:
+        assert json.loads(resp.read())["status"] != "SUCCEEDED"
+    assert not (tmp_path / "lake" / "marts").exists()
