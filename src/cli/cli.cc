@@ -237,7 +237,9 @@ bool NeedsSpark(const pipeline::PipelineSpec& spec) {
                      [&](const pipeline::TaskSpec& t) { return spec.EngineOf(t) == "spark"; });
 }
 
-std::unique_ptr<engine::Engine> MakeSpark(const Workspace& w) {
+}  // namespace
+
+std::unique_ptr<engine::Engine> MakeSparkEngine(const Workspace& w) {
   if (w.lake->remote()) {
     throw InvalidInput("engine: spark with the lake on " + w.lake->Describe() +
                        " is not supported yet: Spark writes its results into local staging. "
@@ -254,8 +256,6 @@ std::unique_ptr<engine::Engine> MakeSpark(const Workspace& w) {
   o.local = w.engine.get();
   return std::make_unique<spark::SparkEngine>(o);
 }
-
-}  // namespace
 
 Workspace Workspace::FromSpec(pipeline::PipelineSpec spec, bool with_engine) {
   Workspace w;
@@ -287,7 +287,7 @@ Workspace Workspace::FromSpec(pipeline::PipelineSpec spec, bool with_engine) {
     w.spill_dir = base + "/sluice-" + std::to_string(::getpid());
     opts.temp_directory = w.spill_dir;
     w.engine = engine::MakeDuckDbEngine(opts);
-    if (NeedsSpark(w.spec)) w.spark = MakeSpark(w);
+    if (NeedsSpark(w.spec)) w.spark = MakeSparkEngine(w);
   }
   return w;
 }

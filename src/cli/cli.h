@@ -107,6 +107,10 @@ struct Workspace {
   std::string spill_dir;
 };
 
+// The Spark engine of a workspace's pipeline (engine.remote:), reading results through its
+// embedded engine. Throws InvalidInput for a lake Spark cannot share (webhdfs://).
+std::unique_ptr<engine::Engine> MakeSparkEngine(const Workspace& w);
+
 // Ctrl-C and SIGTERM while an object of this class lives: the first cancels `cancel` with a
 // message on stderr, the second exits at once (130).
 class Interrupts {

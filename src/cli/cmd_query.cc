@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/strings.h"
 #include "pipeline/template.h"
+#include "spark/spark_engine.h"
 
 namespace sluice::cli {
 namespace {
@@ -101,6 +102,39 @@ void PrintTable(const engine::Table& t, const std::string& format) {
   std::cout << sep << "\n" << t.rows.size() << " row" << (t.rows.size() == 1 ? "" : "s") << "\n";
 }
 
+// --engine spark: the query runs on the cluster; datasets are read through ref() only (Spark
+// has no zone.name views), and the warehouse is not attached.
+int QueryOnSpark(Args& a, Workspace& w, const std::string& ds, const std::string& format) {
+  auto* spark = dynamic_cast<spark::SparkEngine*>(w.spark.get());
+  CancelToken cancel;
+  Interrupts interrupts(cancel, "sluice: interrupted; cancelling the Spark job");
+  auto session = spark->Connect();
+  engine::Session* raw = session.get();
+  int id = cancel.OnCancel([raw] { raw->Interrupt(); });
+  pipeline::TemplateContext tc;
+  if (!ds.empty()) tc.variables = pipeline::DateVariables(ds);
+  tc.vars = w.spec.vars;
+  tc.ref = [&](const std::string& dataset, const std::string& scope) -> std::string {
+    bool all = ds.empty() || scope == "all";
+    if (!w.lake->Select(dataset, all ? "" : ds)) {
+      throw NotFound("ref('" + dataset + "'): no published partition" +
+                     (all ? "" : " for ds=" + ds) + " in the lake " + w.lake->Describe());
+    }
+    return spark->ScanSql(all ? w.lake->DatasetPath(dataset) : w.lake->PartitionPath(dataset, ds));
+  };
+  std::string sql = pipeline::RenderTemplate(a.positional[0], tc, "query");
+  engine::Table table;
+  try {
+    table = session->Query(sql);
+  } catch (...) {
+    cancel.RemoveOnCancel(id);
+    throw;
+  }
+  cancel.RemoveOnCancel(id);
+  PrintTable(table, format);
+  return 0;
+}
+
 int CmdQuery(Args& a) {
   std::string file = a.Get("pipeline");
   if (file.empty())
@@ -110,7 +144,19 @@ int CmdQuery(Args& a) {
     throw UsageError("--format " + format + ": use table, csv or json");
   }
   std::string ds = DateFlag(a);
+  std::string engine = a.Get("engine", "duckdb");
+  if (engine != "duckdb" && engine != "spark") {
+    throw UsageError("--engine " + engine + ": use duckdb (default) or spark");
+  }
   auto w = Workspace::Open(file, ParseVars(a), true);
+  if (engine == "spark") {
+    if (w.spec.spark.remote.empty()) {
+      throw UsageError("--engine spark: " + file +
+                       " names no Spark Connect server (engine: {remote: \"sc://host:15002\"})");
+    }
+    if (!w.spark) w.spark = MakeSparkEngine(w);
+    return QueryOnSpark(a, w, ds, format);
+  }
   auto session = w.engine->Connect();
   std::string warehouse = w.spec.ResolvePath(w.spec.warehouse);
   if (std::filesystem::exists(warehouse)) {
@@ -160,11 +206,16 @@ Command QueryCommand() {
           {{"pipeline", true, "the pipeline whose lake and warehouse to query"},
            {"date", true,
             "datasets show only this date's partition (default: all, with a ds column)"},
-           {"format", true, "table (default), csv or json"}}),
+           {"format", true, "table (default), csv or json"},
+           {"engine", true,
+            "duckdb (default), or spark: run on the pipeline's Spark Connect server (datasets "
+            "through ref() only)"}}),
       "  sluice query --pipeline examples/citizens/pipeline.yaml \\\n"
       "      \"SELECT region, count(*) FROM {{ ref('staging.citizens') }} GROUP BY ALL\"\n"
       "  sluice query --pipeline p.yaml --format csv \"SELECT * FROM marts.citizens_by_region\"\n"
-      "  sluice query --pipeline p.yaml \"SELECT * FROM warehouse.marts.citizens_by_region\"\n",
+      "  sluice query --pipeline p.yaml \"SELECT * FROM warehouse.marts.citizens_by_region\"\n"
+      "  sluice query --pipeline p.yaml --engine spark \\\n"
+      "      \"SELECT region, count(*) FROM {{ ref('staging.citizens') }} GROUP BY ALL\"\n",
       1,
       1,
       CmdQuery};

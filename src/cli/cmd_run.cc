@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "cli/cli.h"
+#include "cli/spark_validate.h"
 #include "common/error.h"
 #include "common/strings.h"
 #include "runner/runner.h"
@@ -100,6 +101,12 @@ int CmdValidate(Args& a) {
     std::cout << "  " << id << " (" << t->kind << ")";
     if (!t->upstream.empty()) std::cout << " after " << Join(t->upstream, ", ");
     std::cout << "\n";
+  }
+  // Models that run on Spark are analyzed by the server too.
+  int problems = ValidateOnSpark(spec, std::cout, std::cerr);
+  if (problems > 0) {
+    std::cerr << problems << " problem" << (problems == 1 ? "" : "s") << " found on Spark\n";
+    return 2;
   }
   return 0;
 }

@@ -94,6 +94,8 @@ class Lake {
   // The lake's location as the user wrote it, for messages: a path or a URI.
   std::string Describe() const;
 
+  // Path of a dataset's folder (its partitions are the ds=... folders in it).
+  std::string DatasetPath(const std::string& dataset) const;
   // Path of a dataset partition's published folder.
   std::string PartitionPath(const std::string& dataset, const std::string& ds) const;
   // Creates and returns an empty staging folder for one attempt's output of a partition. It
@@ -139,7 +141,6 @@ class Lake {
   RecoveryReport Recover();
 
  private:
-  std::string DatasetPath(const std::string& dataset) const;
   // Where an attempt's publishes move the partitions they replace:
   // <root>/_trash/<owner>/<attempt>.
   std::string TrashDir(int64_t attempt_id) const;

@@ -409,7 +409,9 @@ std::string ShortSparkMessage(const std::string& message) {
   auto ctx = message.find("== SQL");
   if (ctx != std::string::npos) {
     auto end = message.find("==", ctx + 6);
-    if (end != std::string::npos) first += " (" + message.substr(ctx + 3, end - ctx - 4) + ")";
+    std::string where =
+        end == std::string::npos ? "" : Trim(message.substr(ctx + 3, end - ctx - 3));
+    if (where.find("line") != std::string::npos) first += " (" + where + ")";
   }
   return first;
 }

@@ -141,9 +141,8 @@ std::string TaskContext::RefSql(const std::string& dataset, const std::string& s
     // folders become a ds column, as with DuckDB's hive partitioning). Only published folders
     // carry those names; staging lives elsewhere.
     auto* spark = dynamic_cast<spark::SparkEngine*>(engine);
-    std::string folder = lake->PartitionPath(dataset, ds);
-    if (scope == "all") folder = fs::ParentPath(folder);
-    return spark->ScanSql(folder);
+    return spark->ScanSql(scope == "all" ? lake->DatasetPath(dataset)
+                                         : lake->PartitionPath(dataset, ds));
   }
   return selection->Sql();
 }

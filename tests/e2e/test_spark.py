@@ -83,6 +83,11 @@ def test_citizens_on_spark_publishes_what_the_embedded_engine_does(spark_cluster
     assert len(workers) == 2
     assert sum(after[e] - before.get(e, 0) for e in workers) > 0
     assert after.get("driver", 0) == before.get("driver", 0)
+    # An ad-hoc query on the cluster reads the same lake.
+    q = run_sluice("query", "--pipeline", remote, "--engine", "spark", "--date", DS, "--format",
+                   "csv", "SELECT count(*) AS n FROM {{ ref('staging.citizens') }}", expect=0)
+    assert q.stdout.strip().splitlines()[-1] == str(len(published(tmp_path / "local" / "lake",
+                                                                  "staging.citizens")[1]))
     # The models ran on Spark: their logs say so.
     log = next((tmp_path / "spark" / ".sluice" / "logs").rglob("clean_citizens.1.log")).read_text()
     assert "spark" in log.lower(), log
@@ -194,3 +199,21 @@ tasks:
             f"{spark_cluster.app_id()}/jobs/{jobs[0]['jobId']}", timeout=10) as resp:
         assert json.loads(resp.read())["status"] != "SUCCEEDED"
     assert not (tmp_path / "lake" / "marts").exists()
+
+
+def test_validate_asks_spark_to_analyze_each_model(spark_cluster, tmp_path):
+    """Nothing is published: the inputs are stood in for by empty views of their schema
+    (csv_import's declared columns, then each analyzed model's)."""
+    p = citizens(tmp_path / "p", spark_engine(spark_cluster), rows=10)
+    r = run_sluice("validate", p, expect=0)
+    for task in ("clean_citizens", "citizens_by_region", "income_by_city_age_band"):
+        assert f"{task}: ok on Spark" in r.stdout, r.stdout
+    assert "check_marts (bands_add_up_to_regions): ok on Spark" in r.stdout
+    model = tmp_path / "p" / "models" / "citizens_by_region.sql"
+    model.write_text("-- DuckDB-only\nSELECT region,\n  strftime(birth_date, '%Y') AS y\n"
+                     "FROM {{ ref('staging.citizens') }}\n")
+    r = run_sluice("validate", p)
+    assert r.returncode == 2
+    assert f"{model}:3: sql 'citizens_by_region' on Spark" in r.stderr, r.stderr
+    assert "UNRESOLVED_ROUTINE" in r.stderr and "strftime" in r.stderr
+    assert not (tmp_path / "p" / "lake").exists()  # validate runs nothing
