@@ -444,8 +444,12 @@ log_segment() {
   tail -n "+${from:-1}" "$1"
 }
 
-# connect_started DIR: the Connect log says it started (since the last start).
-connect_started() { log_segment "$1/connect.log" | grep -q 'Spark Connect server started'; }
+# connect_started DIR: the Connect log says it started (since the last start). grep reads all
+# its input (no -q): with pipefail, a grep that quits early makes a long log's tail die of
+# SIGPIPE and the test fail.
+connect_started() {
+  log_segment "$1/connect.log" | grep 'Spark Connect server started' >/dev/null
+}
 
 # wait_ready DIR WHAT WITH_APP: wait until 2 Workers are ALIVE (and, with WITH_APP=1, the
 # Connect server is up with its 2 executors), failing early when one of ours died.

@@ -272,6 +272,24 @@ class SparkSessionImpl : public SparkSession {
     return out;
   }
 
+  std::map<std::string, std::string> GetConf(const std::vector<std::string>& keys) override {
+    sc::ConfigRequest req;
+    req.set_session_id(session_id_);
+    *req.mutable_user_context() = User();
+    req.set_client_type(kClientType);
+    for (const auto& k : keys) req.mutable_operation()->mutable_get_option()->add_keys(k);
+    sc::ConfigResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(ctx, o_.connect_timeout_seconds);
+    grpc::Status st = stub_->Config(&ctx, req, &resp);
+    if (!st.ok()) throw Translate(st, "reading Spark's configuration");
+    std::map<std::string, std::string> out;
+    for (const auto& kv : resp.pairs()) {
+      if (kv.has_value()) out[kv.key()] = kv.value();
+    }
+    return out;
+  }
+
   void Interrupt() override {
     sc::InterruptRequest req;
     req.set_session_id(session_id_);

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,6 +60,10 @@ class SparkSession {
   // The columns a query would produce (Spark's AnalyzePlan), with sluice's type names
   // (BIGINT, DECIMAL(22,2), VARCHAR, TIMESTAMP, ...). Throws InvalidInput with Spark's message.
   virtual std::vector<engine::Column> Analyze(const std::string& sql) = 0;
+
+  // The values of Spark configuration keys that are set (Config's GetOption); unset keys are
+  // left out.
+  virtual std::map<std::string, std::string> GetConf(const std::vector<std::string>& keys) = 0;
 
   // Interrupts every operation of this session on the server. Thread-safe.
   virtual void Interrupt() = 0;

@@ -97,7 +97,7 @@ class SparkEngineSession : public engine::Session {
     }
     std::vector<std::string> moved;
     for (size_t i = 0; i < parts.size(); i++) {
-      char name[32];
+      char name[48];
       std::snprintf(name, sizeof name, "part-%05zu.parquet", i);
       std::string to = i == 0 ? path : fs::JoinPath(folder, name);
       stdfs::rename(parts[i], to);
@@ -192,6 +192,21 @@ std::unique_ptr<engine::Session> SparkEngine::Connect() {
   s->Execute("SET spark.sql.parquet.outputTimestampType = TIMESTAMP_MICROS", nullptr);
   // "name" is an identifier, as in DuckDB and standard SQL (sluice's checks quote that way).
   s->Execute("SET spark.sql.ansi.doubleQuotedIdentifiers = true", nullptr);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!asked_ui_) {
+      asked_ui_ = true;
+      try {
+        auto conf = s->GetConf({"spark.driver.host", "spark.ui.port", "spark.ui.enabled"});
+        if (conf.count("spark.driver.host") && conf["spark.ui.enabled"] != "false") {
+          ui_url_ = "http://" + conf["spark.driver.host"] + ":" +
+                    (conf.count("spark.ui.port") ? conf["spark.ui.port"] : "4040");
+        }
+      } catch (const Error&) {
+        // Only for the log; a server that does not say is fine.
+      }
+    }
+  }
   return std::make_unique<SparkEngineSession>(*this, std::move(s));
 }
 
@@ -205,6 +220,11 @@ std::string SparkEngine::SparkPath(const std::string& local_path) const {
     return base + rest;
   }
   return "file://" + local_path;
+}
+
+std::string SparkEngine::UiUrl() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ui_url_;
 }
 
 void SparkEngine::SetScratchDir(const std::string& dir) {

@@ -32,6 +32,9 @@ class SparkEngine : public engine::Engine {
   void SetScratchDir(const std::string& dir) override;
   // The name Spark knows a path of the lake by (lake_path + the part under lake_root).
   std::string SparkPath(const std::string& local_path) const;
+  // The Spark UI of the application behind the Connect server, http://host:port, as the
+  // server reports it on the first connect ("" when it does not say).
+  std::string UiUrl() const;
   // SQL that reads a folder of Parquet files on Spark: parquet.`<path>`.
   std::string ScanSql(const std::string& local_folder) const;
   const SparkEngineOptions& options() const { return o_; }
@@ -43,6 +46,8 @@ class SparkEngine : public engine::Engine {
   SparkEngineOptions o_;
   mutable std::mutex mu_;
   std::string scratch_dir_;  // Guarded by mu_
+  std::string ui_url_;       // Guarded by mu_
+  bool asked_ui_ = false;    // Guarded by mu_
 };
 
 }  // namespace sluice::spark

@@ -33,6 +33,7 @@ state::TaskCounts RunCheck(TaskContext& ctx) {
   if (ctx.OnSpark()) ctx.log->Info("checking on " + ctx.engine->Describe());
   std::string src = ctx.RefSql(t.dataset, "");
   auto session = ctx.Connect("checking " + t.dataset);
+  if (ctx.OnSpark()) ctx.LogSparkUi();
   std::vector<std::string> failures;
   int passed = 0;
   auto count_of = [&](const std::string& sql) {

@@ -12,6 +12,7 @@ state::TaskCounts RunSqlModel(TaskContext& ctx) {
   ctx.log->Info("model SQL (on " + ctx.engine->Describe() + "):\n" + sql);
   std::string staging = ctx.lake->StagingDir(ctx.run_id, ctx.attempt_id, t.into, ctx.ds);
   auto session = ctx.Connect("building " + t.into);
+  if (ctx.OnSpark()) ctx.LogSparkUi();
   uint64_t rows;
   try {
     rows = session->CopyToParquet(sql, staging + "/part-00000.parquet");

@@ -32,6 +32,14 @@ std::shared_ptr<engine::Session> TaskContext::ConnectLocal(const std::string& wh
   return ConnectOn(local_engine ? local_engine : engine, what, 0);
 }
 
+void TaskContext::LogSparkUi() {
+  auto* spark = dynamic_cast<spark::SparkEngine*>(engine);
+  if (spark && !spark->UiUrl().empty()) {
+    log->Info("Spark UI of the jobs: " + spark->UiUrl() + "/jobs/ (running on " +
+              spark->Describe() + ")");
+  }
+}
+
 bool TaskContext::OnSpark() const { return engine != nullptr && engine->name() == "spark"; }
 
 std::shared_ptr<engine::Session> TaskContext::Connect(const std::string& what,

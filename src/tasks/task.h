@@ -99,6 +99,8 @@ struct TaskContext {
   // sluice holds locally (a staged partition's schema, say).
   std::shared_ptr<engine::Session> ConnectLocal(const std::string& what);
   bool OnSpark() const;
+  // Logs where to watch the task's Spark jobs (the Spark UI), when the server says.
+  void LogSparkUi();
   // Opens an sftp:// URL with the pipeline's connection (sftp::OptionsFor), or a webhdfs://
   // URL with its hdfs: section (webhdfs::OptionsFor); Cancel interrupts a call in progress.
   RemotePath ConnectRemote(const std::string& url, const std::string& connection);

@@ -176,7 +176,7 @@ tasks:
   - id: forever
     kind: sql
     into: marts.forever
-    sql: SELECT sum(a.id * b.id) AS s FROM range(1000000) a CROSS JOIN range(1000000) b
+    sql: SELECT sum(id) AS s FROM range(0, 2000000000000, 1, 4)
 """)
     run = background("run", p, "--date", DS, cwd=tmp_path)
 
@@ -192,8 +192,10 @@ tasks:
     code = run.wait(60)
     assert code == 130, run.stdout() + run.stderr()
     assert time.monotonic() - started < 20
-    # The job is cancelled on the cluster, not left running.
+    # The job is cancelled on the cluster, not left running: its tasks stop on the executors.
     wait_for(lambda: not running_job(), 30, interval=0.5, what="the job to be cancelled")
+    wait_for(lambda: all(e.get("activeTasks", 0) == 0 for e in spark_cluster.executors()), 30,
+             interval=0.5, what="the executors to stop the job's tasks")
     with urllib.request.urlopen(
             f"http://127.0.0.1:{spark_cluster.driver_ui_port}/api/v1/applications/"
             f"{spark_cluster.app_id()}/jobs/{jobs[0]['jobId']}", timeout=10) as resp:
@@ -217,3 +219,43 @@ def test_validate_asks_spark_to_analyze_each_model(spark_cluster, tmp_path):
     assert f"{model}:3: sql 'citizens_by_region' on Spark" in r.stderr, r.stderr
     assert "UNRESOLVED_ROUTINE" in r.stderr and "strftime" in r.stderr
     assert not (tmp_path / "p" / "lake").exists()  # validate runs nothing
+
+
+def test_a_worker_killed_mid_job(spark_cluster, tmp_path, background):
+    """Spark reruns the lost executor's tasks elsewhere: the task succeeds, or fails clearly;
+    either way nothing half-written is published."""
+    p = tmp_path / "pipeline.yaml"
+    p.write_text(f"""
+pipeline: worker_dies
+engine: {{type: spark, remote: "{spark_cluster.connect_url}"}}
+defaults: {{retries: 0, timeout: 5m}}
+tasks:
+  - id: big
+    kind: sql
+    into: marts.big
+    sql: |
+      SELECT k, count(*) AS n
+      FROM (SELECT id % 1000 AS k FROM range(0, 60000000, 1, 8))
+      GROUP BY k
+""")
+    run = background("run", p, "--date", DS, cwd=tmp_path)
+
+    def busy_executor():
+        for e in spark_cluster.executors():
+            if e["id"] != "driver" and e.get("activeTasks", 0) > 0:
+                return e
+        return None
+
+    wait_for(busy_executor, 120, interval=0.2, what="a Spark task to run")
+    spark_cluster.kill_worker(2)
+    try:
+        code = run.wait(240)
+        out = run.stdout() + run.stderr()
+        if code == 0:
+            cols, rows = published(tmp_path / "lake", "marts.big")
+            assert len(rows) == 1000 and sum(r[1] for r in rows) == 60000000
+        else:
+            assert "big" in out and "Spark" in out, out
+            assert not (tmp_path / "lake" / "marts").exists()
+    finally:
+        spark_cluster.start_worker(2)
