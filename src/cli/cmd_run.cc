@@ -103,6 +103,7 @@ int CmdValidate(Args& a) {
     std::cout << "\n";
   }
   // Models that run on Spark are analyzed by the server too.
+  if (a.Has("offline")) return 0;
   int problems = ValidateOnSpark(spec, std::cout, std::cerr);
   if (problems > 0) {
     std::cerr << problems << " problem" << (problems == 1 ? "" : "s") << " found on Spark\n";
@@ -144,9 +145,12 @@ Command RunCommand() {
 Command ValidateCommand() {
   return {"validate",
           "check a pipeline file and report every mistake with file:line:column",
-          "sluice validate PIPELINE.yaml",
-          WithPipelineFlags({}),
-          "  sluice validate examples/citizens/pipeline.yaml\n",
+          "sluice validate PIPELINE.yaml [--offline]",
+          WithPipelineFlags({{"offline", false,
+                              "check the file only: do not ask the Spark Connect server to "
+                              "analyze the models that run on Spark"}}),
+          "  sluice validate examples/citizens/pipeline.yaml\n"
+          "  sluice validate pipeline.yaml --offline   # no Spark server at hand\n",
           1,
           1,
           CmdValidate};

@@ -218,6 +218,8 @@ def test_validate_asks_spark_to_analyze_each_model(spark_cluster, tmp_path):
     assert r.returncode == 2
     assert f"{model}:3: sql 'citizens_by_region' on Spark" in r.stderr, r.stderr
     assert "UNRESOLVED_ROUTINE" in r.stderr and "strftime" in r.stderr
+    # --offline checks the file only.
+    assert "on Spark" not in run_sluice("validate", p, "--offline", expect=0).output
     assert not (tmp_path / "p" / "lake").exists()  # validate runs nothing
 
 
