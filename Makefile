@@ -34,12 +34,13 @@ e2e:
 # The same tests on an AddressSanitizer + UndefinedBehaviorSanitizer build (leaks checked too),
 # except what exercises no new code paths there and costs minutes: the croniter oracle (the
 # cron and zone code runs under the sanitizers in the unit tests and the scheduler tests) and
-# the Airflow DAG checks (Airflow's own runtime dominates), and the Spark tests (the cluster's
-# jobs dominate; the Spark client is gRPC calls, and the data path it shares with every task
-# runs sanitized in the other tests). The HDFS and Spark cluster checks
+# the Airflow DAG checks (Airflow's own runtime dominates), the Spark tests (the cluster's jobs
+# dominate; the Spark client is gRPC calls, and the data path it shares with every task runs
+# sanitized in the other tests) and the HDFS ones (the WebHDFS client runs sanitized in the
+# conformance suite of tests/servers, against the real cluster). The HDFS and Spark cluster checks
 # of tests/servers test the test harness's scripts, not sluice: they run once, unsanitized.
 NOT_SANITIZED = --ignore=tests/e2e/test_schedule_oracle.py --ignore=tests/e2e/test_airflow.py \
-  --ignore=tests/e2e/test_spark.py
+  --ignore=tests/e2e/test_spark.py --ignore=tests/e2e/test_hdfs.py
 HARNESS_ONLY = --ignore=tests/servers/test_hdfs_cluster.py --ignore=tests/servers/test_spark_cluster.py
 sanitize: deps
 	cmake -S . -B $(BUILD)-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=address,undefined >/dev/null

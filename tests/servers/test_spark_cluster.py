@@ -68,22 +68,6 @@ def test_connect_app_has_an_executor_on_each_worker(spark_cluster):
     assert on1 | on2 == {e["id"] for e in executors}
 
 
-def test_connect_server_restarts(spark_cluster):
-    before = spark_cluster.app_id()
-    spark_cluster.stop_connect()
-    try:
-        socket.create_connection(("127.0.0.1", spark_cluster.connect_port), timeout=5).close()
-        raise AssertionError("the Connect port still answers after stop_connect()")
-    except OSError:
-        pass
-    spark_cluster.start_connect()
-    after = spark_cluster.app_id()
-    assert after != before
-    assert spark_cluster.connect_app()["id"] == after
-    assert len(connect_app_executors(spark_cluster)) == 2
-    socket.create_connection(("127.0.0.1", spark_cluster.connect_port), timeout=5).close()
-
-
 def test_killed_worker_is_noticed_and_comes_back(spark_cluster):
     old = worker_executor_ids(spark_cluster, 2)
     spark_cluster.kill_worker(2)
