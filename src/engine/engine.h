@@ -8,13 +8,12 @@
 #include <vector>
 
 #include "engine/exact_parse.h"
+#include "schema/column.h"
 
 namespace sluice::engine {
 
-struct Column {
-  std::string name;
-  std::string type;  // the engine's SQL type name, e.g. BIGINT, DECIMAL(12,2), VARCHAR
-};
+// A result's column: the lake's type (schema/column.h), named in the engine's SQL.
+using Column = schema::Column;
 
 // A batch of result rows with every value rendered as text (nullopt is SQL NULL).
 // Column-major: cells[c][r].

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/engine.h"
 #include "fs/file_system.h"
 #include "lake/file_cache.h"
+#include "schema/column.h"
 #include "state/state_store.h"
 
 namespace sluice::lake {
@@ -28,7 +28,7 @@ struct Manifest {
   std::vector<ManifestFile> files;
   uint64_t rows = 0;
   uint64_t bytes = 0;
-  std::vector<engine::Column> schema;
+  std::vector<schema::Column> schema;
   int64_t run_id = 0;
   int64_t attempt_id = 0;
   std::string task_id;
@@ -52,7 +52,7 @@ struct PublishRequest {
   std::string ds;           // YYYY-MM-DD
   std::string staging_dir;  // from StagingDir()
   uint64_t rows = 0;
-  std::vector<engine::Column> schema;
+  std::vector<schema::Column> schema;
   int64_t run_id = 0;
   int64_t attempt_id = 0;
   std::string task_id;
