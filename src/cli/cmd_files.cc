@@ -38,7 +38,7 @@ std::vector<Flag> RemoteFlags(std::vector<Flag> flags) {
 
 // An open location: the file system and the path on it.
 struct Location {
-  std::unique_ptr<fs::FileSystem> fs;
+  std::shared_ptr<fs::FileSystem> fs;
   std::string path;
   std::string shown;                // for messages
   std::function<void()> interrupt;  // stops a remote call in progress, or null
@@ -59,27 +59,7 @@ Location OpenWebHdfs(Args& a, const std::string& where) {
   loc.path = url.path;
   if (EndsWith(where, "/") && loc.path.back() != '/') loc.path += "/";
   loc.shown = webhdfs::FormatWebHdfsUrl(o, loc.path);
-  // The Location owns the file system; the interrupt hook shares it.
-  struct Shared : fs::FileSystem {
-    std::shared_ptr<fs::FileSystem> fs;
-    bool Stat(const std::string& p, fs::FileInfo* i) override { return fs->Stat(p, i); }
-    std::vector<fs::FileInfo> List(const std::string& d) override { return fs->List(d); }
-    void MakeDirs(const std::string& d) override { fs->MakeDirs(d); }
-    void Rename(const std::string& f, const std::string& t) override { fs->Rename(f, t); }
-    void DeleteRecursive(const std::string& p) override { fs->DeleteRecursive(p); }
-    std::string ReadFile(const std::string& p) override { return fs->ReadFile(p); }
-    void WriteFile(const std::string& p, const std::string& d) override { fs->WriteFile(p, d); }
-    void Upload(const std::string& l, const std::string& p, const Progress& pr) override {
-      fs->Upload(l, p, pr);
-    }
-    void Download(const std::string& p, const std::string& l, const Progress& pr) override {
-      fs->Download(p, l, pr);
-    }
-    std::string scheme() const override { return fs->scheme(); }
-  };
-  auto shared = std::make_unique<Shared>();
-  shared->fs = remote;
-  loc.fs = std::move(shared);
+  loc.fs = std::move(remote);
   return loc;
 }
 

@@ -86,13 +86,7 @@ class SparkEngineSession : public engine::Session {
     std::vector<std::string> parts = PartFiles(tmp);
     auto local = Local();
     if (parts.empty()) {
-      // No rows and no file: an empty file with the result's columns keeps the schema.
-      std::vector<std::string> cols;
-      for (const auto& c : Describe(select_sql)) {
-        cols.push_back("CAST(NULL AS " + c.type + ") AS \"" + c.name + "\"");
-      }
-      local->Execute("COPY (SELECT " + Join(cols, ", ") + " WHERE false) TO '" + path +
-                     "' (FORMAT parquet)");
+      WriteEmpty(select_sql, path);
       return 0;
     }
     std::vector<std::string> moved;
@@ -149,17 +143,23 @@ class SparkEngineSession : public engine::Session {
         " USING parquet SELECT * FROM (\n" + sql + "\n) AS sluice_result");
     r.files = PartFiles(dir);
     if (r.files.empty()) {
-      std::vector<std::string> cols;
-      for (const auto& c : Describe(sql)) {
-        cols.push_back("CAST(NULL AS " + c.type + ") AS \"" + c.name + "\"");
-      }
       std::string empty = fs::JoinPath(dir, "part-00000.parquet");
       stdfs::create_directories(dir);
-      Local()->Execute("COPY (SELECT " + Join(cols, ", ") + " WHERE false) TO '" + empty +
-                       "' (FORMAT parquet)");
+      WriteEmpty(sql, empty);
       r.files.push_back(empty);
     }
     return r;
+  }
+
+  // Spark wrote no file for an empty result: an empty Parquet file with the query's columns
+  // keeps the schema.
+  void WriteEmpty(const std::string& sql, const std::string& path) {
+    std::vector<std::string> cols;
+    for (const auto& c : Describe(sql)) {
+      cols.push_back("CAST(NULL AS " + c.type + ") AS \"" + c.name + "\"");
+    }
+    Local()->Execute("COPY (SELECT " + Join(cols, ", ") + " WHERE false) TO '" + path +
+                     "' (FORMAT parquet)");
   }
 
   void Run(const std::string& sql) {

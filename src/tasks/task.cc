@@ -69,30 +69,29 @@ bool IsRemoteUrl(const std::string& text) {
 
 RemotePath TaskContext::ConnectRemote(const std::string& url_text, const std::string& connection) {
   RemotePath remote;
+  // Cancel interrupts a call in progress, while the file system lives.
+  auto interruptible = [&](auto fs) {
+    std::weak_ptr<typename decltype(fs)::element_type> weak = fs;
+    cancel_ids_.push_back(cancel->OnCancel([weak] {
+      if (auto live = weak.lock()) live->Interrupt();
+    }));
+    remote.fs = std::move(fs);
+  };
   if (webhdfs::IsWebHdfsUrl(url_text)) {
     webhdfs::WebHdfsUrl url = webhdfs::ParseWebHdfsUrl(url_text);
     webhdfs::WebHdfsOptions options = webhdfs::OptionsFor(spec, url);
-    std::shared_ptr<webhdfs::WebHdfsFileSystem> fs = webhdfs::WebHdfsFileSystem::Make(options);
     remote.path = url.path;
     remote.shown = webhdfs::FormatWebHdfsUrl(options, url.path);
-    std::weak_ptr<webhdfs::WebHdfsFileSystem> weak = fs;
-    cancel_ids_.push_back(cancel->OnCancel([weak] {
-      if (auto fs = weak.lock()) fs->Interrupt();
-    }));
-    remote.fs = std::move(fs);
+    interruptible(
+        std::shared_ptr<webhdfs::WebHdfsFileSystem>(webhdfs::WebHdfsFileSystem::Make(options)));
     return remote;
   }
   sftp::SftpUrl url = sftp::ParseSftpUrl(url_text);
   sftp::SftpOptions options = sftp::OptionsFor(spec, connection, url);
   log->Info("connecting to " + sftp::FormatSftpUrl(options, ""));
-  std::shared_ptr<sftp::SftpFileSystem> fs = sftp::SftpFileSystem::Connect(options);
   remote.path = url.path;
   remote.shown = sftp::FormatSftpUrl(options, url.path);
-  std::weak_ptr<sftp::SftpFileSystem> weak = fs;
-  cancel_ids_.push_back(cancel->OnCancel([weak] {
-    if (auto fs = weak.lock()) fs->Interrupt();
-  }));
-  remote.fs = std::move(fs);
+  interruptible(std::shared_ptr<sftp::SftpFileSystem>(sftp::SftpFileSystem::Connect(options)));
   return remote;
 }
 

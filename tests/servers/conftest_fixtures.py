@@ -86,23 +86,7 @@ def hdfs_cluster():
     """A running HDFS (hdfs.HdfsCluster): NameNode + 2 DataNodes on 127.0.0.1, replication 2,
     permissions on, superuser hdfs_cluster.superuser. Tests that kill or restart daemons
     must leave both DataNodes and the NameNode running again."""
-    try:
-        HdfsCluster.install()
-    except ServerError as e:
-        pytest.fail(f"HDFS: the jars could not be installed:\n{e}", pytrace=False)
-    cluster, error = None, None
-    for _ in range(3):  # another port when one we picked was grabbed meanwhile
-        candidate = HdfsCluster()
-        try:
-            cluster = candidate.start()
-            break
-        except ServerError as e:
-            error = e
-            candidate.cleanup(ignore_errors=True)
-            if not any(m in str(e) for m in _PORT_TAKEN):
-                break
-    if cluster is None:
-        pytest.fail(f"HDFS could not be started:\n{error}", pytrace=False)
+    cluster = start_server(HdfsCluster, "HDFS")
     yield cluster
     cluster.cleanup()
 
@@ -112,22 +96,6 @@ def spark_cluster():
     """A running Spark cluster (spark.SparkCluster): Master + 2 Workers (1 core, 1g each) and a
     Spark Connect server on 127.0.0.1 whose application has one executor on each Worker. Tests
     that kill or restart daemons must leave both Workers and the Connect server running again."""
-    try:
-        SparkCluster.install()
-    except ServerError as e:
-        pytest.fail(f"Spark: pyspark could not be installed:\n{e}", pytrace=False)
-    cluster, error = None, None
-    for _ in range(3):  # other ports when one we picked was grabbed meanwhile
-        candidate = SparkCluster()
-        try:
-            cluster = candidate.start()
-            break
-        except ServerError as e:
-            error = e
-            candidate.cleanup(ignore_errors=True)
-            if not any(m in str(e) for m in _PORT_TAKEN):
-                break
-    if cluster is None:
-        pytest.fail(f"Spark could not be started:\n{error}", pytrace=False)
+    cluster = start_server(SparkCluster, "Spark")
     yield cluster
     cluster.cleanup()
