@@ -191,7 +191,10 @@ class SparkSessionImpl : public SparkSession {
     bool complete = false;
     for (int attempt = 0; !complete; attempt++) {
       grpc::ClientContext ctx;
-      Prepare(ctx, 0);
+      // A statement with a cancel token ends by it (Ctrl-C, the task's timeout); one without
+      // (a session's SETs, validate's views) is short and ends by the connect timeout, even
+      // when the server stops answering.
+      Prepare(ctx, cancel ? 0 : o_.connect_timeout_seconds);
       int hook = -1;
       std::atomic<bool> stopped{false};
       if (cancel) {

@@ -53,7 +53,8 @@ class SparkSession {
   // Runs one SQL statement (a command: DDL, SET, INSERT OVERWRITE DIRECTORY ...) to its end.
   // A dropped stream is reattached. Throws InvalidInput with Spark's message (error class,
   // SQLSTATE) for SQL Spark rejects, kCancelled when cancel fires, kConnection when the server
-  // goes away.
+  // goes away. Without a cancel token the statement must be short: it ends after the connect
+  // timeout.
   virtual void Execute(const std::string& sql, const CancelToken* cancel,
                        const std::function<void(const JobProgress&)>& progress = nullptr) = 0;
 
