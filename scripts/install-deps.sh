@@ -37,12 +37,13 @@ fi
 # independent reader of the same format, the same version as the engine). The import tests
 # read the source servers with PyMySQL and psycopg2, independent clients, to compare cell by cell.
 # croniter is the independent oracle of the schedule tests; Selenium drives Debian's Chromium
-# (through its chromedriver, never Selenium Manager) in the UI tests.
-if ! python3 -c "import pytest, pymysql, psycopg2, pytz, crc32c, croniter, selenium, duckdb; assert duckdb.__version__ == '1.4.4'; from importlib.metadata import version; assert version('croniter') == '7.0.0'; assert version('selenium') == '4.51.0'" \
+# (through its chromedriver, never Selenium Manager) in the UI tests. pyarrow reads the ORC
+# files the Spark tests publish (DuckDB cannot).
+if ! python3 -c "import pytest, pymysql, psycopg2, pytz, crc32c, croniter, selenium, duckdb, pyarrow.orc; assert duckdb.__version__ == '1.4.4'; from importlib.metadata import version; assert version('croniter') == '7.0.0'; assert version('selenium') == '4.51.0'; assert version('pyarrow') == '26.0.1'" \
     >/dev/null 2>&1; then
-  echo "install-deps: installing pytest, PyMySQL, psycopg2, croniter, selenium and duckdb==1.4.4 for the tests"
+  echo "install-deps: installing pytest, PyMySQL, psycopg2, croniter, selenium, pyarrow and duckdb==1.4.4 for the tests"
   python3 -m pip install -q --disable-pip-version-check pytest duckdb==1.4.4 PyMySQL==1.1.1 pytz \
-    psycopg2-binary==2.9.10 crc32c==2.7.1 croniter==7.0.0 selenium==4.51.0
+    psycopg2-binary==2.9.10 crc32c==2.7.1 croniter==7.0.0 selenium==4.51.0 pyarrow==26.0.1
 fi
 
 # The HDFS tests run a real NameNode + 2 DataNodes from the Hadoop 3.5.0 jars (Java 17, fetched

@@ -116,11 +116,13 @@ int QueryOnSpark(Args& a, Workspace& w, const std::string& ds, const std::string
   tc.vars = w.spec.vars;
   tc.ref = [&](const std::string& dataset, const std::string& scope) -> std::string {
     bool all = ds.empty() || scope == "all";
-    if (!w.lake->Select(dataset, all ? "" : ds)) {
+    auto selection = w.lake->Select(dataset, all ? "" : ds);
+    if (!selection) {
       throw NotFound("ref('" + dataset + "'): no published partition" +
                      (all ? "" : " for ds=" + ds) + " in the lake " + w.lake->Describe());
     }
-    return spark->ScanSql(all ? w.lake->DatasetPath(dataset) : w.lake->PartitionPath(dataset, ds));
+    return spark->ScanSql(all ? w.lake->DatasetPath(dataset) : w.lake->PartitionPath(dataset, ds),
+                          selection->Format());
   };
   std::string sql = pipeline::RenderTemplate(a.positional[0], tc, "query");
   engine::Table table;
@@ -169,7 +171,12 @@ int CmdQuery(Args& a) {
       throw NotFound("ref('" + dataset + "'): no published partition" +
                      (all ? "" : " for ds=" + ds) + " in the lake " + w.lake->root());
     }
-    return selection->Sql();
+    try {
+      return selection->Sql();
+    } catch (const Error& e) {
+      throw Error(e.kind(),
+                  "ref('" + dataset + "'): " + e.what() + " (sluice query --engine spark)");
+    }
   };
   // Every dataset is also a view zone.name, so plain SQL works without ref().
   for (const auto& dataset : w.lake->ListDatasets()) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "engine/exact_parse.h"
 #include "schema/column.h"
 
@@ -138,6 +139,8 @@ class RowSource {
 struct Progress {
   double fraction = -1;  // 0..1, or -1 when the engine cannot tell
   uint64_t rows_processed = 0;
+  // What the engine can say besides, for the progress line (Spark: "stage 1/2, tasks 9/20").
+  std::string detail;
 };
 
 // One connection to the engine. Not thread-safe, except Interrupt and GetProgress, which
@@ -160,6 +163,14 @@ class Session {
                            const std::function<void(const TypedBatch&)>& on_batch) = 0;
   // Writes the result of a SELECT into one Parquet file; returns the number of rows written.
   virtual uint64_t CopyToParquet(const std::string& select_sql, const std::string& path) = 0;
+  // Writes the result of a SELECT as ORC (part-00000.orc at path, more part files beside it
+  // when the engine writes several); returns the number of rows. Only engines that write ORC
+  // (Spark) implement it.
+  virtual uint64_t CopyToOrc(const std::string& select_sql, const std::string& path) {
+    (void)select_sql;
+    (void)path;
+    throw InvalidInput("this engine cannot write ORC (only spark does): write parquet");
+  }
   // Writes every row of source into one Parquet file, streaming: memory stays bounded whatever
   // the number of rows. Returns the number of rows written.
   virtual uint64_t CopySourceToParquet(RowSource& source, const std::string& path) = 0;

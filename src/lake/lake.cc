@@ -323,7 +323,21 @@ std::optional<Lake::Selection> Lake::Select(const std::string& dataset, const st
   return s;
 }
 
-std::string Lake::Selection::Sql() const { return ReadParquetSql(files, partition == "all"); }
+std::string Lake::Selection::Format() const {
+  for (const auto& f : files) {
+    if (EndsWith(f, ".orc")) return "orc";
+  }
+  return "parquet";
+}
+
+std::string Lake::Selection::Sql() const {
+  if (Format() == "orc") {
+    throw InvalidInput(
+        "the files are ORC, written on Spark, and the embedded engine cannot read "
+        "ORC: read them on spark (engine: spark), or have the model write parquet");
+  }
+  return ReadParquetSql(files, partition == "all");
+}
 
 RecoveryReport Lake::Recover() {
   RecoveryReport report;

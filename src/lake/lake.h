@@ -130,7 +130,10 @@ class Lake {
     uint64_t rows = 0;
     std::string checksum;   // the manifest's, or for every partition their concatenation
     std::string partition;  // "ds=YYYY-MM-DD", or "all"
-    // read_parquet SQL for the files; every partition adds a ds column.
+    // "orc" when the files are ORC (written on Spark), else "parquet".
+    std::string Format() const;
+    // read_parquet SQL for the files; every partition adds a ds column. Throws InvalidInput
+    // for ORC, which DuckDB cannot read.
     std::string Sql() const;
   };
   std::optional<Selection> Select(const std::string& dataset, const std::string& ds);

@@ -41,7 +41,7 @@ const std::map<std::string, std::vector<std::string>> kKindKeys = {
      {"path", "glob", "into", "columns", "types", "header", "delimiter", "quote", "escape",
       "null_string", "null", "date_format", "timestamp_format", "encoding", "rejects",
       "allow_empty", "max_line_size", "connection", "wait"}},
-    {"sql", {"into", "sql", "engine"}},
+    {"sql", {"into", "sql", "engine", "format"}},
     {"check", {"dataset", "expect", "engine"}},
     {"db_load",
      {"connection", "datasets", "dataset", "into", "mode", "key", "partitions", "new_columns"}},
@@ -1429,6 +1429,18 @@ PipelineSpec LoadPipeline(const std::string& path,
         }
       }
     } else if (t.kind == "sql") {
+      if (n["format"]) {
+        t.sql.format = r.Str(n["format"], "format").value_or("parquet");
+        if (t.sql.format != "parquet" && t.sql.format != "orc") {
+          r.Error(n["format"], "format '" + t.sql.format + "' of task '" + t.id +
+                                   "' is not a file format (parquet, the default, or orc)");
+        } else if (t.sql.format == "orc" && spec.EngineOf(t) != "spark") {
+          r.Error(n["format"], "task '" + t.id +
+                                   "' writes format: orc, which only the spark engine writes "
+                                   "(DuckDB cannot write ORC): add engine: spark to the task, or "
+                                   "write parquet");
+        }
+      }
       if (!n["sql"]) {
         r.Error(n, "sql '" + t.id + "' needs sql: (a SELECT, or the path of a .sql file)");
       } else if (auto s = r.Str(n["sql"], "sql")) {
@@ -1550,6 +1562,22 @@ PipelineSpec LoadPipeline(const std::string& path,
   }
   std::vector<std::string> produced;
   for (const auto& [d, id] : producer) produced.push_back(d);
+  // ORC datasets: only Spark reads them.
+  for (const auto& t : spec.tasks) {
+    if (spec.EngineOf(t) == "spark") continue;
+    for (const auto& d : t.reads) {
+      auto it = producer.find(d);
+      const TaskSpec* writer = it == producer.end() ? nullptr : spec.FindTask(it->second);
+      if (!writer || writer->kind != "sql" || writer->sql.format != "orc") continue;
+      r.ErrorAt(t, "read:" + d,
+                "task '" + t.id + "' reads " + d + ", which task '" + writer->id +
+                    "' writes as ORC, and only the spark engine reads ORC (DuckDB cannot): " +
+                    (t.kind == "sql" || t.kind == "check"
+                         ? "add engine: spark to '" + t.id + "', or "
+                         : std::string(t.kind + " runs on the embedded engine: ")) +
+                    "make '" + writer->id + "' write parquet");
+    }
+  }
   for (auto& t : spec.tasks) {
     std::set<std::string> up(t.after.begin(), t.after.end());
     for (const auto& a : t.after) {

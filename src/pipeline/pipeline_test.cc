@@ -305,5 +305,66 @@ TEST(TemplateTest, RendersDateVariablesRefsAndVars) {
   EXPECT_THROW(RenderTemplate("{{ ds ", tc, "t"), Error);
 }
 
+TEST_F(PipelineTest, OrcIsWrittenAndReadOnSparkOnly) {
+  const std::string head = R"(pipeline: p
+engine: {remote: "sc://127.0.0.1:15002"}
+tasks:
+  - id: curated
+    kind: sql
+    engine: spark
+    format: orc
+    into: curated.nums
+    sql: SELECT 1 AS n
+)";
+  // Spark writes it, Spark reads it: valid.
+  auto ok = Validate(head + R"(  - id: summed
+    kind: sql
+    engine: spark
+    into: marts.summed
+    sql: SELECT count(*) AS c FROM {{ ref('curated.nums') }}
+)");
+  EXPECT_TRUE(ok.empty()) << All(ok);
+
+  // The embedded engine cannot write ORC.
+  auto d = Validate(R"(pipeline: p
+tasks:
+  - id: curated
+    kind: sql
+    format: orc
+    into: curated.nums
+    sql: SELECT 1 AS n
+  - id: other
+    kind: sql
+    format: avro
+    into: curated.other
+    sql: SELECT 1 AS n
+)");
+  EXPECT_TRUE(Has(d, 5, "task 'curated' writes format: orc, which only the spark engine writes"))
+      << All(d);
+  EXPECT_TRUE(Has(d, 10, "format 'avro' of task 'other' is not a file format (parquet")) << All(d);
+
+  // Nor read it: a model, a check and a load on the embedded engine are each named.
+  d = Validate(head + R"(  - id: summed
+    kind: sql
+    into: marts.summed
+    sql: SELECT count(*) AS c FROM {{ ref('curated.nums') }}
+  - id: check_nums
+    kind: check
+    dataset: curated.nums
+    expect: [{unique: n}]
+  - id: load
+    kind: db_load
+    datasets: {curated.nums: public.nums}
+)");
+  EXPECT_TRUE(Has(d, 13,
+                  "task 'summed' reads curated.nums, which task 'curated' writes as ORC, and only "
+                  "the spark engine reads ORC (DuckDB cannot): add engine: spark to 'summed', or "
+                  "make 'curated' write parquet"))
+      << All(d);
+  EXPECT_TRUE(Has(d, 16, "task 'check_nums' reads curated.nums")) << All(d);
+  EXPECT_TRUE(Has(d, 20, "db_load runs on the embedded engine: make 'curated' write parquet"))
+      << All(d);
+}
+
 }  // namespace
 }  // namespace sluice::pipeline

@@ -81,6 +81,8 @@ struct SqlSpec {
   std::string text;  // the model's SQL (read from the file when `sql` names a .sql file)
   std::string file;  // the file it came from, or "" when inline
   Mark mark;         // where the SQL starts (the file's line 1, or the inline scalar)
+  // The files it publishes: "parquet", or "orc" (written on Spark only; only Spark reads it).
+  std::string format = "parquet";
 };
 
 struct CheckExpectation {

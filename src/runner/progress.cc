@@ -44,7 +44,7 @@ void ProgressLine::Clear() {
 }
 
 std::string FormatProgress(const std::string& label, double fraction, uint64_t done, uint64_t total,
-                           double elapsed, bool bytes) {
+                           double elapsed, bool bytes, const std::string& detail) {
   std::string text = "[" + label + "]";
   auto fmt = [&](double v) {
     return bytes ? HumanBytes(v) : HumanCount(static_cast<uint64_t>(v)) + " rows";
@@ -66,6 +66,7 @@ std::string FormatProgress(const std::string& label, double fraction, uint64_t d
     text += " " + fmt(static_cast<double>(done));
     if (elapsed > 0.5) text += ", " + fmt(static_cast<double>(done) / elapsed) + "/s";
   }
+  if (!detail.empty()) text += " " + detail;
   text += " (" + HumanSeconds(elapsed) + ")";
   return text;
 }

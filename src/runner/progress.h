@@ -30,6 +30,6 @@ class ProgressLine {
 // Formats one progress text. done and total in the unit of `bytes` (bytes when true, rows
 // otherwise); total 0 means unknown.
 std::string FormatProgress(const std::string& label, double fraction, uint64_t done, uint64_t total,
-                           double elapsed_seconds, bool bytes);
+                           double elapsed_seconds, bool bytes, const std::string& detail = "");
 
 }  // namespace sluice::runner

@@ -499,7 +499,7 @@ class Execution {
       auto p = ts.activity.session->GetProgress();
       bool bytes = ts.activity.total_bytes > 0;
       return FormatProgress(id, p.fraction, p.rows_processed, ts.activity.total_bytes, elapsed,
-                            bytes);
+                            bytes, p.detail);
     }
     if (!ts.activity.what.empty()) {
       return "[" + id + "] " + ts.activity.what + " (" + HumanSeconds(elapsed) + ")";

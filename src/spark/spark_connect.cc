@@ -230,6 +230,8 @@ class SparkSessionImpl : public SparkSession {
           for (const auto& s : ep.stages()) {
             jp.tasks += s.num_tasks();
             jp.tasks_done += s.num_completed_tasks();
+            jp.stages_done += s.done() ? 1 : 0;
+            jp.input_bytes += s.input_bytes_read();
           }
           progress(jp);
         }

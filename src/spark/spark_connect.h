@@ -31,9 +31,11 @@ std::string FormatRemote(const SparkOptions& o);
 // Where a running statement is, from Spark's execution_progress messages.
 struct JobProgress {
   int64_t stages = 0;
+  int64_t stages_done = 0;
   int64_t tasks = 0;
   int64_t tasks_done = 0;
   int64_t inflight = 0;
+  int64_t input_bytes = 0;  // read by the stages so far
 };
 
 // A session on a Spark Connect server. Execute and Analyze may be called from one thread at a

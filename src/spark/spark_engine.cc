@@ -30,13 +30,13 @@ std::string Quote(const std::string& text) {
   return out + "'";
 }
 
-// The Parquet part files Spark wrote into dir, in name order (not _SUCCESS, not .crc files).
-std::vector<std::string> PartFiles(const std::string& dir) {
+// The part files Spark wrote into dir, in name order (not _SUCCESS, not .crc files).
+std::vector<std::string> PartFiles(const std::string& dir, const std::string& suffix = ".parquet") {
   std::vector<std::string> out;
   std::error_code ec;
   for (const auto& e : stdfs::directory_iterator(dir, ec)) {
     std::string name = e.path().filename().string();
-    if (e.is_regular_file() && StartsWith(name, "part-") && EndsWith(name, ".parquet")) {
+    if (e.is_regular_file() && StartsWith(name, "part-") && EndsWith(name, suffix)) {
       out.push_back(e.path().string());
     }
   }
@@ -78,27 +78,12 @@ class SparkEngineSession : public engine::Session {
   // Spark writes as many files as it has tasks; they land next to path as part-00000.parquet
   // (path itself), part-00001.parquet, ...
   uint64_t CopyToParquet(const std::string& select_sql, const std::string& path) override {
-    std::string folder = fs::ParentPath(path);
-    std::string tmp = fs::JoinPath(folder, UniqueName());
-    Cleanup cleanup{tmp};
-    Run("INSERT OVERWRITE DIRECTORY " + Quote(engine_.SparkPath(tmp)) +
-        " USING parquet SELECT * FROM (\n" + select_sql + "\n) AS sluice_model");
-    std::vector<std::string> parts = PartFiles(tmp);
-    auto local = Local();
-    if (parts.empty()) {
-      WriteEmpty(select_sql, path);
-      return 0;
-    }
-    std::vector<std::string> moved;
-    for (size_t i = 0; i < parts.size(); i++) {
-      char name[48];
-      std::snprintf(name, sizeof name, "part-%05zu.parquet", i);
-      std::string to = i == 0 ? path : fs::JoinPath(folder, name);
-      stdfs::rename(parts[i], to);
-      moved.push_back(to);
-    }
-    auto n = local->Query("SELECT count(*) FROM " + ParquetList(moved));
-    return std::stoull(*n.rows.at(0).at(0));
+    return WriteFiles(select_sql, path, "parquet");
+  }
+
+  // The same in ORC: part-00000.orc, ... Spark counts the rows (DuckDB cannot read ORC).
+  uint64_t CopyToOrc(const std::string& select_sql, const std::string& path) override {
+    return WriteFiles(select_sql, path, "orc");
   }
 
   uint64_t CopySourceToParquet(engine::RowSource&, const std::string&) override {
@@ -113,9 +98,16 @@ class SparkEngineSession : public engine::Session {
   void Interrupt() override { cancel_.Cancel("interrupted"); }
 
   engine::Progress GetProgress() override {
+    std::lock_guard<std::mutex> lock(progress_mu_);
     engine::Progress p;
-    int64_t total = total_, done = done_;
-    if (total > 0) p.fraction = static_cast<double>(done) / static_cast<double>(total);
+    const JobProgress& j = progress_;
+    if (j.tasks > 0) p.fraction = static_cast<double>(j.tasks_done) / static_cast<double>(j.tasks);
+    if (j.stages > 0) {
+      p.detail = "Spark stages " + std::to_string(j.stages_done) + "/" + std::to_string(j.stages) +
+                 ", tasks " + std::to_string(j.tasks_done) + "/" + std::to_string(j.tasks) +
+                 (j.inflight > 0 ? " (" + std::to_string(j.inflight) + " running)" : "") +
+                 (j.input_bytes > 0 ? ", read " + HumanBytes(j.input_bytes) : "");
+    }
     return p;
   }
 
@@ -127,6 +119,37 @@ class SparkEngineSession : public engine::Session {
       stdfs::remove_all(dir, ec);
     }
   };
+
+  uint64_t WriteFiles(const std::string& select_sql, const std::string& path,
+                      const std::string& format) {
+    std::string folder = fs::ParentPath(path);
+    std::string tmp = fs::JoinPath(folder, UniqueName());
+    Cleanup cleanup{tmp};
+    Run("INSERT OVERWRITE DIRECTORY " + Quote(engine_.SparkPath(tmp)) + " USING " + format +
+        " SELECT * FROM (\n" + select_sql + "\n) AS sluice_model");
+    std::vector<std::string> parts = PartFiles(tmp, "." + format);
+    if (parts.empty()) {
+      if (format != "parquet") {
+        throw Internal("Spark wrote no " + format + " file into " + engine_.SparkPath(tmp));
+      }
+      WriteEmpty(select_sql, path);
+      return 0;
+    }
+    std::vector<std::string> moved;
+    for (size_t i = 0; i < parts.size(); i++) {
+      char name[48];
+      std::snprintf(name, sizeof name, "part-%05zu.%s", i, format.c_str());
+      std::string to = i == 0 ? path : fs::JoinPath(folder, name);
+      stdfs::rename(parts[i], to);
+      moved.push_back(to);
+    }
+    if (format == "parquet") {
+      auto n = Local()->Query("SELECT count(*) FROM " + ParquetList(moved));
+      return std::stoull(*n.rows.at(0).at(0));
+    }
+    auto n = Query("SELECT count(*) FROM " + format + ".`" + engine_.SparkPath(folder) + "`", 1);
+    return std::stoull(*n.rows.at(0).at(0));
+  }
 
   // A query's result as Parquet files in a folder of the lake's scratch area.
   struct Result {
@@ -163,9 +186,13 @@ class SparkEngineSession : public engine::Session {
   }
 
   void Run(const std::string& sql) {
+    {
+      std::lock_guard<std::mutex> lock(progress_mu_);
+      progress_ = JobProgress{};
+    }
     s_->Execute(sql, &cancel_, [this](const JobProgress& p) {
-      total_ = p.tasks;
-      done_ = p.tasks_done;
+      std::lock_guard<std::mutex> lock(progress_mu_);
+      progress_ = p;
     });
   }
 
@@ -177,7 +204,8 @@ class SparkEngineSession : public engine::Session {
   const SparkEngine& engine_;
   std::unique_ptr<SparkSession> s_;
   CancelToken cancel_;
-  std::atomic<int64_t> total_{0}, done_{0};
+  std::mutex progress_mu_;
+  JobProgress progress_;  // Guarded by progress_mu_: the running statement's, from Spark
 };
 
 }  // namespace
@@ -237,8 +265,8 @@ std::string SparkEngine::ScratchDir() const {
   return scratch_dir_.empty() ? fs::JoinPath(o_.lake_root, "_staging/spark") : scratch_dir_;
 }
 
-std::string SparkEngine::ScanSql(const std::string& local_folder) const {
-  return "parquet.`" + SparkPath(local_folder) + "`";
+std::string SparkEngine::ScanSql(const std::string& local_folder, const std::string& format) const {
+  return format + ".`" + SparkPath(local_folder) + "`";
 }
 
 }  // namespace sluice::spark

@@ -35,8 +35,8 @@ class SparkEngine : public engine::Engine {
   // The Spark UI of the application behind the Connect server, http://host:port, as the
   // server reports it on the first connect ("" when it does not say).
   std::string UiUrl() const;
-  // SQL that reads a folder of Parquet files on Spark: parquet.`<path>`.
-  std::string ScanSql(const std::string& local_folder) const;
+  // SQL that reads a folder of Parquet (or ORC) files on Spark: parquet.`<path>`.
+  std::string ScanSql(const std::string& local_folder, const std::string& format = "parquet") const;
   const SparkEngineOptions& options() const { return o_; }
   // Where query results go (under the lake, so that Spark can write there): SetScratchDir's,
   // else <lake_root>/_staging/spark.

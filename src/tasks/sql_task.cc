@@ -13,19 +13,31 @@ state::TaskCounts RunSqlModel(TaskContext& ctx) {
   std::string staging = ctx.lake->StagingDir(ctx.run_id, ctx.attempt_id, t.into, ctx.ds);
   auto session = ctx.Connect("building " + t.into);
   if (ctx.OnSpark()) ctx.LogSparkUi();
+  bool orc = t.sql.format == "orc";
   uint64_t rows;
+  std::vector<schema::Column> schema;
   try {
-    rows = session->CopyToParquet(sql, staging + "/part-00000.parquet");
+    if (orc) {
+      // Only Spark reads ORC: it names the schema too.
+      schema = session->Describe(sql);
+      rows = session->CopyToOrc(sql, staging + "/part-00000.orc");
+    } else {
+      rows = session->CopyToParquet(sql, staging + "/part-00000.parquet");
+    }
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::kCancelled) throw;
     throw Error(e.kind(), where + ": " + e.what(), e.retryable());
   }
   FaultPoint("write.after_data");
   ctx.cancel->ThrowIfCancelled();
-  // The staged files are local Parquet whoever wrote them: the embedded engine reads their
-  // schema.
-  auto local = ctx.OnSpark() ? ctx.ConnectLocal("publishing " + t.into) : session;
-  auto m = PublishStaged(ctx, *local, t.into, staging, rows);
+  lake::Manifest m;
+  if (orc) {
+    m = PublishFiles(ctx, t.into, staging, rows, std::move(schema));
+  } else {
+    // Staged Parquet is local whoever wrote it: the embedded engine reads its schema.
+    auto local = ctx.OnSpark() ? ctx.ConnectLocal("publishing " + t.into) : session;
+    m = PublishStaged(ctx, *local, t.into, staging, rows);
+  }
   state::TaskCounts counts;
   counts.rows_read = static_cast<int64_t>(ctx.RowsReferenced());
   counts.rows_written = static_cast<int64_t>(rows);

@@ -148,10 +148,15 @@ std::string TaskContext::RefSql(const std::string& dataset, const std::string& s
     // folders become a ds column, as with DuckDB's hive partitioning). Only published folders
     // carry those names; staging lives elsewhere.
     auto* spark = dynamic_cast<spark::SparkEngine*>(engine);
-    return spark->ScanSql(scope == "all" ? lake->DatasetPath(dataset)
-                                         : lake->PartitionPath(dataset, ds));
+    return spark->ScanSql(
+        scope == "all" ? lake->DatasetPath(dataset) : lake->PartitionPath(dataset, ds),
+        selection->Format());
   }
-  return selection->Sql();
+  try {
+    return selection->Sql();
+  } catch (const Error& e) {
+    throw Error(e.kind(), Name() + ": ref('" + dataset + "'): " + e.what());
+  }
 }
 
 uint64_t TaskContext::RowsReferenced() const {
@@ -179,13 +184,21 @@ std::string TaskContext::Render(const std::string& text, const std::string& what
 lake::Manifest PublishStaged(TaskContext& ctx, engine::Session& session, const std::string& dataset,
                              const std::string& staging_dir, uint64_t rows,
                              const std::string& watermark, const std::string& sources) {
+  auto schema = session.Describe("SELECT * FROM " +
+                                 lake::ReadParquetSql({staging_dir + "/part-00000.parquet"}));
+  return PublishFiles(ctx, dataset, staging_dir, rows, std::move(schema), watermark, sources);
+}
+
+lake::Manifest PublishFiles(TaskContext& ctx, const std::string& dataset,
+                            const std::string& staging_dir, uint64_t rows,
+                            std::vector<schema::Column> schema, const std::string& watermark,
+                            const std::string& sources) {
   lake::PublishRequest req;
   req.dataset = dataset;
   req.ds = ctx.ds;
   req.staging_dir = staging_dir;
   req.rows = rows;
-  req.schema = session.Describe("SELECT * FROM " +
-                                lake::ReadParquetSql({staging_dir + "/part-00000.parquet"}));
+  req.schema = std::move(schema);
   req.run_id = ctx.run_id;
   req.attempt_id = ctx.attempt_id;
   req.task_id = ctx.task->id;

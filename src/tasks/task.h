@@ -142,5 +142,10 @@ state::TaskCounts RunDbImport(TaskContext& ctx);
 lake::Manifest PublishStaged(TaskContext& ctx, engine::Session& session, const std::string& dataset,
                              const std::string& staging_dir, uint64_t rows,
                              const std::string& watermark = "", const std::string& sources = "");
+// The same for files of any format whose schema the caller knows (ORC written on Spark).
+lake::Manifest PublishFiles(TaskContext& ctx, const std::string& dataset,
+                            const std::string& staging_dir, uint64_t rows,
+                            std::vector<schema::Column> schema, const std::string& watermark = "",
+                            const std::string& sources = "");
 
 }  // namespace sluice::tasks
