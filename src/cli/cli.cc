@@ -240,20 +240,17 @@ bool NeedsSpark(const pipeline::PipelineSpec& spec) {
 }  // namespace
 
 std::unique_ptr<engine::Engine> MakeSparkEngine(const Workspace& w) {
-  if (w.lake->remote()) {
-    throw InvalidInput("engine: spark with the lake on " + w.lake->Describe() +
-                       " is not supported yet: Spark writes its results into local staging. "
-                       "Keep the lake on a disk Spark and sluice share, or run the models on "
-                       "duckdb");
-  }
   spark::SparkEngineOptions o;
   o.connect = spark::ParseRemote(w.spec.spark.remote);
   if (!w.spec.spark.token.empty()) {
     o.connect.token = pipeline::ResolveSecret(w.spec.spark.token, w.spec.dir, "engine.token");
   }
+  // Spark writes and reads the lake itself, on HDFS too (lake_path names it there: validated).
+  o.lake_fs = w.lake->fs();
   o.lake_root = w.lake->root();
   o.lake_path = w.spec.spark.lake_path;
   o.local = w.engine.get();
+  o.local_dir = w.spec.ResolvePath(w.spec.state_dir) + "/lake-local/spark";
   return std::make_unique<spark::SparkEngine>(o);
 }
 

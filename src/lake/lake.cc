@@ -114,13 +114,27 @@ std::string Lake::WorkPath(const std::string& rel) const {
   return fs::JoinPath(local_dir_, rel);
 }
 
+std::string Lake::StagingRel(int64_t run_id, int64_t attempt_id, const std::string& dataset,
+                             const std::string& ds) const {
+  return "_staging/" + owner_ + "/" + std::to_string(run_id) + "/" + std::to_string(attempt_id) +
+         "/" + dataset + "/" + PartitionName(ds);
+}
+
 std::string Lake::StagingDir(int64_t run_id, int64_t attempt_id, const std::string& dataset,
                              const std::string& ds) {
-  std::string dir = WorkPath("_staging/" + owner_ + "/" + std::to_string(run_id) + "/" +
-                             std::to_string(attempt_id) + "/" + dataset + "/" + PartitionName(ds));
+  std::string dir = WorkPath(StagingRel(run_id, attempt_id, dataset, ds));
   fs::FileSystem& work = remote() ? *local_ : *fs_;
   work.DeleteRecursive(dir);
   work.MakeDirs(dir);
+  return dir;
+}
+
+std::string Lake::LakeStagingDir(int64_t run_id, int64_t attempt_id, const std::string& dataset,
+                                 const std::string& ds) {
+  if (!remote()) return StagingDir(run_id, attempt_id, dataset, ds);
+  std::string dir = fs::JoinPath(root_, StagingRel(run_id, attempt_id, dataset, ds));
+  fs_->DeleteRecursive(dir);
+  fs_->MakeDirs(dir);
   return dir;
 }
 
@@ -145,6 +159,15 @@ std::string Lake::UploadStaging(const std::string& local_dir) {
     FaultPoint("publish.after_upload");
   }
   return remote_dir;
+}
+
+void Lake::DownloadStaging(const std::string& lake_dir, const std::string& local_dir) {
+  local_->DeleteRecursive(local_dir);
+  local_->MakeDirs(local_dir);
+  for (const auto& f : fs_->List(lake_dir)) {
+    if (f.is_dir || f.name == kManifestName) continue;
+    fs_->Download(f.path, fs::JoinPath(local_dir, f.name), nullptr);
+  }
 }
 
 void Lake::RemoveIfEmpty(const std::string& dir) {
@@ -183,10 +206,31 @@ Manifest Lake::Publish(const PublishRequest& req) {
   m.watermark = req.watermark;
   m.sources = req.sources;
   m.created_at = NowIso();
+  // The files are checksummed locally: on a remote lake, before the upload, or (written there
+  // by Spark) from a download that also fills the read cache.
+  std::string local_staging = req.staging_dir;
+  std::string staging = req.staging_dir;
+  bool in_lake = req.in_lake && remote();
+  // On a remote lake the local staging folder goes when Publish returns, whatever happens;
+  // its files move into the read cache first when the publish succeeded.
+  struct LocalCleanup {
+    fs::FileSystem* local;
+    std::string dir;
+    ~LocalCleanup() {
+      try {
+        if (local && !dir.empty()) local->DeleteRecursive(dir);
+      } catch (const Error&) {
+      }
+    }
+  } cleanup{remote() ? local_.get() : nullptr, in_lake ? "" : req.staging_dir};
+  if (in_lake) {
+    local_staging = WorkPath(req.staging_dir.substr(root_.size()));
+    cleanup.dir = local_staging;
+    DownloadStaging(req.staging_dir, local_staging);
+  }
   uint32_t combined = 0;
-  // The files are local: on a remote lake they are checksummed before the upload.
   fs::FileSystem& work = remote() ? *local_ : *fs_;
-  for (const auto& f : work.List(req.staging_dir)) {
+  for (const auto& f : work.List(local_staging)) {
     if (f.is_dir || f.name == kManifestName) continue;
     std::string crc = Crc32cOfFile(f.path);
     m.files.push_back({f.name, f.size, crc});
@@ -196,20 +240,7 @@ Manifest Lake::Publish(const PublishRequest& req) {
   char hex[16];
   std::snprintf(hex, sizeof hex, "%08x", combined);
   m.checksum = hex;
-  std::string staging = req.staging_dir;
-  // On a remote lake the local staging folder goes when Publish returns, whatever happens;
-  // its files move into the read cache first when the publish succeeded.
-  struct LocalCleanup {
-    fs::FileSystem* local;
-    std::string dir;
-    ~LocalCleanup() {
-      try {
-        if (local) local->DeleteRecursive(dir);
-      } catch (const Error&) {
-      }
-    }
-  } cleanup{remote() ? local_.get() : nullptr, req.staging_dir};
-  if (remote()) staging = UploadStaging(req.staging_dir);
+  if (remote() && !in_lake) staging = UploadStaging(req.staging_dir);
   fs_->WriteFile(fs::JoinPath(staging, kManifestName), m.ToJson());
   FaultPoint("publish.before_journal");
 
@@ -252,8 +283,7 @@ Manifest Lake::Publish(const PublishRequest& req) {
   if (remote()) {
     // Downstream tasks read what was just written from here instead of downloading it.
     for (const auto& f : m.files) {
-      cache_->Adopt(fs::JoinPath(req.staging_dir, f.name), m.dataset, m.partition, f.name,
-                    f.crc32c);
+      cache_->Adopt(fs::JoinPath(local_staging, f.name), m.dataset, m.partition, f.name, f.crc32c);
     }
   }
   return m;
@@ -308,14 +338,20 @@ std::vector<std::string> Lake::FilePaths(const Manifest& m) {
   return out;
 }
 
-std::optional<Lake::Selection> Lake::Select(const std::string& dataset, const std::string& ds) {
+std::optional<Lake::Selection> Lake::Select(const std::string& dataset, const std::string& ds,
+                                            bool fetch) {
   Selection s;
   s.partition = ds.empty() ? "all" : PartitionName(ds);
   std::vector<std::string> dates = ds.empty() ? ListPartitions(dataset) : std::vector{ds};
   for (const auto& d : dates) {
     auto m = ReadManifest(dataset, d);
     if (!m) continue;
-    for (const auto& f : FilePaths(*m)) s.files.push_back(f);
+    if (fetch) {
+      for (const auto& f : FilePaths(*m)) s.files.push_back(f);
+    } else {
+      for (const auto& f : m->files)
+        s.files.push_back(fs::JoinPath(PartitionPath(dataset, d), f.name));
+    }
     s.rows += m->rows;
     s.checksum += m->checksum;
   }

@@ -58,6 +58,9 @@ struct PublishRequest {
   std::string task_id;
   std::string watermark;  // JSON object or ""; see Manifest::watermark
   std::string sources;    // JSON array or ""; see Manifest::sources
+  // staging_dir is a LakeStagingDir (written by an engine that writes the lake itself), not a
+  // local StagingDir.
+  bool in_lake = false;
 };
 
 struct RecoveryReport {
@@ -103,6 +106,11 @@ class Lake {
   // dir that Publish uploads.
   std::string StagingDir(int64_t run_id, int64_t attempt_id, const std::string& dataset,
                          const std::string& ds);
+  // The same folder on the lake's own file system, for an engine that writes the lake itself
+  // (Spark on HDFS): Publish reads the files from there (to checksum them) and uploads nothing.
+  // On a local lake, StagingDir.
+  std::string LakeStagingDir(int64_t run_id, int64_t attempt_id, const std::string& dataset,
+                             const std::string& ds);
   // Creates and returns an empty local folder for an attempt's intermediate files, which are
   // never published; removed with the run's staging.
   std::string ScratchDir(int64_t run_id, int64_t attempt_id, const std::string& name);
@@ -136,7 +144,10 @@ class Lake {
     // for ORC, which DuckDB cannot read.
     std::string Sql() const;
   };
-  std::optional<Selection> Select(const std::string& dataset, const std::string& ds);
+  // With fetch false, files are the lake's own paths, never downloaded (for a reader that
+  // reads the lake itself, Spark).
+  std::optional<Selection> Select(const std::string& dataset, const std::string& ds,
+                                  bool fetch = true);
 
   // Resolves every unfinished publish in the journal (finish or roll back, never a mix) and
   // removes staging folders that no running attempt owns. Call once at process start, before
@@ -150,8 +161,13 @@ class Lake {
   void RemoveIfEmpty(const std::string& dir);
   // The folder tasks write into for rel (a path under _staging/): local on a remote lake.
   std::string WorkPath(const std::string& rel) const;
+  // The staging folder of an attempt's partition, relative to the root or the local dir.
+  std::string StagingRel(int64_t run_id, int64_t attempt_id, const std::string& dataset,
+                         const std::string& ds) const;
   // Uploads a local staging folder into the lake's own staging; returns the remote folder.
   std::string UploadStaging(const std::string& local_dir);
+  // Downloads a staging folder of the lake's own into local_dir, its local mirror.
+  void DownloadStaging(const std::string& lake_dir, const std::string& local_dir);
   // Removes local staging folders of runs that no longer run.
   void RecoverLocal();
 

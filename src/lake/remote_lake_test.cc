@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/crc32c.h"
 #include "common/error.h"
 #include "lake/lake.h"
 
@@ -39,6 +40,12 @@ class FakeRemote : public fs::FileSystem {
   std::unique_ptr<fs::FileSystem> local_;
   std::atomic<int>* downloads_;
 };
+
+std::string Crc32cHex(const std::string& data) {
+  char hex[16];
+  std::snprintf(hex, sizeof hex, "%08x", Crc32cExtend(0, data.data(), data.size()));
+  return hex;
+}
 
 std::string Slurp(const std::string& path) {
   std::ifstream in(path);
@@ -127,6 +134,42 @@ TEST_F(RemoteLakeTest, AnotherMachineDownloadsVerifiesAndReusesItsCopy) {
   auto again = other->Select("raw.x", "2026-11-21");
   EXPECT_EQ(Slurp(again->files[0]), "world");
   EXPECT_EQ(downloads_, 2);
+}
+
+TEST_F(RemoteLakeTest, FilesAnEngineWroteInTheLakeArePublishedThereAndCached) {
+  // Spark on HDFS: the files are written into the lake's own staging, never uploaded.
+  int64_t attempt = state_->BeginAttempt(run_, "p", "2026-11-21", "t", 1, "");
+  std::string staging = lake_->LakeStagingDir(run_, attempt, "marts.m", "2026-11-21");
+  EXPECT_EQ(staging.rfind(dir_ + "/remote/lake/_staging/", 0), 0u) << staging;
+  std::ofstream(staging + "/part-00000.parquet") << "hello";
+  std::ofstream(staging + "/part-00001.parquet") << "world";
+  PublishRequest r;
+  r.dataset = "marts.m";
+  r.ds = "2026-11-21";
+  r.staging_dir = staging;
+  r.rows = 2;
+  r.run_id = run_;
+  r.attempt_id = attempt;
+  r.task_id = "t";
+  r.in_lake = true;
+  Manifest m = lake_->Publish(r);
+  ASSERT_EQ(m.files.size(), 2u);
+  EXPECT_EQ(m.files[0].crc32c, Crc32cHex("hello"));
+  EXPECT_EQ(m.files[1].crc32c, Crc32cHex("world"));
+  std::string published = dir_ + "/remote/lake/marts/m/ds=2026-11-21";
+  EXPECT_EQ(Slurp(published + "/part-00001.parquet"), "world");
+  EXPECT_EQ(downloads_, 2) << "each file is read once, to checksum it";
+  // The copies that were checksummed serve readers: no second download.
+  auto sel = lake_->Select("marts.m", "2026-11-21");
+  ASSERT_TRUE(sel);
+  EXPECT_EQ(Slurp(sel->files[1]), "world");
+  EXPECT_EQ(downloads_, 2);
+  // A reader that reads the lake itself gets the lake's paths, and nothing is fetched.
+  auto direct = lake_->Select("marts.m", "2026-11-21", /*fetch=*/false);
+  ASSERT_TRUE(direct);
+  EXPECT_EQ(direct->files[0], published + "/part-00000.parquet");
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/local/_staging/p/" + std::to_string(run_) + "/" +
+                                       std::to_string(attempt) + "/marts.m/ds=2026-11-21"));
 }
 
 TEST_F(RemoteLakeTest, AFileChangedBehindItsManifestIsRefused) {

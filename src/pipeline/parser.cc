@@ -1250,6 +1250,13 @@ PipelineSpec LoadPipeline(const std::string& path,
     } else if (spec.engine != "duckdb" && spec.engine != "spark") {
       r.Error(e, "engine '" + spec.engine +
                      "' is not an engine (duckdb, the embedded default, or spark with remote:)");
+    } else if (!spec.spark.remote.empty() && spec.spark.lake_path.empty() &&
+               (StartsWith(spec.lake, "webhdfs://") || StartsWith(spec.lake, "swebhdfs://"))) {
+      // Spark's bundled Hadoop client fails on webhdfs:// (its shaded Jersey is incomplete),
+      // and only the user knows the NameNode's RPC address.
+      r.Error(e, "engine: spark with the lake on " + spec.lake +
+                     " needs lake_path: the same folder as Spark names it, e.g. "
+                     "hdfs://namenode:8020/lake (the NameNode's RPC address)");
     }
   }
   if (root["vars"] && r.IsMap(root["vars"], "vars")) {

@@ -305,6 +305,29 @@ TEST(TemplateTest, RendersDateVariablesRefsAndVars) {
   EXPECT_THROW(RenderTemplate("{{ ds ", tc, "t"), Error);
 }
 
+TEST_F(PipelineTest, SparkWithAnHdfsLakeNeedsLakePath) {
+  const std::string tasks = R"(tasks:
+  - id: m
+    kind: sql
+    into: marts.m
+    sql: SELECT 1 AS n
+)";
+  auto d = Validate(
+      "pipeline: p\nlake: webhdfs://nn:9870/lake\n"
+      "engine: {type: spark, remote: \"sc://spark:15002\"}\n" +
+      tasks);
+  EXPECT_TRUE(Has(d, 3,
+                  "engine: spark with the lake on webhdfs://nn:9870/lake needs lake_path: the "
+                  "same folder as Spark names it, e.g. hdfs://namenode:8020/lake"))
+      << All(d);
+  d = Validate(
+      "pipeline: p\nlake: webhdfs://nn:9870/lake\n"
+      "engine: {type: spark, remote: \"sc://spark:15002\", lake_path: "
+      "\"hdfs://nn:8020/lake\"}\n" +
+      tasks);
+  EXPECT_TRUE(d.empty()) << All(d);
+}
+
 TEST_F(PipelineTest, OrcIsWrittenAndReadOnSparkOnly) {
   const std::string head = R"(pipeline: p
 engine: {remote: "sc://127.0.0.1:15002"}

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <filesystem>
 #include <mutex>
+#include <utility>
 
 #include "common/cancel.h"
 #include "common/error.h"
@@ -12,8 +12,6 @@
 
 namespace sluice::spark {
 namespace {
-
-namespace stdfs = std::filesystem;
 
 // A folder name no two statements share.
 std::string UniqueName() {
@@ -31,13 +29,14 @@ std::string Quote(const std::string& text) {
 }
 
 // The part files Spark wrote into dir, in name order (not _SUCCESS, not .crc files).
-std::vector<std::string> PartFiles(const std::string& dir, const std::string& suffix = ".parquet") {
+std::vector<std::string> PartFiles(fs::FileSystem& fs, const std::string& dir,
+                                   const std::string& suffix = ".parquet") {
   std::vector<std::string> out;
-  std::error_code ec;
-  for (const auto& e : stdfs::directory_iterator(dir, ec)) {
-    std::string name = e.path().filename().string();
-    if (e.is_regular_file() && StartsWith(name, "part-") && EndsWith(name, suffix)) {
-      out.push_back(e.path().string());
+  fs::FileInfo info;
+  if (!fs.Stat(dir, &info)) return out;
+  for (const auto& e : fs.List(dir)) {
+    if (!e.is_dir && StartsWith(e.name, "part-") && EndsWith(e.name, suffix)) {
+      out.push_back(e.path);
     }
   }
   std::sort(out.begin(), out.end());
@@ -112,22 +111,35 @@ class SparkEngineSession : public engine::Session {
   }
 
  private:
+  // Removes a folder when it goes out of scope, whatever happened (best effort).
   struct Cleanup {
+    fs::FileSystem* fs = nullptr;
     std::string dir;
+    Cleanup(fs::FileSystem* f, std::string d) : fs(f), dir(std::move(d)) {}
+    Cleanup(Cleanup&& o) noexcept : fs(std::exchange(o.fs, nullptr)), dir(std::move(o.dir)) {}
+    Cleanup(const Cleanup&) = delete;
+    Cleanup& operator=(Cleanup&& o) noexcept {
+      std::swap(fs, o.fs);
+      std::swap(dir, o.dir);
+      return *this;
+    }
     ~Cleanup() {
-      std::error_code ec;
-      stdfs::remove_all(dir, ec);
+      try {
+        if (fs && !dir.empty()) fs->DeleteRecursive(dir);
+      } catch (const Error&) {
+      }
     }
   };
 
   uint64_t WriteFiles(const std::string& select_sql, const std::string& path,
                       const std::string& format) {
+    fs::FileSystem& lake = engine_.LakeFs();
     std::string folder = fs::ParentPath(path);
     std::string tmp = fs::JoinPath(folder, UniqueName());
-    Cleanup cleanup{tmp};
+    Cleanup cleanup{&lake, tmp};
     Run("INSERT OVERWRITE DIRECTORY " + Quote(engine_.SparkPath(tmp)) + " USING " + format +
         " SELECT * FROM (\n" + select_sql + "\n) AS sluice_model");
-    std::vector<std::string> parts = PartFiles(tmp, "." + format);
+    std::vector<std::string> parts = PartFiles(lake, tmp, "." + format);
     if (parts.empty()) {
       if (format != "parquet") {
         throw Internal("Spark wrote no " + format + " file into " + engine_.SparkPath(tmp));
@@ -140,49 +152,82 @@ class SparkEngineSession : public engine::Session {
       char name[48];
       std::snprintf(name, sizeof name, "part-%05zu.%s", i, format.c_str());
       std::string to = i == 0 ? path : fs::JoinPath(folder, name);
-      stdfs::rename(parts[i], to);
+      lake.Rename(parts[i], to);
       moved.push_back(to);
     }
-    if (format == "parquet") {
+    if (format == "parquet" && !engine_.RemoteLake()) {
       auto n = Local()->Query("SELECT count(*) FROM " + ParquetList(moved));
       return std::stoull(*n.rows.at(0).at(0));
     }
+    // Files the embedded engine cannot read: Spark counts them (from the files' metadata).
     auto n = Query("SELECT count(*) FROM " + format + ".`" + engine_.SparkPath(folder) + "`", 1);
     return std::stoull(*n.rows.at(0).at(0));
   }
 
-  // A query's result as Parquet files in a folder of the lake's scratch area.
+  // A query's result as local Parquet files: written by Spark into the lake's scratch area,
+  // and downloaded from there when the lake is not on local disk.
   struct Result {
-    std::string dir;
     std::vector<std::string> files;
-    Cleanup cleanup;
+    Cleanup written;
+    Cleanup downloaded;
     std::string Scan() const { return ParquetList(files); }
   };
 
   Result WriteResult(const std::string& sql) {
+    fs::FileSystem& lake = engine_.LakeFs();
     std::string dir = fs::JoinPath(engine_.ScratchDir(), UniqueName());
-    Result r{dir, {}, Cleanup{dir}};
+    Result r{{}, Cleanup{&lake, dir}, Cleanup{nullptr, ""}};
     Run("INSERT OVERWRITE DIRECTORY " + Quote(engine_.SparkPath(dir)) +
         " USING parquet SELECT * FROM (\n" + sql + "\n) AS sluice_result");
-    r.files = PartFiles(dir);
-    if (r.files.empty()) {
+    std::vector<std::string> parts = PartFiles(lake, dir);
+    if (parts.empty()) {
+      lake.MakeDirs(dir);
       std::string empty = fs::JoinPath(dir, "part-00000.parquet");
-      stdfs::create_directories(dir);
       WriteEmpty(sql, empty);
-      r.files.push_back(empty);
+      parts.push_back(empty);
+    }
+    if (!engine_.RemoteLake()) {
+      r.files = parts;
+      return r;
+    }
+    std::string local = LocalFolder();
+    r.downloaded = Cleanup{local_fs_.get(), local};
+    for (const auto& part : parts) {
+      std::string to = fs::JoinPath(local, fs::BaseName(part));
+      lake.Download(part, to, nullptr);
+      r.files.push_back(to);
     }
     return r;
   }
 
   // Spark wrote no file for an empty result: an empty Parquet file with the query's columns
-  // keeps the schema.
+  // keeps the schema (written locally, then uploaded to a lake on HDFS).
   void WriteEmpty(const std::string& sql, const std::string& path) {
     std::vector<std::string> cols;
     for (const auto& c : Describe(sql)) {
       cols.push_back("CAST(NULL AS " + c.type + ") AS \"" + c.name + "\"");
     }
-    Local()->Execute("COPY (SELECT " + Join(cols, ", ") + " WHERE false) TO '" + path +
+    std::string local = path;
+    Cleanup cleanup{nullptr, ""};
+    if (engine_.RemoteLake()) {
+      std::string dir = LocalFolder();
+      cleanup = Cleanup{local_fs_.get(), dir};
+      local = fs::JoinPath(dir, "empty.parquet");
+    }
+    Local()->Execute("COPY (SELECT " + Join(cols, ", ") + " WHERE false) TO '" + local +
                      "' (FORMAT parquet)");
+    if (local != path) engine_.LakeFs().Upload(local, path, nullptr);
+  }
+
+  // A new empty local folder under options().local_dir.
+  std::string LocalFolder() {
+    if (engine_.options().local_dir.empty()) {
+      throw Internal("the spark engine needs a local folder for a lake on " +
+                     engine_.LakeFs().scheme());
+    }
+    std::string dir = fs::JoinPath(engine_.options().local_dir, UniqueName());
+    local_fs_->MakeDirs(dir);
+    return dir;
   }
 
   void Run(const std::string& sql) {
@@ -203,6 +248,7 @@ class SparkEngineSession : public engine::Session {
 
   const SparkEngine& engine_;
   std::unique_ptr<SparkSession> s_;
+  std::unique_ptr<fs::FileSystem> local_fs_ = fs::MakeLocalFileSystem();
   CancelToken cancel_;
   std::mutex progress_mu_;
   JobProgress progress_;  // Guarded by progress_mu_: the running statement's, from Spark
@@ -210,7 +256,11 @@ class SparkEngineSession : public engine::Session {
 
 }  // namespace
 
-SparkEngine::SparkEngine(SparkEngineOptions options) : o_(std::move(options)) {}
+SparkEngine::SparkEngine(SparkEngineOptions options) : o_(std::move(options)) {
+  if (!o_.lake_fs) local_fs_ = fs::MakeLocalFileSystem();
+}
+
+fs::FileSystem& SparkEngine::LakeFs() const { return o_.lake_fs ? *o_.lake_fs : *local_fs_; }
 
 std::unique_ptr<engine::Session> SparkEngine::Connect() {
   auto s = SparkSession::Connect(o_.connect);

@@ -10,15 +10,21 @@
 #include <string>
 
 #include "engine/engine.h"
+#include "fs/file_system.h"
 #include "spark/spark_connect.h"
 
 namespace sluice::spark {
 
 struct SparkEngineOptions {
   SparkOptions connect;
-  std::string lake_root;            // the lake's folder as sluice sees it (a local path)
+  // The lake's file system (nullptr: local disk) and its folder there as sluice names it.
+  fs::FileSystem* lake_fs = nullptr;
+  std::string lake_root;
   std::string lake_path;            // the same folder as Spark names it; "" = file://<lake_root>
   engine::Engine* local = nullptr;  // the embedded engine, which reads what Spark wrote
+  // A local folder for results Spark wrote to a lake the embedded engine cannot read (HDFS):
+  // they are downloaded there to be read.
+  std::string local_dir;
 };
 
 class SparkEngine : public engine::Engine {
@@ -38,12 +44,17 @@ class SparkEngine : public engine::Engine {
   // SQL that reads a folder of Parquet (or ORC) files on Spark: parquet.`<path>`.
   std::string ScanSql(const std::string& local_folder, const std::string& format = "parquet") const;
   const SparkEngineOptions& options() const { return o_; }
+  // The file system Spark's output lands on (the lake's).
+  fs::FileSystem& LakeFs() const;
+  // True when the embedded engine cannot read Spark's output where it lands (HDFS).
+  bool RemoteLake() const { return o_.lake_fs != nullptr && !o_.lake_fs->engine_native(); }
   // Where query results go (under the lake, so that Spark can write there): SetScratchDir's,
   // else <lake_root>/_staging/spark.
   std::string ScratchDir() const;
 
  private:
   SparkEngineOptions o_;
+  std::unique_ptr<fs::FileSystem> local_fs_;  // when o_.lake_fs is nullptr
   mutable std::mutex mu_;
   std::string scratch_dir_;  // Guarded by mu_
   std::string ui_url_;       // Guarded by mu_

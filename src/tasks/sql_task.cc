@@ -10,16 +10,21 @@ state::TaskCounts RunSqlModel(TaskContext& ctx) {
   std::string where = ctx.Name() + (t.sql.file.empty() ? "" : " (" + t.sql.file + ")");
   std::string sql = StripSqlTerminator(ctx.Render(t.sql.text, where));
   ctx.log->Info("model SQL (on " + ctx.engine->Describe() + "):\n" + sql);
-  std::string staging = ctx.lake->StagingDir(ctx.run_id, ctx.attempt_id, t.into, ctx.ds);
+  // Spark on an HDFS lake writes into the lake's own staging; otherwise staging is local.
+  std::string staging = ctx.WritesLakeDirectly()
+                            ? ctx.lake->LakeStagingDir(ctx.run_id, ctx.attempt_id, t.into, ctx.ds)
+                            : ctx.lake->StagingDir(ctx.run_id, ctx.attempt_id, t.into, ctx.ds);
   auto session = ctx.Connect("building " + t.into);
   if (ctx.OnSpark()) ctx.LogSparkUi();
   bool orc = t.sql.format == "orc";
+  // The schema comes from Spark's analysis when the embedded engine cannot read the staged
+  // files (ORC, or files on HDFS), else from the files.
+  bool spark_schema = orc || ctx.WritesLakeDirectly();
   uint64_t rows;
   std::vector<schema::Column> schema;
   try {
+    if (spark_schema) schema = session->Describe(sql);
     if (orc) {
-      // Only Spark reads ORC: it names the schema too.
-      schema = session->Describe(sql);
       rows = session->CopyToOrc(sql, staging + "/part-00000.orc");
     } else {
       rows = session->CopyToParquet(sql, staging + "/part-00000.parquet");
@@ -31,7 +36,7 @@ state::TaskCounts RunSqlModel(TaskContext& ctx) {
   FaultPoint("write.after_data");
   ctx.cancel->ThrowIfCancelled();
   lake::Manifest m;
-  if (orc) {
+  if (spark_schema) {
     m = PublishFiles(ctx, t.into, staging, rows, std::move(schema));
   } else {
     // Staged Parquet is local whoever wrote it: the embedded engine reads its schema.

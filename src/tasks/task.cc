@@ -42,6 +42,8 @@ void TaskContext::LogSparkUi() {
 
 bool TaskContext::OnSpark() const { return engine != nullptr && engine->name() == "spark"; }
 
+bool TaskContext::WritesLakeDirectly() const { return OnSpark() && lake->remote(); }
+
 std::shared_ptr<engine::Session> TaskContext::Connect(const std::string& what,
                                                       uint64_t total_bytes) {
   return ConnectOn(engine, what, total_bytes);
@@ -133,7 +135,8 @@ TaskContext::~TaskContext() {
 std::string TaskContext::Name() const { return task->kind + " '" + task->id + "'"; }
 
 std::string TaskContext::RefSql(const std::string& dataset, const std::string& scope) {
-  auto selection = lake->Select(dataset, scope == "all" ? "" : ds);
+  // Spark reads the lake itself: nothing is downloaded for it.
+  auto selection = lake->Select(dataset, scope == "all" ? "" : ds, !OnSpark());
   if (!selection) {
     std::string producer = spec->ProducerOf(dataset);
     throw NotFound(
@@ -204,6 +207,7 @@ lake::Manifest PublishFiles(TaskContext& ctx, const std::string& dataset,
   req.task_id = ctx.task->id;
   req.watermark = watermark;
   req.sources = sources;
+  req.in_lake = ctx.WritesLakeDirectly();
   ctx.cancel->ThrowIfCancelled();
   lake::Manifest m = ctx.lake->Publish(req);
   ctx.log->Info("published " + dataset + " ds=" + ctx.ds + ": " + std::to_string(rows) + " rows, " +

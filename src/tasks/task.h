@@ -99,6 +99,9 @@ struct TaskContext {
   // sluice holds locally (a staged partition's schema, say).
   std::shared_ptr<engine::Session> ConnectLocal(const std::string& what);
   bool OnSpark() const;
+  // True when the task's engine writes the lake's own file system (Spark with a lake on HDFS):
+  // it stages in Lake::LakeStagingDir, not a local folder.
+  bool WritesLakeDirectly() const;
   // Logs where to watch the task's Spark jobs (the Spark UI), when the server says.
   void LogSparkUi();
   // Opens an sftp:// URL with the pipeline's connection (sftp::OptionsFor), or a webhdfs://

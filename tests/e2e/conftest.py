@@ -21,6 +21,13 @@ import duckdb
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+
+# The HDFS and Spark clusters are shared by test_hdfs.py and test_spark.py (Spark on an HDFS
+# lake): imported here, each starts at most once per session, and only when a test asks.
+import sys  # noqa: E402
+
+sys.path.insert(0, str(REPO / "tests" / "servers"))
+from conftest_fixtures import hdfs_cluster, spark_cluster  # noqa: E402,F401
 DATA_DIR = REPO / "tests" / "data"
 EXAMPLES = REPO / "examples"
 DEFAULT_TIMEOUT = 120

@@ -15,7 +15,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,8 +24,6 @@ import pytest
 from conftest import copy_tree, run_gen, run_sluice, sluice_bin, state_query, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "servers"))
-from conftest_fixtures import hdfs_cluster  # noqa: E402,F401
 
 DS = "2026-11-21"
 USER = "etl"

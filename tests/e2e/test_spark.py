@@ -9,8 +9,8 @@ The cluster runs once per session: keep every Spark test in this file."""
 from __future__ import annotations
 
 import json
+import re
 import signal
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -21,8 +21,6 @@ import pytest
 from conftest import copy_tree, run_gen, run_sluice, state_query, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "servers"))
-from conftest_fixtures import spark_cluster  # noqa: E402,F401
 
 DS = "2026-11-21"
 DATASETS = ["raw.citizens", "staging.citizens", "marts.citizens_by_region",
@@ -209,6 +207,64 @@ tasks:
     q = run_sluice("query", "--pipeline", p, "--engine", "spark", "--date", DS, "--format", "csv",
                    "SELECT max(n) AS m FROM {{ ref('curated.nums') }}", expect=0)
     assert q.stdout.strip().splitlines()[-1] == "999"
+
+
+def test_spark_on_an_hdfs_lake(spark_cluster, hdfs_cluster, tmp_path):
+    """With the lake on HDFS, Spark reads the published partitions and writes the models'
+    files into the lake's own staging through lake_path (hdfs://, the NameNode's RPC address);
+    sluice checksums and publishes them there. Every dataset equals what the embedded engine
+    publishes on a local lake, read straight from HDFS; nothing is left in _staging."""
+    import crc32c
+
+    lake = "/spark_on_hdfs"
+    hdfs_cluster.delete(lake)
+    local = citizens(tmp_path / "local")
+    # Spark's executors act as their OS user on HDFS; sluice acts as the same user, since it
+    # renames what Spark writes.
+    remote = citizens(tmp_path / "spark", spark_engine(
+        spark_cluster, f', lake_path: "hdfs://127.0.0.1:{hdfs_cluster.rpc_port}{lake}"'))
+    remote.write_text(remote.read_text().replace(
+        "lake: ./lake", f"lake: {hdfs_cluster.url}{lake}\nhdfs: {{user: {hdfs_cluster.superuser}}}"))
+    csv = f"incoming/citizens_data_{DS.replace('-', '')}.csv"
+    (tmp_path / "spark" / csv).write_bytes((tmp_path / "local" / csv).read_bytes())
+
+    run_sluice("run", local, "--date", DS, expect=0)
+    run_sluice("run", remote, "--date", DS, expect=0)
+
+    for dataset in DATASETS:
+        zone, name = dataset.split(".")
+        folder = f"{lake}/{zone}/{name}/ds={DS}"
+        m = json.loads(hdfs_cluster.get(folder + "/_SUCCESS"))
+        files = []
+        for f in m["files"]:
+            data = hdfs_cluster.get(f"{folder}/{f['name']}")
+            assert f"{crc32c.crc32c(data):08x}" == f["crc32c"], (dataset, f)
+            files.append(tmp_path / f"{dataset}-{f['name']}")
+            files[-1].write_bytes(data)
+        rel = duckdb.sql(f"SELECT * FROM read_parquet({[str(f) for f in files]!r}, "
+                         "hive_partitioning = false)")
+        got = list(zip(rel.columns, map(str, rel.types))), sorted(rel.fetchall(), key=repr)
+        want = published(tmp_path / "local" / "lake", dataset)
+        assert got == want, dataset
+        assert m["rows"] == len(want[1])
+        if dataset != "raw.citizens":
+            # Written by Spark's own HDFS client (its default replication 3), not uploaded by
+            # sluice (the cluster's default, 2).
+            assert hdfs_cluster.status(f"{folder}/{m['files'][0]['name']}")["replication"] == 3
+    assert "_staging" not in hdfs_cluster.list(lake)
+    assert not any(".spark-" in p.name for p in (tmp_path / "spark" / ".sluice").rglob("*"))
+    # Ad-hoc queries read the HDFS lake on the cluster too.
+    rows = str(len(published(tmp_path / "local" / "lake", "staging.citizens")[1]))
+    query = "SELECT count(*) AS n FROM {{ ref('staging.citizens') }}"
+    q = run_sluice("query", "--pipeline", remote, "--engine", "spark", "--date", DS, "--format",
+                   "csv", query, expect=0)
+    assert q.stdout.strip().splitlines()[-1] == rows
+    plain = tmp_path / "spark" / "webhdfs.yaml"
+    plain.write_text(re.sub(r', lake_path: "[^"]*"', "", remote.read_text()))
+    # Without lake_path sluice cannot know how Spark names the lake (the NameNode's RPC
+    # address; Spark's bundled Hadoop client fails on webhdfs:// URLs): validation says so.
+    r = run_sluice("validate", plain, "--offline", expect=2)
+    assert "needs lake_path: the same folder as Spark names it" in r.stderr, r.stderr
 
 
 def test_an_unreachable_server_fails_clearly_and_is_retried(spark_cluster, tmp_path):
