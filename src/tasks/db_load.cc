@@ -3,8 +3,11 @@
 // no-op.
 #include "tasks/db_load.h"
 
+#include <algorithm>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <shared_mutex>
 
 #include "common/error.h"
 #include "common/strings.h"
@@ -12,11 +15,47 @@
 namespace sluice::tasks {
 namespace {
 
-// ATTACH is per database instance, shared by the sessions of a run; each warehouse file gets
-// its own alias. A DuckDB file has one writer, and two loads committing at once conflict on
-// its catalog ("write-write conflict"), so loads into the same process take turns.
-std::mutex warehouse_mu;
-std::map<std::string, std::string> attached;  // Guarded by warehouse_mu: path -> alias
+// A warehouse file attached to the database instance the sessions of a run share. Loads into
+// different tables of it run at the same time (DuckDB appends and deletes in different tables
+// do not conflict); loads into the same table take turns, so that the second sees the first's
+// rows and ledger entry. ATTACH, the ledger table and new schemas are set up by one load at a
+// time, each in its own statement, outside the loads' transactions. A load that still
+// conflicts with another (DuckDB says so at COMMIT) is done again alone.
+struct Warehouse {
+  std::mutex setup_mu;
+  std::string alias;          // Guarded by setup_mu; "" until attached
+  std::shared_mutex catalog;  // shared: a load; exclusive: a load again after a conflict
+  std::mutex tables_mu;
+  std::map<std::string, std::unique_ptr<std::mutex>> tables;  // Guarded by tables_mu
+
+  std::mutex& Table(const std::string& name) {
+    std::lock_guard<std::mutex> lock(tables_mu);
+    auto& m = tables[name];
+    if (!m) m = std::make_unique<std::mutex>();
+    return *m;
+  }
+};
+
+std::mutex warehouses_mu;
+std::map<std::string, std::unique_ptr<Warehouse>> warehouses;  // Guarded by warehouses_mu
+int attached_count = 0;                                        // Guarded by warehouses_mu
+
+Warehouse& WarehouseAt(const std::string& path) {
+  std::lock_guard<std::mutex> lock(warehouses_mu);
+  auto& w = warehouses[path];
+  if (!w) w = std::make_unique<Warehouse>();
+  return *w;
+}
+
+std::string NextAlias() {
+  std::lock_guard<std::mutex> lock(warehouses_mu);
+  return "wh" + std::to_string(++attached_count);
+}
+
+// True for DuckDB's answer to two transactions changing the same catalog entry or rows.
+bool IsConflict(const Error& e) {
+  return std::string(e.what()).find("onflict") != std::string::npos;
+}
 
 }  // namespace
 
@@ -176,31 +215,45 @@ state::TaskCounts RunDuckDbLoad(TaskContext& ctx, const std::vector<LoadSource>&
   }
 
   auto session = ctx.Connect("loading " + warehouse);
-  std::lock_guard<std::mutex> lock(warehouse_mu);
+  Warehouse& wh = WarehouseAt(warehouse);
   std::string alias;
-  auto known = attached.find(warehouse);
-  if (known != attached.end()) {
-    alias = known->second;
-  } else {
-    // Remembered only once ATTACH worked: a failed ATTACH (a locked file) is retried.
-    alias = "wh" + std::to_string(attached.size() + 1);
-    session->Execute("ATTACH IF NOT EXISTS " + SqlLiteral(warehouse) + " AS " + alias);
-    attached[warehouse] = alias;
+  {
+    std::lock_guard<std::mutex> setup(wh.setup_mu);
+    if (wh.alias.empty()) {
+      // Remembered only once ATTACH worked: a failed ATTACH (a locked file) is retried.
+      std::string a = NextAlias();
+      session->Execute("ATTACH IF NOT EXISTS " + SqlLiteral(warehouse) + " AS " + a);
+      wh.alias = a;
+    }
+    alias = wh.alias;
+    session->Execute("CREATE TABLE IF NOT EXISTS " + alias +
+                     ".main._sluice_loads (dataset VARCHAR, partition VARCHAR, target VARCHAR, "
+                     "mode VARCHAR, run_id BIGINT, attempt_id BIGINT, rows BIGINT, checksum "
+                     "VARCHAR, loaded_at TIMESTAMP)");
+    for (const auto& s : sources) {
+      session->Execute("CREATE SCHEMA IF NOT EXISTS " + alias + "." +
+                       SqlIdentifier(SchemaOf(s.table, "main")));
+    }
   }
   auto target = [&](const std::string& table) {
     return alias + "." + SqlIdentifier(SchemaOf(table, "main")) + "." +
            SqlIdentifier(NameOf(table));
   };
   std::string ledger = alias + ".main._sluice_loads";
+  // This task's tables, locked in name order (two tasks never wait for each other in a cycle).
+  std::vector<std::string> tables;
+  for (const auto& s : sources) tables.push_back(target(s.table));
+  std::sort(tables.begin(), tables.end());
+  tables.erase(std::unique(tables.begin(), tables.end()), tables.end());
+  std::vector<std::unique_lock<std::mutex>> table_locks;
+  for (const auto& t : tables) table_locks.emplace_back(wh.Table(t));
 
   state::TaskCounts counts;
   std::vector<std::string> done;
   auto load = [&]() -> state::TaskCounts {
+    counts = state::TaskCounts{};
+    done.clear();
     session->Execute("BEGIN TRANSACTION");
-    session->Execute("CREATE TABLE IF NOT EXISTS " + ledger +
-                     " (dataset VARCHAR, partition VARCHAR, target VARCHAR, mode VARCHAR, "
-                     "run_id BIGINT, attempt_id BIGINT, rows BIGINT, checksum VARCHAR, "
-                     "loaded_at TIMESTAMP)");
     for (const auto& s : sources) {
       ctx.cancel->ThrowIfCancelled();
       // Replace, truncate and merge give the same table when repeated; an append does not, so a
@@ -217,8 +270,6 @@ state::TaskCounts RunDuckDbLoad(TaskContext& ctx, const std::vector<LoadSource>&
         }
       }
       std::string into = target(s.table);
-      session->Execute("CREATE SCHEMA IF NOT EXISTS " + alias + "." +
-                       SqlIdentifier(SchemaOf(s.table, "main")));
       if (l.mode == "replace") {
         session->Execute("CREATE OR REPLACE TABLE " + into + " AS SELECT * FROM " + s.sql);
       } else {
@@ -249,12 +300,30 @@ state::TaskCounts RunDuckDbLoad(TaskContext& ctx, const std::vector<LoadSource>&
         ctx, warehouse, [&] { session->Execute("COMMIT"); }, [] { return false; });
     return counts;
   };
-  counts = GuardLoad(ctx, warehouse, load, [&] {
+  auto rollback = [&] {
     try {
       session->Execute("ROLLBACK");
     } catch (const Error&) {
     }
-  });
+  };
+  counts = GuardLoad(
+      ctx, warehouse,
+      [&]() -> state::TaskCounts {
+        try {
+          std::shared_lock<std::shared_mutex> loading(wh.catalog);
+          return load();
+        } catch (const Error& e) {
+          if (e.kind() == ErrorKind::kCancelled || !IsConflict(e)) throw;
+          // Another load changed the catalog at the same time (two new tables, say): once
+          // more, alone.
+          rollback();
+          ctx.log->Info("loading into " + warehouse + " conflicted with another load (" + e.what() +
+                        "); loading again alone");
+          std::unique_lock<std::shared_mutex> alone(wh.catalog);
+          return load();
+        }
+      },
+      rollback);
   for (const auto& d : done) ctx.log->Info("loaded " + d);
   return counts;
 }
