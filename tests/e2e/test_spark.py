@@ -326,6 +326,108 @@ tasks:
     assert not (tmp_path / "lake" / "marts").exists()
 
 
+class DroppingProxy:
+    """A TCP proxy on loopback in front of the Connect server whose drop() cuts every open
+    connection, as a restarted load balancer or a network blip would."""
+
+    def __init__(self, port: int):
+        import socket
+        import threading
+        self._socket, self._threading = socket, threading
+        self.target = ("127.0.0.1", port)
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.open: list = []
+        self.accepted = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = self._socket.create_connection(self.target)
+            with self.lock:
+                self.accepted += 1
+                self.open += [client, server]
+            for a, b in ((client, server), (server, client)):
+                self._threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            try:
+                sock.shutdown(2)
+            except OSError:
+                pass
+
+    def drop(self):
+        with self.lock:
+            for sock in self.open:
+                try:
+                    sock.shutdown(2)
+                except OSError:
+                    pass
+            self.open = []
+
+    def close(self):
+        self.listener.close()
+        self.drop()
+
+
+def test_a_dropped_stream_is_reattached_and_the_job_goes_on(spark_cluster, tmp_path, background):
+    """The connection to the Connect server is cut while the job runs: sluice reattaches to
+    the same operation (ReattachExecute) and gets its result; the job is not run again."""
+    proxy = DroppingProxy(int(spark_cluster.connect_url.rsplit(":", 1)[1]))
+    n = 400_000_000  # about 10 s on the test cluster (2 waves of 2 tasks)
+    try:
+        p = tmp_path / "pipeline.yaml"
+        p.write_text(f"""
+pipeline: blip
+engine: {{type: spark, remote: "sc://127.0.0.1:{proxy.port}"}}
+tasks:
+  - id: long
+    kind: sql
+    into: marts.long
+    sql: SELECT CAST(sum(id % 7) AS BIGINT) AS s FROM range(0, {n}, 1, 4)
+""")
+        url = (f"http://127.0.0.1:{spark_cluster.driver_ui_port}/api/v1/applications/"
+               f"{spark_cluster.app_id()}/jobs")
+
+        def jobs(status=""):
+            with urllib.request.urlopen(url + (f"?status={status}" if status else ""),
+                                        timeout=10) as resp:
+                return json.loads(resp.read())
+
+        before = {j["jobId"] for j in jobs()}
+        run = background("run", p, "--date", DS, cwd=tmp_path)
+        running = wait_for(lambda: jobs("running"), 90, interval=0.2, what="the Spark job")
+        accepted = proxy.accepted
+        proxy.drop()
+        assert run.wait(300) == 0, run.stdout() + run.stderr()
+        assert proxy.accepted > accepted, "sluice did not connect again"
+        cols, rows = published(tmp_path / "lake", "marts.long")
+        q, r = divmod(n, 7)
+        assert rows == [(q * 21 + r * (r - 1) // 2,)]
+        # The job that was running when the stream dropped finished, and the model's query was
+        # not submitted again (that would be a second job with the same 4 tasks).
+        new = [j for j in jobs() if j["jobId"] not in before]
+        assert {j["status"] for j in new} == {"SUCCEEDED"}, new
+        assert running[0]["jobId"] in {j["jobId"] for j in new}
+        assert sum(j["numTasks"] == 4 for j in new) == 1, new
+    finally:
+        proxy.close()
+
+
 def test_validate_asks_spark_to_analyze_each_model(spark_cluster, tmp_path):
     """Nothing is published: the inputs are stood in for by empty views of their schema
     (csv_import's declared columns, then each analyzed model's)."""
