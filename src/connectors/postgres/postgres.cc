@@ -347,20 +347,21 @@ short Connection::Wait(short events) {
   }
 }
 
-void Connection::Flush() {
+void Connection::Flush(const std::string& during) {
   for (;;) {
     int r = PQflush(conn_);
     if (r == 0) return;
-    if (r < 0) Fail("sending to the server", nullptr);
+    if (r < 0) Fail(during + "sending to the server", nullptr);
     short ready = Wait(POLLIN | POLLOUT);
-    if ((ready & POLLIN) && !PQconsumeInput(conn_)) Fail("reading from the server", nullptr);
+    if ((ready & POLLIN) && !PQconsumeInput(conn_))
+      Fail(during + "reading from the server", nullptr);
   }
 }
 
-PGresult* Connection::NextResult() {
+PGresult* Connection::NextResult(const std::string& during) {
   while (PQisBusy(conn_)) {
     Wait(POLLIN);
-    if (!PQconsumeInput(conn_)) Fail("reading from the server", nullptr);
+    if (!PQconsumeInput(conn_)) Fail(during + "reading from the server", nullptr);
   }
   return PQgetResult(conn_);
 }
@@ -510,7 +511,8 @@ void Connection::SendCopy(CopyWriter& w) {
     } else if (rc == 0) {
       // libpq's buffer is full: wait until the server takes more.
       short ready = Wait(POLLIN | POLLOUT);
-      if ((ready & POLLIN) && !PQconsumeInput(conn_)) Fail("reading from the server", nullptr);
+      if ((ready & POLLIN) && !PQconsumeInput(conn_))
+        Fail("COPY: reading from the server", nullptr);
       if (PQflush(conn_) < 0) Fail("sending COPY data", nullptr);
     } else {
       // The server ended the COPY (an error, or the connection went away): its result says why.
@@ -520,7 +522,7 @@ void Connection::SendCopy(CopyWriter& w) {
     }
   }
   b.clear();
-  Flush();
+  Flush("COPY: ");
 }
 
 uint64_t Connection::EndCopy(CopyWriter& w) {
@@ -529,7 +531,7 @@ uint64_t Connection::EndCopy(CopyWriter& w) {
   int rc;
   while ((rc = PQputCopyEnd(conn_, nullptr)) == 0) Wait(POLLOUT);
   if (rc < 0) Fail("COPY", nullptr);
-  Flush();
+  Flush("COPY: ");
   return FinishCopy();
 }
 
@@ -546,7 +548,7 @@ void Connection::AbortCopy(const std::string& why) noexcept {
 
 uint64_t Connection::FinishCopy() {
   // Owned here: reading the results after it may throw (a connection lost meanwhile).
-  std::unique_ptr<PGresult, void (*)(PGresult*)> end(NextResult(), PQclear);
+  std::unique_ptr<PGresult, void (*)(PGresult*)> end(NextResult("COPY: "), PQclear);
   if (PQresultStatus(end.get()) != PGRES_COMMAND_OK) {
     // Name the row: PostgreSQL reports it as "COPY <table>, line N" in the context.
     std::string context = end && PQresultErrorField(end.get(), PG_DIAG_CONTEXT)

@@ -135,8 +135,9 @@ class Connection {
   // Waits until the socket is ready for events; returns the ready events. Throws on cancel
   // (after the grace period), read_timeout or a poll error.
   short Wait(short events);
-  void Flush();
-  PGresult* NextResult();
+  // during prefixes a failure's message ("COPY: " names what the connection was doing).
+  void Flush(const std::string& during = "");
+  PGresult* NextResult(const std::string& during = "");
   void Send(int sent, const std::string& what);
   // Reads every result of the statement; returns the last one (or the COPY one), throws for
   // the first error.
