@@ -57,6 +57,7 @@ format-check:
 
 bench: build
 	bash bench/ingest_bench.sh
+	bash bench/peers.sh
 	bash bench/hdfs_bench.sh
 
 clean:
