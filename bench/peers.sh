@@ -270,6 +270,23 @@ if not ways:
 print(f"citizens daily transforms, {rows:,} rows ({os.path.getsize(csv) / 2**20:.0f} MB CSV, "
       f"generated in {t_gen:.0f} s), ds {DATE}, median of {repeat}, the ways interleaved")
 results = {w: [] for w in ways}
+steps = {}
+
+
+def step_times(way, stdout):
+    """{step: seconds}: sluice's from its run summary's time column, a peer's from its own
+    PEER line."""
+    if way != "sluice":
+        line = next((l for l in stdout.splitlines() if l.startswith("PEER ")), None)
+        return json.loads(line[5:])["steps"] if line else {}
+    out = {}
+    for line in stdout.splitlines():
+        cols = line.split()
+        if len(cols) >= 4 and cols[0] in KEEP and cols[1] == "success":
+            m = re.fullmatch(r"(?:(\d+)m)?([\d.]+)s", cols[3])
+            if m:
+                out[cols[0]] = int(m.group(1) or 0) * 60 + float(m.group(2))
+    return out
 order = list(ways)
 for r in range(repeat):
     for way in order[r % len(order):] + order[:r % len(order)]:
@@ -283,6 +300,7 @@ for r in range(repeat):
         time.sleep(1)
         seconds, peak, stdout = timed(ways[way]["cmd"], cwd=ways[way]["cwd"])
         results[way].append((seconds, peak))
+        steps.setdefault(way, []).append(step_times(way, stdout))
         print(f"  round {r + 1}: {way:<8} {seconds:7.2f} s  peak RSS {peak:7.0f} MB", flush=True)
         ways[way]["stdout"] = stdout
 
@@ -298,6 +316,17 @@ if "sluice" in ways:
     for way in ways:
         if way != "sluice":
             print(f"  ratio {way}/sluice {median(way, 0) / median('sluice', 0):6.2f}x")
+
+print("\nper step, median (sluice: the run summary; the models of the marts run in parallel "
+      "there; a peer: its own timing)")
+print("  " + f"{'step':<26}" + "".join(f"{w:>10}" for w in ways))
+for step in ("session",) + KEEP:
+    cells = []
+    for w in ways:
+        values = [r[step] for r in steps.get(w, []) if step in r]
+        cells.append(f"{statistics.median(values):9.2f}s" if values else f"{'-':>10}")
+    if any(c.strip() != "-" for c in cells):
+        print(f"  {step:<26}" + "".join(cells))
 
 # ---- the same answers? ----------------------------------------------------------------------
 def files(way, dataset):
