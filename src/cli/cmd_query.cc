@@ -116,7 +116,8 @@ int QueryOnSpark(Args& a, Workspace& w, const std::string& ds, const std::string
   tc.vars = w.spec.vars;
   tc.ref = [&](const std::string& dataset, const std::string& scope) -> std::string {
     bool all = ds.empty() || scope == "all";
-    auto selection = w.lake->Select(dataset, all ? "" : ds);
+    // Spark reads the lake itself: nothing is downloaded.
+    auto selection = w.lake->Select(dataset, all ? "" : ds, /*fetch=*/false);
     if (!selection) {
       throw NotFound("ref('" + dataset + "'): no published partition" +
                      (all ? "" : " for ds=" + ds) + " in the lake " + w.lake->Describe());

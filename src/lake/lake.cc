@@ -224,6 +224,10 @@ Manifest Lake::Publish(const PublishRequest& req) {
     }
   } cleanup{remote() ? local_.get() : nullptr, in_lake ? "" : req.staging_dir};
   if (in_lake) {
+    if (!StartsWith(req.staging_dir, root_ == "/" ? root_ : root_ + "/")) {
+      throw Internal("a staging folder in the lake must be under " + root_ + ": " +
+                     req.staging_dir);
+    }
     local_staging = WorkPath(req.staging_dir.substr(root_.size()));
     cleanup.dir = local_staging;
     DownloadStaging(req.staging_dir, local_staging);

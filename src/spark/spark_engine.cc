@@ -139,6 +139,7 @@ class SparkEngineSession : public engine::Session {
     Cleanup cleanup{&lake, tmp};
     Run("INSERT OVERWRITE DIRECTORY " + Quote(engine_.SparkPath(tmp)) + " USING " + format +
         " SELECT * FROM (\n" + select_sql + "\n) AS sluice_model");
+    ExpectWritten(tmp);
     std::vector<std::string> parts = PartFiles(lake, tmp, "." + format);
     if (parts.empty()) {
       if (format != "parquet") {
@@ -179,6 +180,7 @@ class SparkEngineSession : public engine::Session {
     Result r{{}, Cleanup{&lake, dir}, Cleanup{nullptr, ""}};
     Run("INSERT OVERWRITE DIRECTORY " + Quote(engine_.SparkPath(dir)) +
         " USING parquet SELECT * FROM (\n" + sql + "\n) AS sluice_result");
+    ExpectWritten(dir);
     std::vector<std::string> parts = PartFiles(lake, dir);
     if (parts.empty()) {
       lake.MakeDirs(dir);
@@ -217,6 +219,19 @@ class SparkEngineSession : public engine::Session {
     Local()->Execute("COPY (SELECT " + Join(cols, ", ") + " WHERE false) TO '" + local +
                      "' (FORMAT parquet)");
     if (local != path) engine_.LakeFs().Upload(local, path, nullptr);
+  }
+
+  // Spark creates the folder it writes, even for no rows: a missing one means it wrote
+  // somewhere else (engine.lake_path names another folder or cluster), never "no rows".
+  void ExpectWritten(const std::string& dir) {
+    fs::FileInfo info;
+    if (!engine_.LakeFs().Stat(dir, &info)) {
+      throw IoError("Spark reported success, but " + dir + " on the lake does not exist: Spark " +
+                        "wrote to " + engine_.SparkPath(dir) +
+                        ", which is not the same place; check that engine.lake_path names the "
+                        "lake's folder as Spark sees it",
+                    false);
+    }
   }
 
   // A new empty local folder under options().local_dir.

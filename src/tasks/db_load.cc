@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <thread>
 
 #include "common/error.h"
 #include "common/strings.h"
@@ -52,9 +53,23 @@ std::string NextAlias() {
   return "wh" + std::to_string(++attached_count);
 }
 
-// True for DuckDB's answer to two transactions changing the same catalog entry or rows.
+// True for DuckDB's answer to two transactions changing the same catalog entry or rows
+// ("TransactionContext Error: Catalog write-write conflict on create with ...", "Conflict on
+// tuple deletion").
 bool IsConflict(const Error& e) {
-  return std::string(e.what()).find("onflict") != std::string::npos;
+  std::string m = e.what();
+  return m.find("TransactionContext Error") != std::string::npos &&
+         m.find("onflict") != std::string::npos;
+}
+
+// Takes lock (a unique_lock or shared_lock made with std::defer_lock) while watching the
+// task's cancel token: a load waiting for another load's table ends by Ctrl-C or its timeout.
+template <typename Lock>
+void LockOrCancel(Lock& lock, TaskContext& ctx) {
+  while (!lock.try_lock()) {
+    ctx.cancel->ThrowIfCancelled();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 }  // namespace
@@ -218,7 +233,11 @@ state::TaskCounts RunDuckDbLoad(TaskContext& ctx, const std::vector<LoadSource>&
   Warehouse& wh = WarehouseAt(warehouse);
   std::string alias;
   {
-    std::lock_guard<std::mutex> setup(wh.setup_mu);
+    // Not while a load runs alone after a conflict (it must really be alone).
+    std::unique_lock<std::mutex> setup(wh.setup_mu, std::defer_lock);
+    LockOrCancel(setup, ctx);
+    std::shared_lock<std::shared_mutex> catalog(wh.catalog, std::defer_lock);
+    LockOrCancel(catalog, ctx);
     if (wh.alias.empty()) {
       // Remembered only once ATTACH worked: a failed ATTACH (a locked file) is retried.
       std::string a = NextAlias();
@@ -240,13 +259,17 @@ state::TaskCounts RunDuckDbLoad(TaskContext& ctx, const std::vector<LoadSource>&
            SqlIdentifier(NameOf(table));
   };
   std::string ledger = alias + ".main._sluice_loads";
-  // This task's tables, locked in name order (two tasks never wait for each other in a cycle).
+  // This task's tables, locked in name order (two tasks never wait for each other in a cycle),
+  // by lowercase name: DuckDB's names are case-insensitive, quoted or not.
   std::vector<std::string> tables;
-  for (const auto& s : sources) tables.push_back(target(s.table));
+  for (const auto& s : sources) tables.push_back(ToLower(target(s.table)));
   std::sort(tables.begin(), tables.end());
   tables.erase(std::unique(tables.begin(), tables.end()), tables.end());
   std::vector<std::unique_lock<std::mutex>> table_locks;
-  for (const auto& t : tables) table_locks.emplace_back(wh.Table(t));
+  for (const auto& t : tables) {
+    table_locks.emplace_back(wh.Table(t), std::defer_lock);
+    LockOrCancel(table_locks.back(), ctx);
+  }
 
   state::TaskCounts counts;
   std::vector<std::string> done;
@@ -309,18 +332,29 @@ state::TaskCounts RunDuckDbLoad(TaskContext& ctx, const std::vector<LoadSource>&
   counts = GuardLoad(
       ctx, warehouse,
       [&]() -> state::TaskCounts {
+        std::string conflict;
+        {
+          std::shared_lock<std::shared_mutex> loading(wh.catalog, std::defer_lock);
+          LockOrCancel(loading, ctx);
+          try {
+            return load();
+          } catch (const Error& e) {
+            if (e.kind() == ErrorKind::kCancelled || !IsConflict(e)) throw;
+            rollback();  // before another load may run alone
+            conflict = e.what();
+          }
+        }
+        // Another load changed the catalog at the same time (two new tables, say): once more,
+        // alone. Should that conflict too, the task's retries take over.
+        ctx.log->Info("loading into " + warehouse + " conflicted with another load (" + conflict +
+                      "); loading again alone");
+        std::unique_lock<std::shared_mutex> alone(wh.catalog, std::defer_lock);
+        LockOrCancel(alone, ctx);
         try {
-          std::shared_lock<std::shared_mutex> loading(wh.catalog);
           return load();
         } catch (const Error& e) {
           if (e.kind() == ErrorKind::kCancelled || !IsConflict(e)) throw;
-          // Another load changed the catalog at the same time (two new tables, say): once
-          // more, alone.
-          rollback();
-          ctx.log->Info("loading into " + warehouse + " conflicted with another load (" + e.what() +
-                        "); loading again alone");
-          std::unique_lock<std::shared_mutex> alone(wh.catalog);
-          return load();
+          throw Error(e.kind(), e.what(), true);
         }
       },
       rollback);

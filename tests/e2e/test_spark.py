@@ -267,6 +267,30 @@ def test_spark_on_an_hdfs_lake(spark_cluster, hdfs_cluster, tmp_path):
     assert "needs lake_path: the same folder as Spark names it" in r.stderr, r.stderr
 
 
+def test_a_lake_path_that_names_another_folder_fails_instead_of_publishing_nothing(
+        spark_cluster, tmp_path):
+    """lake_path names a folder Spark can write but that is not the lake: Spark succeeds,
+    sluice finds nothing where it should be, and fails the task instead of publishing an
+    empty partition."""
+    elsewhere = tmp_path / "elsewhere"
+    p = tmp_path / "pipeline.yaml"
+    p.write_text(f"""
+pipeline: wrong_lake_path
+engine: {spark_engine(spark_cluster, f', lake_path: "file://{elsewhere}"')[len("engine: "):]}
+defaults: {{retries: 0}}
+tasks:
+  - id: nums
+    kind: sql
+    into: marts.nums
+    sql: SELECT CAST(id AS BIGINT) AS n FROM range(10)
+""")
+    r = run_sluice("run", p, "--date", DS, expect=1)
+    assert "Spark reported success, but" in r.output, r.output
+    assert "check that engine.lake_path names the lake's folder as Spark sees it" in r.output
+    assert not (tmp_path / "lake" / "marts").exists()
+    assert any(elsewhere.rglob("*.parquet")), "Spark wrote to the folder lake_path names"
+
+
 def test_an_unreachable_server_fails_clearly_and_is_retried(spark_cluster, tmp_path):
     p = tmp_path / "pipeline.yaml"
     p.write_text("""
