@@ -29,7 +29,7 @@
 # active executors.
 #
 # DIR gets: cluster.env (ports, SPARK_HOME), conf/ (spark-defaults.conf, log4j2.properties),
-# {master,worker1,worker2,connect}.{log,pid}, work/w{1,2}/ (executor folders, their stdout/
+# {master,worker1,worker2,connect}.{log,pid}, executors/w{1,2}/ (executor folders, their stdout/
 # stderr), local/, tmp/, warehouse/.
 #
 # Environment: SPARK_CONNECT_TOKEN (when set, the Connect server requires the header
@@ -240,12 +240,12 @@ daemon_pids() { marked_pids "$1/$2" x; } # DIR NAME
 daemon_running() { [[ -n $(daemon_pids "$1" "$2") ]]; }
 all_pids() { marked_pids "$1/" p; } # DIR: every JVM of this cluster, executors included
 
-# executor_pids DIR N: executors of Worker N (their working folder is below DIR/work/wN).
+# executor_pids DIR N: executors of Worker N (their working folder is below DIR/executors/wN).
 executor_pids() {
   local pid cwd
   for pid in $(daemon_pids "$1" executor); do
     cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null) || continue
-    [[ $cwd == "$1/work/w$2/"* ]] && echo "$pid"
+    [[ $cwd == "$1/executors/w$2/"* ]] && echo "$pid"
   done
   return 0
 }
@@ -330,9 +330,9 @@ launch() {
     worker1 | worker2)
       local n=${name#worker} ui
       ui=WORKER${n}_UI_PORT
-      mkdir -p "$dir/work/w$n"
+      mkdir -p "$dir/executors/w$n"
       cmd=("$SPARK_HOME/bin/spark-class" "$WORKER_CLASS" --host "$HOST" --webui-port "${!ui}"
-        --cores 1 --memory 1g --work-dir "$dir/work/w$n" "spark://$HOST:$MASTER_PORT") ;;
+        --cores 1 --memory 1g --work-dir "$dir/executors/w$n" "spark://$HOST:$MASTER_PORT") ;;
     connect)
       mkdir -p "$dir/tmp/executor" "$dir/warehouse"
       cmd=("$SPARK_HOME/bin/spark-submit" --class "$CONNECT_CLASS" --name "$APP_NAME"
@@ -360,7 +360,7 @@ launch() {
       case $v in SPARK_* | PYSPARK_* | HADOOP_* | YARN_* | _JAVA_OPTIONS | JAVA_TOOL_OPTIONS) unset "$v" ;; esac
     done
     export SPARK_HOME=$home JAVA_HOME=$java_home SPARK_LOCAL_IP=$HOST SPARK_CONF_DIR=$dir/conf
-    export SPARK_LOG_DIR=$dir SPARK_WORKER_DIR=$dir/work SPARK_PID_DIR=$dir
+    export SPARK_LOG_DIR=$dir SPARK_WORKER_DIR=$dir/executors SPARK_PID_DIR=$dir
     export SPARK_LAUNCHER_OPTS="-Dsluice.spark.daemon=$dir/$name" PYSPARK_PYTHON=$VENV/bin/python
     # Not for the Connect server: spark-submit treats it as a daemon too, and SPARK_DAEMON_MEMORY
     # would override --driver-memory. Its options come in as spark.driver.extraJavaOptions.
