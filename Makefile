@@ -58,6 +58,7 @@ format-check:
 bench: build
 	bash bench/ingest_bench.sh
 	bash bench/peers.sh
+	bash bench/mysql_load_bench.sh
 	bash bench/hdfs_bench.sh
 
 clean:

@@ -6,13 +6,19 @@
 //  - replace: each dataset is streamed straight into a new table `_sluice_new_<name>` (the
 //    dataset's schema, PRIMARY KEY from key:); one RENAME TABLE swaps every target of the task
 //    at once (target TO _sluice_old_<name>, new TO target), then the old tables are dropped.
-//  - append | truncate | merge: each dataset is streamed into a TEMPORARY staging table of this
-//    connection, typed like its target columns, so a value the target could not hold fails
-//    here with its row. A missing target is then created and new columns are added (DDL that
-//    changes no row, undone when the load fails), and one transaction empties the target
-//    (truncate: DELETE), inserts or upserts (INSERT ... ON DUPLICATE KEY UPDATE) from the
-//    stages in dataset order, writes the ledger rows and commits. A merge refuses a dataset
-//    that repeats a key (ON DUPLICATE KEY UPDATE would let the last row win silently).
+//  - append | truncate into an InnoDB table: a missing target is created and new columns are
+//    added first (DDL that changes no row, undone when the load fails); then one transaction
+//    empties the target (truncate: DELETE), streams each dataset straight into it, writes the
+//    ledger rows and commits, as PostgreSQL loads do. When the server refuses or skips a row
+//    without saying which, that dataset's rows are rolled back (a savepoint) and it takes the
+//    staged path below, which finds the row.
+//  - merge, and append | truncate into a table without transactions: each dataset is first
+//    streamed into a TEMPORARY staging table of this connection, typed like its target columns,
+//    so a value the target could not hold fails there with its row. After the same DDL, one
+//    transaction empties the target (truncate), inserts or upserts (INSERT ... ON DUPLICATE KEY
+//    UPDATE) from the stages in dataset order, writes the ledger rows and commits. A merge
+//    refuses a dataset that repeats a key (ON DUPLICATE KEY UPDATE would let the last row win
+//    silently).
 //
 // Rows travel by LOAD DATA LOCAL INFILE fed from the engine's batches through the client
 // library's infile callbacks (no file is written). When the server refuses LOCAL INFILE
@@ -69,6 +75,7 @@ struct Plan {
   bool exists = false;   // the target exists now
   bool create = false;   // append | truncate | merge into a missing target: CREATE TABLE
   bool transactional = true;
+  bool direct = false;  // append | truncate streamed straight into the target (not staged)
   std::vector<engine::Column> columns;    // the dataset's
   std::vector<engine::Column> load;       // the dataset's columns that are loaded
   std::vector<std::string> target_names;  // the target's spelling of each load column
@@ -166,6 +173,10 @@ class MySqlLoader {
   void PlanColumns(Plan& p, int index);
   // Streams the dataset into a new temporary table `p.stage`, numbering the rows.
   void Stage(Plan& p);
+  // Streams the dataset straight into the target inside the load's transaction; when the
+  // server refuses a row without naming it, undoes that and applies the rows through a stage,
+  // which names it.
+  void LoadDirectly(Plan& p);
   // Streams the dataset's load columns into `table` (after a _sluice_row number when
   // `numbered`), by LOAD DATA LOCAL INFILE or, where the server refuses it, by INSERT. Throws
   // InvalidInput naming the row when the server refuses a value and says where; returns false
@@ -209,7 +220,10 @@ state::TaskCounts MySqlLoader::Run(const std::vector<LoadSource>& sources) {
   if (l_.mode == "replace") return PublishReplace();
   for (auto& p : plans_) {
     ctx_.cancel->ThrowIfCancelled();
-    if (!p.skip) Stage(p);
+    // A merge needs the rows staged (ON DUPLICATE KEY UPDATE from a table; a key the dataset
+    // repeats is found there); a target without transactions could keep half a load.
+    p.direct = !p.skip && l_.mode != "merge" && p.transactional;
+    if (!p.skip && !p.direct) Stage(p);
   }
   return PublishInPlace();
 }
@@ -487,6 +501,16 @@ void MySqlLoader::Stage(Plan& p) {
   }
 }
 
+void MySqlLoader::LoadDirectly(Plan& p) {
+  conn_.Exec("SAVEPOINT sluice_direct");
+  if (Fill(p, p.target, false)) return;
+  ctx_.log->Info("the server refused a row of " + p.source->dataset + " (" + refusal_ +
+                 "); loading it again through a staging table to find which");
+  conn_.Exec("ROLLBACK TO SAVEPOINT sluice_direct");
+  Stage(p);
+  ApplyRows(p, p.target, false);
+}
+
 bool MySqlLoader::Fill(Plan& p, const std::string& table, bool numbered) {
   std::vector<std::string> cols, select;
   if (numbered) cols.push_back(my::Ident(kRowColumn));
@@ -517,10 +541,11 @@ bool MySqlLoader::Fill(Plan& p, const std::string& table, bool numbered) {
   }
   if (ok) {
     double secs = std::max(SteadySeconds() - start, 1e-6);
-    ctx_.log->Info(
-        "sent " + HumanCount(p.staged) + " rows of " + p.source->dataset + " by " +
-        (local_infile_ ? "LOAD DATA LOCAL INFILE" : "INSERT") + " in " + HumanSeconds(secs) + " (" +
-        HumanCount(static_cast<uint64_t>(static_cast<double>(p.staged) / secs)) + " rows/s)");
+    ctx_.log->Info("sent " + HumanCount(p.staged) + " rows of " + p.source->dataset + " into " +
+                   table + " by " + (local_infile_ ? "LOAD DATA LOCAL INFILE" : "INSERT") + " in " +
+                   HumanSeconds(secs) + " (" +
+                   HumanCount(static_cast<uint64_t>(static_cast<double>(p.staged) / secs)) +
+                   " rows/s)");
   }
   return ok;
 }
@@ -807,8 +832,12 @@ state::TaskCounts MySqlLoader::PublishInPlace() {
     if (p.skip) continue;
     ctx_.cancel->ThrowIfCancelled();
     if (l_.mode == "truncate") conn_.Exec("DELETE FROM " + p.target);
-    if (l_.mode == "merge") RefuseRepeatedKeys(p);
-    ApplyRows(p, p.target, l_.mode == "merge");
+    if (p.direct) {
+      LoadDirectly(p);
+    } else {
+      if (l_.mode == "merge") RefuseRepeatedKeys(p);
+      ApplyRows(p, p.target, l_.mode == "merge");
+    }
     InsertLedgerRow(p);
   }
   CommitLoad(
