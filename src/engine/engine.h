@@ -201,9 +201,10 @@ class Engine {
   virtual void SetScratchDir(const std::string& dir) {}
   // For CSV columns with a declared type: how to read the column's text exactly, so that a
   // value the declared type cannot hold exactly is refused instead of rounded or truncated
-  // (engine/exact_parse.h has the rules). TRY_CAST(text AS target.read_type) gives the value, or
-  // NULL for a value that does not fit; CAST(that AS declared_type) is the column. nullopt when
-  // the declared type's own reading is exact (VARCHAR, BOOLEAN, ...) or the type is unknown.
+  // (engine/exact_parse.h has the rules). target.read_function(text) gives the value in the
+  // declared type, or NULL for a value that does not fit; it is computed once per row even when
+  // a filter tests its result. nullopt when the declared type's own reading is exact (VARCHAR,
+  // BOOLEAN, ...) or the type is unknown.
   // Thread-safe.
   virtual std::optional<exact::Target> ExactReadType(const std::string& declared_type) {
     return std::nullopt;

@@ -5,7 +5,7 @@
 // reinterpreted. DuckDB's own CSV reader rounds '1.25' into DECIMAL(12,1) as 1.3, truncates
 // '10:00:00.1234567' to microseconds, reads '16777217' into FLOAT as 16777216 and '1.5' into
 // INTEGER as 2; these functions are what the engine uses instead (engine/duckdb registers them
-// as casts, see Engine::ExactReadType).
+// as SQL functions, see Engine::ExactReadType).
 //
 // Every function is pure and thread-safe. Surrounding spaces are allowed.
 
@@ -26,8 +26,9 @@ struct Target {
   int digits = 6;          // fractional-second digits of TIME and TIMESTAMP types
   bool with_zone = false;  // TIMESTAMP WITH TIME ZONE
   __int128 min = 0, max = 0;
-  std::string declared;   // the type as the engine names it, for messages
-  std::string read_type;  // the engine's type to convert the text to (see Engine::ExactReadType)
+  std::string declared;       // the type as the engine names it, for messages
+  std::string read_function;  // the engine's function from text to the declared type
+                              // (see Engine::ExactReadType)
 };
 
 // Reads text as t: the declared type's value in the low t.bytes bytes of *small (1 to 8 bytes;

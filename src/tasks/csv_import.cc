@@ -402,7 +402,7 @@ class CsvImport {
   }
 
   // Declared columns read exactly (Engine::ExactReadType): the reader hands them over as
-  // text, the query converts them with TRY_CAST to the exact type and leaves out rows where a
+  // text, the query converts them with the engine's exact function and leaves out rows where a
   // value did not convert; Reconcile finds those rows and rejects them. (Declaring the exact type
   // to the reader itself would make such values its own rejects, but DuckDB 1.4's reader crashes
   // reporting a cast error of a registered cast in files larger than three of its buffers.)
@@ -447,7 +447,7 @@ class CsvImport {
     for (const auto& e : exact_) {
       read_as[e.index].second = "VARCHAR";
       std::string text = SqlIdentifier(e.name), value = ExactValue(e);
-      converted.push_back("TRY_CAST(" + text + " AS " + e.target.read_type + ") AS " + value);
+      converted.push_back(e.target.read_function + "(" + text + ") AS " + value);
       keep.push_back("(" + text + " IS NULL OR " + value + " IS NOT NULL)");
     }
     // Every column is named in the select list: the reader names the wrong column in its
@@ -456,8 +456,7 @@ class CsvImport {
       const auto& [name, type] = c_.columns[i];
       auto e = std::find_if(exact_.begin(), exact_.end(), [&](auto& x) { return x.index == i; });
       select.push_back(e == exact_.end() ? SqlIdentifier(name)
-                                         : "CAST(" + ExactValue(*e) + " AS " + type + ") AS " +
-                                               SqlIdentifier(name));
+                                         : ExactValue(*e) + " AS " + SqlIdentifier(name));
     }
     opts.push_back("auto_detect = false");
     opts.push_back("columns = " + TypeMap(read_as));

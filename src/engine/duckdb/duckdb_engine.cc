@@ -750,85 +750,63 @@ class DuckDbSession : public Session {
 
 // ---------------------------------------------------------------------------------------------
 // Exact reads for CSV columns (Engine::ExactReadType). DuckDB's CSV reader parses numbers, dates
-// and times itself, by type id, and rounds or truncates what does not fit. A column declared as
-// an alias over a "carrier" type the reader does not parse itself (TIMESTAMP_NS for 8 bytes,
-// UHUGEINT for 16) goes through the cast functions registered here instead: a strict reading
-// into the carrier (exact_parse.h) and a cast back to the declared type. A value the strict
-// reading refuses is reported with set_row_error, which the reader turns into a CAST reject
-// with its line, like any other.
+// and times itself, by type id, and rounds or truncates what does not fit. A declared column
+// with an exact reading is read as text, and a scalar function registered here turns the text
+// into the declared type by the strict rules of exact_parse.h, or NULL where the value does not
+// fit. The function is volatile: DuckDB then computes it once per row and keeps a filter on its
+// result above it, where a pure function (or a cast) would be pushed below the projection into
+// the filter and computed twice, which cost a tenth of a CSV import's CPU.
 
 using exact::Kind;
 
-// Reads text into row r of a carrier vector; false when the value does not fit exactly.
+// Reads text into row r of a vector of t's declared type; false when the value does not fit
+// exactly.
 bool ReadExact(const exact::Target& t, std::string_view text, void* out, idx_t r) {
   int64_t small = 0;
   __int128 big = 0;
   if (!exact::Read(t, text, &small, &big)) return false;
-  if (t.bytes == 16) {
-    auto* h = static_cast<duckdb_uhugeint*>(out) + r;
-    h->lower = static_cast<uint64_t>(big);
-    h->upper = static_cast<uint64_t>(static_cast<unsigned __int128>(big) >> 64);
-  } else {
-    static_cast<int64_t*>(out)[r] = small;
+  switch (t.bytes) {
+    case 16: {
+      auto* h = static_cast<duckdb_hugeint*>(out) + r;
+      h->lower = static_cast<uint64_t>(big);
+      h->upper = static_cast<int64_t>(static_cast<unsigned __int128>(big) >> 64);
+      break;
+    }
+    case 8:
+      static_cast<int64_t*>(out)[r] = small;
+      break;
+    case 4:
+      static_cast<int32_t*>(out)[r] = static_cast<int32_t>(small);
+      break;
+    case 2:
+      static_cast<int16_t*>(out)[r] = static_cast<int16_t>(small);
+      break;
+    default:
+      static_cast<int8_t*>(out)[r] = static_cast<int8_t>(small);
+      break;
   }
   return true;
 }
 
-void CopyNulls(duckdb_vector in, duckdb_vector out, idx_t count) {
-  uint64_t* iv = duckdb_vector_get_validity(in);
-  if (iv == nullptr) return;
-  duckdb_vector_ensure_validity_writable(out);
-  uint64_t* ov = duckdb_vector_get_validity(out);
-  for (idx_t r = 0; r < count; r++) {
-    if (!duckdb_validity_row_is_valid(iv, r)) duckdb_validity_set_row_invalid(ov, r);
-  }
-}
-
-// VARCHAR -> carrier. Runs on several engine threads at once: it reads only its arguments.
-bool ExactFromText(duckdb_function_info info, idx_t count, duckdb_vector input,
-                   duckdb_vector output) {
-  const auto* t = static_cast<const exact::Target*>(duckdb_cast_function_get_extra_info(info));
-  auto* in = static_cast<duckdb_string_t*>(duckdb_vector_get_data(input));
+// VARCHAR -> the declared type, NULL where the text does not fit exactly. Runs on several
+// engine threads at once: it reads only its arguments.
+void ExactFromText(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output) {
+  const auto* t = static_cast<const exact::Target*>(duckdb_scalar_function_get_extra_info(info));
+  idx_t count = duckdb_data_chunk_get_size(input);
+  duckdb_vector text = duckdb_data_chunk_get_vector(input, 0);
+  auto* in = static_cast<duckdb_string_t*>(duckdb_vector_get_data(text));
+  uint64_t* valid = duckdb_vector_get_validity(text);
   void* out = duckdb_vector_get_data(output);
-  uint64_t* valid = duckdb_vector_get_validity(input);
-  CopyNulls(input, output, count);
-  bool try_mode = duckdb_cast_function_get_cast_mode(info) == DUCKDB_CAST_TRY;
-  bool ok = true;
+  duckdb_vector_ensure_validity_writable(output);
+  uint64_t* out_valid = duckdb_vector_get_validity(output);
   for (idx_t r = 0; r < count; r++) {
-    if (valid != nullptr && !duckdb_validity_row_is_valid(valid, r)) continue;
-    std::string_view text(duckdb_string_t_data(&in[r]), duckdb_string_t_length(in[r]));
-    if (ReadExact(*t, text, out, r)) continue;
-    std::string msg = "'" + std::string(text.substr(0, 200)) + "' is not exactly a " + t->declared;
-    if (!try_mode) {
-      duckdb_cast_function_set_error(info, msg.c_str());
-      return false;
+    if (valid != nullptr && !duckdb_validity_row_is_valid(valid, r)) {
+      duckdb_validity_set_row_invalid(out_valid, r);
+      continue;
     }
-    // The reader runs casts in TRY mode: the row's NULL plus `false` make it a reject. A NULL
-    // for a non-NULL input is never written otherwise, or it would load as a silent NULL.
-    duckdb_cast_function_set_row_error(info, msg.c_str(), r, output);
-    ok = false;
+    std::string_view value(duckdb_string_t_data(&in[r]), duckdb_string_t_length(in[r]));
+    if (!ReadExact(*t, value, out, r)) duckdb_validity_set_row_invalid(out_valid, r);
   }
-  return ok;
-}
-
-// Carrier -> the declared type: the carrier holds the declared type's value in its low bytes.
-bool ExactToDeclared(duckdb_function_info info, idx_t count, duckdb_vector input,
-                     duckdb_vector output) {
-  const auto* t = static_cast<const exact::Target*>(duckdb_cast_function_get_extra_info(info));
-  const void* in = duckdb_vector_get_data(input);
-  void* out = duckdb_vector_get_data(output);
-  if (t->bytes == 16 || t->bytes == 8) {
-    std::memcpy(out, in, count * static_cast<size_t>(t->bytes));
-  } else {
-    const auto* src = static_cast<const int64_t*>(in);
-    for (idx_t r = 0; r < count; r++) {
-      if (t->bytes == 4) static_cast<int32_t*>(out)[r] = static_cast<int32_t>(src[r]);
-      if (t->bytes == 2) static_cast<int16_t*>(out)[r] = static_cast<int16_t>(src[r]);
-      if (t->bytes == 1) static_cast<int8_t*>(out)[r] = static_cast<int8_t>(src[r]);
-    }
-  }
-  CopyNulls(input, output, count);
-  return true;
 }
 
 // What exact reading a declared type gets, or nullopt when the reader's own parsing is exact
@@ -927,17 +905,21 @@ std::optional<exact::Target> ExactTypeFor(duckdb_logical_type type) {
   return t;
 }
 
-void RegisterCast(duckdb_connection con, duckdb_logical_type from, duckdb_logical_type to,
-                  duckdb_cast_function_t fn, const exact::Target& t) {
-  duckdb_cast_function cf = duckdb_create_cast_function();
-  duckdb_cast_function_set_source_type(cf, from);
-  duckdb_cast_function_set_target_type(cf, to);
-  duckdb_cast_function_set_function(cf, fn);
-  duckdb_cast_function_set_extra_info(cf, new exact::Target(t),
-                                      [](void* p) { delete static_cast<exact::Target*>(p); });
-  duckdb_state state = duckdb_register_cast_function(con, cf);
-  duckdb_destroy_cast_function(&cf);
-  if (state != DuckDBSuccess) throw Internal("cannot register the exact cast for " + t.declared);
+void RegisterExactFunction(duckdb_connection con, const std::string& name,
+                           duckdb_logical_type declared, const exact::Target& t) {
+  duckdb_scalar_function f = duckdb_create_scalar_function();
+  duckdb_logical_type varchar = duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
+  duckdb_scalar_function_set_name(f, name.c_str());
+  duckdb_scalar_function_add_parameter(f, varchar);
+  duckdb_scalar_function_set_return_type(f, declared);
+  duckdb_scalar_function_set_function(f, ExactFromText);
+  duckdb_scalar_function_set_extra_info(f, new exact::Target(t),
+                                        [](void* p) { delete static_cast<exact::Target*>(p); });
+  duckdb_scalar_function_set_volatile(f);
+  duckdb_state state = duckdb_register_scalar_function(con, f);
+  duckdb_destroy_logical_type(&varchar);
+  duckdb_destroy_scalar_function(&f);
+  if (state != DuckDBSuccess) throw Internal("cannot register the exact reading of " + t.declared);
 }
 
 class DuckDbEngine : public Engine {
@@ -999,12 +981,8 @@ class DuckDbEngine : public Engine {
     std::optional<exact::Target> target;
     duckdb_prepared_statement stmt = nullptr;
     duckdb_logical_type declared = nullptr;
-    duckdb_logical_type carrier = nullptr;
-    duckdb_logical_type varchar = duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
     auto cleanup = [&] {
-      if (carrier) duckdb_destroy_logical_type(&carrier);
       if (declared) duckdb_destroy_logical_type(&declared);
-      duckdb_destroy_logical_type(&varchar);
       duckdb_destroy_prepare(&stmt);
       duckdb_disconnect(&con);
     };
@@ -1015,21 +993,12 @@ class DuckDbEngine : public Engine {
         declared = duckdb_prepared_statement_column_logical_type(stmt, 0);
         target = ExactTypeFor(declared);
         if (target) {
-          std::string alias = "SLUICE_EXACT_" + TypeName(declared);
-          for (char& c : alias) {
+          std::string name = "sluice_exact_" + ToLower(TypeName(declared));
+          for (char& c : name) {
             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
           }
-          target->read_type = alias;
-          if (registered_.insert(alias).second) {
-            carrier = duckdb_create_logical_type(target->bytes == 16 ? DUCKDB_TYPE_UHUGEINT
-                                                                     : DUCKDB_TYPE_TIMESTAMP_NS);
-            duckdb_logical_type_set_alias(carrier, alias.c_str());
-            if (duckdb_register_logical_type(con, carrier, nullptr) != DuckDBSuccess) {
-              throw Internal("cannot register the type " + alias);
-            }
-            RegisterCast(con, varchar, carrier, ExactFromText, *target);
-            RegisterCast(con, carrier, declared, ExactToDeclared, *target);
-          }
+          target->read_function = name;
+          if (registered_.insert(name).second) RegisterExactFunction(con, name, declared, *target);
         }
       }
     } catch (...) {
@@ -1046,7 +1015,7 @@ class DuckDbEngine : public Engine {
   std::mutex exact_mu_;
   // Guarded by exact_mu_: declared type as written -> its exact reading (nullopt: none)
   std::map<std::string, std::optional<exact::Target>> exact_types_;
-  std::set<std::string> registered_;  // Guarded by exact_mu_: aliases
+  std::set<std::string> registered_;  // Guarded by exact_mu_: function names
 };
 
 }  // namespace
