@@ -373,6 +373,31 @@ def test_spill_happens_under_the_configured_folder(tmp_path):
     assert not (tmp_path / ".tmp").exists()
 
 
+def test_out_of_memory_names_the_settings_of_the_pipeline_file(tmp_path):
+    """A query that cannot fit engine.memory_limit even spilling fails with the fix in the
+    pipeline file's words, not DuckDB's SQL settings, and publishes nothing."""
+    write_pipeline(tmp_path, """
+        pipeline: oom
+        engine: {memory_limit: 16MB, threads: 1}
+        tasks:
+          - id: latest
+            kind: sql
+            into: staging.latest
+            sql: |
+              SELECT * FROM (
+                SELECT i % 100000 AS k, repeat('v', 100) || i AS payload,
+                       row_number() OVER (PARTITION BY i % 100000 ORDER BY i DESC) AS version
+                FROM range(3000000) t(i)) WHERE version = 1
+        """)
+    r = run_sluice("run", tmp_path / "pipeline.yaml", "--date", DS)
+    assert r.returncode == 1, str(r)
+    assert "Out of Memory" in r.output and "raise engine.memory_limit" in r.output, str(r)
+    assert "docs/performance.md#memory" in r.output, str(r)
+    assert "Possible solutions" not in r.output and "SET memory_limit" not in r.output, str(r)
+    assert not (tmp_path / "lake" / "staging" / "latest").exists() or not any(
+        (tmp_path / "lake" / "staging" / "latest").rglob("_SUCCESS"))
+
+
 def test_csv_full_disk_is_reported_as_a_write_error(tmp_path):
     """A lake that fills up is a problem with the output: the message says so (it used to say
     'cannot read' the CSV), and nothing is published."""

@@ -676,10 +676,19 @@ class DuckDbSession : public Session {
     switch (type) {
       case DUCKDB_ERROR_IO:
         return IoError(msg);
-      case DUCKDB_ERROR_OUT_OF_MEMORY:
+      case DUCKDB_ERROR_OUT_OF_MEMORY: {
+        // sluice always gives DuckDB a folder to spill to (<state>/spill or
+        // engine.temp_directory): the query needs more memory than it can spill. DuckDB's own
+        // "Possible solutions" name SQL settings the pipeline file sets otherwise.
+        std::string what = msg.substr(0, msg.find("\n\nPossible solutions"));
         return Error(ErrorKind::kIo,
-                     msg + " (raise engine.memory_limit or set engine.temp_directory to spill)",
+                     what +
+                         " (the query needs more memory than engine.memory_limit allows even "
+                         "spilling to disk: raise engine.memory_limit or set engine.threads "
+                         "lower; a window function over many rows holds every column it carries, "
+                         "see docs/performance.md#memory)",
                      true);
+      }
       case DUCKDB_ERROR_INTERNAL:
       case DUCKDB_ERROR_FATAL:
         return Internal(msg);
