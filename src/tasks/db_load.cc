@@ -134,10 +134,12 @@ std::vector<LoadSource> ResolveLoadSources(TaskContext& ctx) {
 
 std::string AppendedBefore(const LoadSource& s,
                            const std::function<std::string(const std::string&)>& literal,
-                           const std::string& partition_column) {
+                           const std::string& partition_column, bool case_insensitive_names) {
+  std::string target = case_insensitive_names ? "lower(target) = lower(" + literal(s.table) + ")"
+                                              : "target = " + literal(s.table);
   return "dataset = " + literal(s.dataset) + " AND " + partition_column + " = " +
-         literal(s.partition) + " AND target = " + literal(s.table) +
-         " AND checksum = " + literal(s.checksum) + " AND mode = 'append'";
+         literal(s.partition) + " AND " + target + " AND checksum = " + literal(s.checksum) +
+         " AND mode = 'append'";
 }
 
 void LogAppendSkipped(TaskContext& ctx, const LoadSource& s) {
@@ -283,10 +285,10 @@ state::TaskCounts RunDuckDbLoad(TaskContext& ctx, const std::vector<LoadSource>&
       // repeated append of the same data (a retry after a lost acknowledgement, a re-run) is
       // skipped.
       if (l.mode == "append") {
-        auto seen =
-            session->Query("SELECT count(*) FROM " + ledger + " WHERE " +
-                           AppendedBefore(
-                               s, [](const std::string& v) { return SqlLiteral(v); }, "partition"));
+        auto seen = session->Query(
+            "SELECT count(*) FROM " + ledger + " WHERE " +
+            AppendedBefore(
+                s, [](const std::string& v) { return SqlLiteral(v); }, "partition", true));
         if (seen.rows[0][0].value_or("0") != "0") {
           LogAppendSkipped(ctx, s);
           continue;

@@ -31,10 +31,13 @@ std::string NameOf(const std::string& table);
 
 // The ledger condition (a SQL boolean) that finds an earlier append of the same partition with
 // the same data into the same target: a repeated append is skipped. literal quotes a string
-// for the target's SQL, partition_column names the ledger's partition column there.
+// for the target's SQL, partition_column names the ledger's partition column there. With
+// case_insensitive_names the target's name matches in any case (DuckDB, whose `public.Nums`
+// and `public.nums` are one table).
 std::string AppendedBefore(const LoadSource& s,
                            const std::function<std::string(const std::string&)>& literal,
-                           const std::string& partition_column);
+                           const std::string& partition_column,
+                           bool case_insensitive_names = false);
 // Logs that an append was skipped because the ledger has it.
 void LogAppendSkipped(TaskContext& ctx, const LoadSource& s);
 

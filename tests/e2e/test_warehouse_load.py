@@ -79,3 +79,30 @@ def test_parallel_appends_of_one_partition_into_one_table_load_it_once(tmp_path)
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as db:
         assert db.sql("SELECT count(*), count(DISTINCT id) FROM public.nums").fetchone() == \
             (1000, 1000)
+
+
+def test_an_append_under_another_spelling_of_the_table_is_still_loaded_once(tmp_path):
+    # DuckDB's names are case-insensitive: public.NUMS is public.nums, so the ledger must find
+    # the first append whatever the spelling.
+    p = write_pipeline(tmp_path, """
+        pipeline: spelling
+        tasks:
+          - id: build
+            kind: sql
+            into: staging.nums
+            sql: SELECT range AS id FROM range(1000)
+          - id: load_a
+            kind: db_load
+            datasets: {staging.nums: public.nums}
+            mode: append
+          - id: load_b
+            kind: db_load
+            after: [load_a]
+            datasets: {staging.nums: Public.NUMS}
+            mode: append
+        """)
+    run_sluice("run", p, "--date", DS, expect=0)
+    logs = "".join(f.read_text() for f in (tmp_path / ".sluice" / "logs").rglob("load_b.*.log"))
+    assert "was already appended to Public.NUMS with the same checksum; skipped" in logs, logs
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as db:
+        assert db.sql("SELECT count(*) FROM public.nums").fetchone() == (1000,)
