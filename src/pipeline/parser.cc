@@ -1257,6 +1257,12 @@ PipelineSpec LoadPipeline(const std::string& path,
       r.Error(e, "engine: spark with the lake on " + spec.lake +
                      " needs lake_path: the same folder as Spark names it, e.g. "
                      "hdfs://namenode:8020/lake (the NameNode's RPC address)");
+    } else if (StartsWith(spec.spark.lake_path, "webhdfs://") ||
+               StartsWith(spec.spark.lake_path, "swebhdfs://")) {
+      r.Error(e["lake_path"], "engine.lake_path '" + spec.spark.lake_path +
+                                  "': Spark's own Hadoop client cannot use webhdfs:// (its "
+                                  "bundled Jersey is incomplete); name the lake by the "
+                                  "NameNode's RPC address, e.g. hdfs://namenode:8020/lake");
     }
   }
   if (root["vars"] && r.IsMap(root["vars"], "vars")) {

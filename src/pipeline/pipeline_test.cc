@@ -326,6 +326,13 @@ TEST_F(PipelineTest, SparkWithAnHdfsLakeNeedsLakePath) {
       "\"hdfs://nn:8020/lake\"}\n" +
       tasks);
   EXPECT_TRUE(d.empty()) << All(d);
+  // Spark's own client cannot use webhdfs://, whichever way the lake is named.
+  d = Validate(
+      "pipeline: p\nlake: webhdfs://nn:9870/lake\n"
+      "engine: {type: spark, remote: \"sc://spark:15002\", lake_path: "
+      "\"webhdfs://nn:9870/lake\"}\n" +
+      tasks);
+  EXPECT_TRUE(Has(d, 3, "Spark's own Hadoop client cannot use webhdfs://")) << All(d);
 }
 
 TEST_F(PipelineTest, OrcIsWrittenAndReadOnSparkOnly) {
