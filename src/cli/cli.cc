@@ -215,13 +215,14 @@ Workspace Workspace::Open(const std::string& file, const std::map<std::string, s
 
 namespace {
 
-// Removes the spill folders of processes that are gone (a kill -9 mid-query).
-void RemoveDeadSpillFolders(const std::string& base) {
+// Removes the folders `<prefix><pid>...` in base of processes that are gone (a kill -9
+// mid-query): DuckDB's spill folders, the Spark engine's local copies.
+void RemoveDeadProcessFolders(const std::string& base, const std::string& prefix) {
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(base, ec)) {
     std::string name = entry.path().filename().string();
-    if (!StartsWith(name, "sluice-")) continue;
-    pid_t pid = static_cast<pid_t>(std::atol(name.c_str() + 7));
+    if (!StartsWith(name, prefix)) continue;
+    pid_t pid = static_cast<pid_t>(std::atol(name.c_str() + prefix.size()));
     if (pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH)) {
       std::filesystem::remove_all(entry.path(), ec);
     }
@@ -251,6 +252,8 @@ std::unique_ptr<engine::Engine> MakeSparkEngine(const Workspace& w) {
   o.lake_path = w.spec.spark.lake_path;
   o.local = w.engine.get();
   o.local_dir = w.spec.ResolvePath(w.spec.state_dir) + "/lake-local/spark";
+  // Local copies of Spark's results a killed process left (spark_engine.cc names them).
+  RemoveDeadProcessFolders(o.local_dir, ".spark-");
   return std::make_unique<spark::SparkEngine>(o);
 }
 
@@ -280,7 +283,7 @@ Workspace Workspace::FromSpec(pipeline::PipelineSpec spec, bool with_engine) {
                         " (set engine.temp_directory: to a writable folder)",
                     false);
     }
-    RemoveDeadSpillFolders(base);
+    RemoveDeadProcessFolders(base, "sluice-");
     w.spill_dir = base + "/sluice-" + std::to_string(::getpid());
     opts.temp_directory = w.spill_dir;
     w.engine = engine::MakeDuckDbEngine(opts);

@@ -9,8 +9,11 @@ The cluster runs once per session: keep every Spark test in this file."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import signal
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -228,8 +231,21 @@ def test_spark_on_an_hdfs_lake(spark_cluster, hdfs_cluster, tmp_path):
     csv = f"incoming/citizens_data_{DS.replace('-', '')}.csv"
     (tmp_path / "spark" / csv).write_bytes((tmp_path / "local" / csv).read_bytes())
 
+    # Local copies of Spark's results that a killed sluice left are swept by the next one; a
+    # live process's are kept.
+    copies = tmp_path / "spark" / ".sluice" / "lake-local" / "spark"
+    dead_pid = subprocess.Popen(["true"])
+    dead_pid.wait()
+    dead = copies / f".spark-{dead_pid.pid}-3"
+    live = copies / f".spark-{os.getpid()}-1"
+    for folder in (dead, live):
+        folder.mkdir(parents=True)
+        (folder / "part-00000.parquet").write_bytes(b"left by a kill")
+
     run_sluice("run", local, "--date", DS, expect=0)
     run_sluice("run", remote, "--date", DS, expect=0)
+    assert not dead.exists() and live.exists()
+    shutil.rmtree(live)
 
     for dataset in DATASETS:
         zone, name = dataset.split(".")
