@@ -59,6 +59,7 @@ bench: build
 	bash bench/ingest_bench.sh
 	bash bench/peers.sh
 	bash bench/mysql_load_bench.sh
+	bash bench/daily_bench.sh
 	bash bench/hdfs_bench.sh
 
 clean:
