@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "common/strings.h"
+#include "common/time.h"
 
 namespace sluice::tasks {
 namespace {
@@ -217,6 +218,25 @@ state::TaskCounts RunDbLoad(TaskContext& ctx) {
   return RunDuckDbLoad(ctx, sources);
 }
 
+// DuckDB keeps a committed load in the warehouse's write-ahead log until a checkpoint, which
+// otherwise runs when the process closes the warehouse: seconds after the last task ended (5 s
+// for 6M rows), counted in no task's time. The load checkpoints here instead when no other load
+// of this process is running; DuckDB refuses a checkpoint while any transaction is open, and
+// then it is left for later (the data is safe in the log either way).
+void Checkpoint(TaskContext& ctx, Warehouse& wh, engine::Session& session, const std::string& alias,
+                const std::string& warehouse) {
+  std::unique_lock<std::shared_mutex> quiet(wh.catalog, std::try_to_lock);
+  if (!quiet.owns_lock()) return;
+  double start = SteadySeconds();
+  try {
+    session.Execute("CHECKPOINT " + alias);
+    ctx.log->Info("checkpointed " + warehouse + " in " + HumanSeconds(SteadySeconds() - start));
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::kCancelled) throw;
+    ctx.log->Info("left the checkpoint of " + warehouse + " for later: " + e.what());
+  }
+}
+
 state::TaskCounts RunDuckDbLoad(TaskContext& ctx, const std::vector<LoadSource>& sources) {
   const auto& t = *ctx.task;
   const auto& l = t.load;
@@ -361,6 +381,7 @@ state::TaskCounts RunDuckDbLoad(TaskContext& ctx, const std::vector<LoadSource>&
       },
       rollback);
   for (const auto& d : done) ctx.log->Info("loaded " + d);
+  Checkpoint(ctx, wh, *session, alias, warehouse);
   return counts;
 }
 

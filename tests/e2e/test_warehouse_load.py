@@ -106,3 +106,26 @@ def test_an_append_under_another_spelling_of_the_table_is_still_loaded_once(tmp_
     assert "was already appended to Public.NUMS with the same checksum; skipped" in logs, logs
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as db:
         assert db.sql("SELECT count(*) FROM public.nums").fetchone() == (1000,)
+
+
+def test_a_load_checkpoints_the_warehouse_within_its_own_time(tmp_path):
+    # DuckDB keeps a committed load in the warehouse's write-ahead log until a checkpoint; the
+    # load runs it, so the work is counted in the task, not in the seconds after the run ends.
+    p = write_pipeline(tmp_path, """
+        pipeline: checkpoint
+        tasks:
+          - id: build
+            kind: sql
+            into: staging.nums
+            sql: SELECT range AS id, 'n' || range AS name FROM range(300000)
+          - id: load
+            kind: db_load
+            datasets: {staging.nums: public.nums}
+            mode: replace
+        """)
+    run_sluice("run", p, "--date", DS, expect=0)
+    log = "".join(f.read_text() for f in (tmp_path / ".sluice" / "logs").rglob("load.*.log"))
+    assert re.search(r"checkpointed .*warehouse\.duckdb in [0-9.]+s", log), log
+    assert log.index("checkpointed") > log.index("loaded staging.nums")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as db:
+        assert db.sql("SELECT count(*) FROM public.nums").fetchone() == (300000,)
