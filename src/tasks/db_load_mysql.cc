@@ -6,13 +6,14 @@
 //  - replace: each dataset is streamed straight into a new table `_sluice_new_<name>` (the
 //    dataset's schema, PRIMARY KEY from key:); one RENAME TABLE swaps every target of the task
 //    at once (target TO _sluice_old_<name>, new TO target), then the old tables are dropped.
-//  - append | truncate into an InnoDB table: a missing target is created and new columns are
-//    added first (DDL that changes no row, undone when the load fails); then one transaction
-//    empties the target (truncate: DELETE), streams each dataset straight into it, writes the
-//    ledger rows and commits, as PostgreSQL loads do. When the server refuses or skips a row
-//    without saying which, that dataset's rows are rolled back (a savepoint) and it takes the
-//    staged path below, which finds the row.
-//  - merge, and append | truncate into a table without transactions: each dataset is first
+//  - append | truncate into an InnoDB table, and merge into a table the load creates: a missing
+//    target is created and new columns are added first (DDL that changes no row, undone when
+//    the load fails); then one transaction empties the target (truncate: DELETE), streams each
+//    dataset straight into it, writes the ledger rows and commits, as PostgreSQL loads do.
+//    When the server refuses or skips a row without saying which, that dataset's rows are
+//    rolled back (a savepoint) and it takes the staged path below, which finds the row.
+//  - merge into an existing table, and append | truncate into a table without transactions:
+//    each dataset is first
 //    streamed into a TEMPORARY staging table of this connection, typed like its target columns,
 //    so a value the target could not hold fails there with its row. After the same DDL, one
 //    transaction empties the target (truncate), inserts or upserts (INSERT ... ON DUPLICATE KEY
@@ -220,9 +221,10 @@ state::TaskCounts MySqlLoader::Run(const std::vector<LoadSource>& sources) {
   if (l_.mode == "replace") return PublishReplace();
   for (auto& p : plans_) {
     ctx_.cancel->ThrowIfCancelled();
-    // A merge needs the rows staged (ON DUPLICATE KEY UPDATE from a table; a key the dataset
-    // repeats is found there); a target without transactions could keep half a load.
-    p.direct = !p.skip && l_.mode != "merge" && p.transactional;
+    // A merge into an existing table needs the rows staged (ON DUPLICATE KEY UPDATE from a
+    // table; a key the dataset repeats is found there); into a table this load creates, it
+    // inserts every row. A target without transactions could keep half a load.
+    p.direct = !p.skip && (l_.mode != "merge" || p.create) && p.transactional;
     if (!p.skip && !p.direct) Stage(p);
   }
   return PublishInPlace();
@@ -508,7 +510,8 @@ void MySqlLoader::LoadDirectly(Plan& p) {
                  "); loading it again through a staging table to find which");
   conn_.Exec("ROLLBACK TO SAVEPOINT sluice_direct");
   Stage(p);
-  ApplyRows(p, p.target, false);
+  if (l_.mode == "merge") RefuseRepeatedKeys(p);
+  ApplyRows(p, p.target, l_.mode == "merge");
 }
 
 bool MySqlLoader::Fill(Plan& p, const std::string& table, bool numbered) {
