@@ -37,7 +37,10 @@ def reader_database(mariadb_server):
     db.sql(f"DROP DATABASE IF EXISTS {DATABASE}", admin=True)
 
 
-def test_mysql_reader_against_mariadb(mariadb_server, reader_database):
+# A query of plain numbers, dates, times and text is read as a prepared statement (the binary
+# protocol), any other in the text protocol: the whole suite runs once each way.
+@pytest.mark.parametrize("protocol", ["binary", "text"])
+def test_mysql_reader_against_mariadb(mariadb_server, reader_database, protocol):
     binary = binary_path()
     if not binary.exists():
         pytest.fail(f"{binary} does not exist: build it with "
@@ -45,6 +48,8 @@ def test_mysql_reader_against_mariadb(mariadb_server, reader_database):
                     "(or set SLUICE_BUILD_DIR)", pytrace=False)
     db = mariadb_server
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_TEST_MYSQL_")}
+    if protocol == "text":
+        env["SLUICE_TEST_MYSQL_TEXT_PROTOCOL"] = "1"
     env.update(SLUICE_TEST_MYSQL_HOST=db.host, SLUICE_TEST_MYSQL_PORT=str(db.port),
                SLUICE_TEST_MYSQL_USER=db.user, SLUICE_TEST_MYSQL_PASSWORD=db.password,
                SLUICE_TEST_MYSQL_DATABASE=reader_database)

@@ -499,6 +499,10 @@ void Connection::Fail(const std::string& what) {
   last_error_.code = mysql_errno(conn_);
   last_error_.sqlstate = mysql_sqlstate(conn_);
   last_error_.message = ErrorText(conn_);
+  Raise(what);
+}
+
+void Connection::Raise(const std::string& what) {
   if (cancel_ != nullptr && cancel_->cancelled()) throw Cancelled(cancel_->reason());
   unsigned code = last_error_.code;
   const std::string& state = last_error_.sqlstate;

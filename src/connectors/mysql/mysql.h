@@ -108,6 +108,8 @@ class Connection {
   struct CancelState;
   Connection(MYSQL* conn, Options options);
   [[noreturn]] void Fail(const std::string& what);
+  // Fail for the error already in last_error_ (a prepared statement's, say).
+  [[noreturn]] void Raise(const std::string& what);
 
   MYSQL* conn_;
   Options options_;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cassert>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <string_view>
@@ -24,6 +25,14 @@ namespace sluice::connectors::mysql {
 struct ImportAccess {
   static MYSQL* Handle(Connection& c) { return c.conn_; }
   [[noreturn]] static void Fail(Connection& c, const std::string& what) { c.Fail(what); }
+  // A prepared statement's error (the connection's when the statement has none).
+  [[noreturn]] static void FailStmt(Connection& c, MYSQL_STMT* stmt, const std::string& what) {
+    if (mysql_stmt_errno(stmt) == 0) c.Fail(what);
+    c.last_error_.code = mysql_stmt_errno(stmt);
+    c.last_error_.sqlstate = mysql_stmt_sqlstate(stmt);
+    c.last_error_.message = mysql_stmt_error(stmt);
+    c.Raise(what);
+  }
 };
 
 namespace {
@@ -505,6 +514,117 @@ ColumnDecoder MakeDecoder(const SourceColumn& c, const FieldInfo& f, const std::
 
 bool IsFixedWidth(Decode d) { return d != Decode::kString; }
 
+bool IsInteger(Decode d) {
+  return d == Decode::kInt8 || d == Decode::kInt16 || d == Decode::kInt32 || d == Decode::kInt64 ||
+         d == Decode::kUInt8 || d == Decode::kUInt16 || d == Decode::kUInt32 ||
+         d == Decode::kUInt64 || d == Decode::kIntBool;
+}
+
+// Whether a column can be read through the binary protocol (a prepared statement): the plain
+// numeric, temporal and text types. Anything else (BIT, YEAR, GEOMETRY, MariaDB's UUID, INET6
+// and JSON, a column the plan reads as another kind) keeps the text protocol for its query.
+bool BinaryCapable(const FieldInfo& f, Decode d) {
+  if (!f.data_type.empty() || !f.format.empty()) return false;
+  switch (f.type) {
+    case MYSQL_TYPE_TINY:
+    case MYSQL_TYPE_SHORT:
+    case MYSQL_TYPE_INT24:
+    case MYSQL_TYPE_LONG:
+    case MYSQL_TYPE_LONGLONG:
+      return IsInteger(d);
+    case MYSQL_TYPE_FLOAT:
+    case MYSQL_TYPE_DOUBLE:
+      return d == Decode::kFloat || d == Decode::kDouble;
+    case MYSQL_TYPE_NEWDECIMAL:
+      return d == Decode::kDecimal16 || d == Decode::kDecimal32 || d == Decode::kDecimal64 ||
+             d == Decode::kDecimal128;
+    case MYSQL_TYPE_DATE:
+      return d == Decode::kDate;
+    case MYSQL_TYPE_DATETIME:
+    case MYSQL_TYPE_TIMESTAMP:
+      return d == Decode::kDateTime;
+    case MYSQL_TYPE_TIME:
+      return d == Decode::kTime;
+    case MYSQL_TYPE_VARCHAR:
+    case MYSQL_TYPE_VAR_STRING:
+    case MYSQL_TYPE_STRING:
+    case MYSQL_TYPE_TINY_BLOB:
+    case MYSQL_TYPE_MEDIUM_BLOB:
+    case MYSQL_TYPE_LONG_BLOB:
+    case MYSQL_TYPE_BLOB:
+      return d == Decode::kString;
+    default:
+      return false;
+  }
+}
+
+// One column's value as a prepared statement's fetch leaves it.
+struct Bound {
+  enum class Kind : uint8_t { kInt, kDouble, kTime, kText };
+  Kind kind = Kind::kText;
+  bool is_unsigned = false;
+  uint8_t wire = 0;      // kInt, kDouble: the value's bytes in the protocol
+  uint8_t decimals = 0;  // kTime: fractional-second digits of the column
+  int64_t i64 = 0;       // kInt (the bits of a uint64_t when is_unsigned)
+  double f64 = 0;        // kDouble
+  MYSQL_TIME time{};
+  std::vector<char> text;  // kText: DECIMAL digits, strings
+  unsigned long length = 0;
+  my_bool is_null = 0, error = 0;
+};
+
+// An integer of the binary protocol into T; false when it does not fit.
+template <typename T>
+bool StoreInteger(const Bound& b, void* dst, size_t row) {
+  __int128 v = b.is_unsigned ? static_cast<__int128>(static_cast<uint64_t>(b.i64))
+                             : static_cast<__int128>(b.i64);
+  if (v < static_cast<__int128>(std::numeric_limits<T>::min()) ||
+      v > static_cast<__int128>(std::numeric_limits<T>::max())) {
+    return false;
+  }
+  static_cast<T*>(dst)[row] = static_cast<T>(v);
+  return true;
+}
+
+// A temporal value of the binary protocol in the text protocol's form, so that both are read by
+// the same rules (zero and invalid dates, TIME's range). Returns its length in out.
+// Writes v as exactly `digits` decimal digits (the lowest ones) at out.
+char* Digits(char* out, unsigned long long v, int digits) {
+  for (int k = digits - 1; k >= 0; k--, v /= 10) out[k] = static_cast<char>('0' + v % 10);
+  return out + digits;
+}
+
+size_t TimeText(const MYSQL_TIME& t, Decode d, unsigned decimals, char* out) {
+  // Written by hand: snprintf cost more than the server saved by sending binary dates.
+  char* p = out;
+  if (d == Decode::kTime) {
+    if (t.neg) *p++ = '-';
+    unsigned long long hours = static_cast<unsigned long long>(t.day) * 24 + t.hour;
+    p = Digits(p, hours, hours >= 100 ? (hours >= 1000 ? 4 : 3) : 2);
+  } else {
+    p = Digits(p, t.year, 4);
+    *p++ = '-';
+    p = Digits(p, t.month, 2);
+    *p++ = '-';
+    p = Digits(p, t.day, 2);
+    if (d == Decode::kDate) return static_cast<size_t>(p - out);
+    *p++ = ' ';
+    p = Digits(p, t.hour, 2);
+  }
+  *p++ = ':';
+  p = Digits(p, t.minute, 2);
+  *p++ = ':';
+  p = Digits(p, t.second, 2);
+  // As many fraction digits as the column has, like the text protocol.
+  if (decimals > 0 && decimals <= 6) {
+    unsigned long frac = t.second_part;
+    for (unsigned k = decimals; k < 6; k++) frac /= 10;
+    *p++ = '.';
+    p = Digits(p, frac, static_cast<int>(decimals));
+  }
+  return static_cast<size_t>(p - out);
+}
+
 // A value for a message: printable ASCII as it is, other bytes as \xNN, at most 64 bytes.
 std::string ShowValue(const char* v, size_t n) {
   static const char kHex[] = "0123456789abcdef";
@@ -597,6 +717,9 @@ ImportPlan PlanImport(Connection& conn, const std::string& from_sql,
 
 struct RowReader::State {
   MYSQL_RES* result = nullptr;  // the result being streamed; null between results
+  MYSQL_STMT* stmt = nullptr;   // or the prepared statement whose result is streamed
+  std::vector<Bound> bound;     // its columns' values (binds point into them)
+  std::vector<MYSQL_BIND> binds;
   std::vector<ColumnDecoder> decoders;
   std::vector<void*> data;  // Data(column) of the chunk being filled, for fixed-width columns
   bool session_ready = false;
@@ -609,13 +732,120 @@ RowReader::RowReader(Connection& conn, ImportPlan plan, ImportOptions options)
       state_(std::make_unique<State>()) {}
 
 RowReader::~RowReader() {
-  if (state_->result != nullptr) {
+  if (state_->result != nullptr || state_->stmt != nullptr) {
     // Abandoned mid-result (an error was thrown): the server would go on sending the rest, and
     // freeing the result reads it all. Shutting the socket down makes that immediate; the
     // connection is unusable afterwards, as it would be after the error anyway.
     mariadb_cancel(ImportAccess::Handle(conn_));
-    mysql_free_result(state_->result);
+    if (state_->result != nullptr) mysql_free_result(state_->result);
+    if (state_->stmt != nullptr) mysql_stmt_close(state_->stmt);
   }
+}
+
+bool RowReader::StartBinary(const std::string& sql) {
+  State& s = *state_;
+  MYSQL* h = ImportAccess::Handle(conn_);
+  const std::string what = "reading " + options_.object;
+  MYSQL_STMT* stmt = mysql_stmt_init(h);
+  if (stmt == nullptr) ImportAccess::Fail(conn_, what);
+  auto give_up = [&] {
+    mysql_stmt_close(stmt);
+    return false;
+  };
+  if (mysql_stmt_prepare(stmt, sql.data(), static_cast<unsigned long>(sql.size())) != 0) {
+    // 1295: a statement the server cannot prepare; the text protocol reads it.
+    if (mysql_stmt_errno(stmt) == 1295) return give_up();
+    try {
+      ImportAccess::FailStmt(conn_, stmt, what);
+    } catch (...) {
+      mysql_stmt_close(stmt);
+      throw;
+    }
+  }
+  MYSQL_RES* meta = mysql_stmt_result_metadata(stmt);
+  if (meta == nullptr) return give_up();
+  unsigned n = mysql_num_fields(meta);
+  MYSQL_FIELD* fields = mysql_fetch_fields(meta);
+  std::vector<ColumnDecoder> decoders;
+  bool capable = n == plan_.columns.size();
+  for (unsigned i = 0; capable && i < n; i++) {
+    FieldInfo f = DescribeField(fields[i]);
+    try {
+      decoders.push_back(MakeDecoder(plan_.columns[i], f, options_.object));
+    } catch (...) {
+      mysql_free_result(meta);
+      mysql_stmt_close(stmt);
+      throw;
+    }
+    capable = BinaryCapable(f, decoders.back().decode);
+  }
+  if (!capable) {
+    mysql_free_result(meta);
+    return give_up();
+  }
+  s.bound.assign(n, Bound{});
+  s.binds.assign(n, MYSQL_BIND{});
+  for (unsigned i = 0; i < n; i++) {
+    Bound& b = s.bound[i];
+    MYSQL_BIND& m = s.binds[i];
+    Decode d = decoders[i].decode;
+    b.is_unsigned = (fields[i].flags & UNSIGNED_FLAG) != 0;
+    b.decimals = static_cast<uint8_t>(std::min(fields[i].decimals, 6u));
+    switch (fields[i].type) {
+      case MYSQL_TYPE_TINY:
+        b.wire = 1;
+        break;
+      case MYSQL_TYPE_SHORT:
+        b.wire = 2;
+        break;
+      case MYSQL_TYPE_INT24:
+      case MYSQL_TYPE_LONG:
+      case MYSQL_TYPE_FLOAT:
+        b.wire = 4;
+        break;
+      default:
+        b.wire = 8;
+        break;
+    }
+    if (IsInteger(d)) {
+      b.kind = Bound::Kind::kInt;
+      m.buffer_type = MYSQL_TYPE_LONGLONG;
+      m.buffer = &b.i64;
+      m.is_unsigned = b.is_unsigned;
+    } else if (d == Decode::kFloat || d == Decode::kDouble) {
+      b.kind = Bound::Kind::kDouble;
+      m.buffer_type = MYSQL_TYPE_DOUBLE;
+      m.buffer = &b.f64;
+    } else if (d == Decode::kDate || d == Decode::kDateTime || d == Decode::kTime) {
+      b.kind = Bound::Kind::kTime;
+      m.buffer_type = d == Decode::kDate       ? MYSQL_TYPE_DATE
+                      : d == Decode::kDateTime ? MYSQL_TYPE_DATETIME
+                                               : MYSQL_TYPE_TIME;
+      m.buffer = &b.time;
+    } else {
+      b.kind = Bound::Kind::kText;
+      b.text.resize(256);
+      m.buffer_type = MYSQL_TYPE_STRING;
+      m.buffer = b.text.data();
+      m.buffer_length = static_cast<unsigned long>(b.text.size());
+    }
+    m.length = &b.length;
+    m.is_null = &b.is_null;
+    m.error = &b.error;
+  }
+  mysql_free_result(meta);
+  if (mysql_stmt_bind_result(stmt, s.binds.data()) != 0 || mysql_stmt_execute(stmt) != 0) {
+    try {
+      ImportAccess::FailStmt(conn_, stmt, what);
+    } catch (...) {
+      mysql_stmt_close(stmt);
+      throw;
+    }
+  }
+  s.decoders = std::move(decoders);
+  s.data.assign(n, nullptr);
+  s.stmt = stmt;
+  return true;
 }
 
 void RowReader::Start(const std::string& sql) {
@@ -626,6 +856,10 @@ void RowReader::Start(const std::string& sql) {
     mysql_free_result(s.result);
     s.result = nullptr;
   }
+  if (s.stmt != nullptr) {
+    mysql_stmt_close(s.stmt);
+    s.stmt = nullptr;
+  }
   if (!s.session_ready) {
     // The server gives up on a client that does not read for net_write_timeout (60 s by
     // default); the engine stops reading while it writes a row group, and a slow disk must
@@ -633,6 +867,7 @@ void RowReader::Start(const std::string& sql) {
     conn_.Exec("SET SESSION net_write_timeout = 600");
     s.session_ready = true;
   }
+  if (!options_.text_protocol && StartBinary(sql)) return;
   const std::string what = "reading " + options_.object;
   if (mysql_real_query(h, sql.data(), sql.size()) != 0) ImportAccess::Fail(conn_, what);
   MYSQL_RES* res = mysql_use_result(h);
@@ -663,7 +898,7 @@ void RowReader::Start(const std::string& sql) {
 
 size_t RowReader::Fill(engine::OutputChunk& out, size_t offset) {
   State& s = *state_;
-  if (s.result == nullptr) return 0;
+  if (s.result == nullptr && s.stmt == nullptr) return 0;
   const size_t capacity = out.capacity();
   assert(offset < capacity);
   const size_t ncols = s.decoders.size();
@@ -701,6 +936,282 @@ size_t RowReader::Fill(engine::OutputChunk& out, size_t offset) {
             Ident(plan_.columns[c].name) + " AS CHAR) in a query");
   };
 
+  // Reads one value in the text protocol's form into row `row` of column c.
+  auto decode = [&](size_t c, const char* v, size_t n) {
+    const char* end = v + n;
+    void* dst = data[c];
+    const ColumnDecoder& dec = decoders[c];
+    bool ok = true;
+    switch (dec.decode) {
+      case Decode::kInt8:
+        ok = ParseInt(v, end, static_cast<int8_t*>(dst) + row);
+        break;
+      case Decode::kInt16:
+        ok = ParseInt(v, end, static_cast<int16_t*>(dst) + row);
+        break;
+      case Decode::kInt32:
+        ok = ParseInt(v, end, static_cast<int32_t*>(dst) + row);
+        break;
+      case Decode::kInt64:
+        ok = ParseInt(v, end, static_cast<int64_t*>(dst) + row);
+        break;
+      case Decode::kUInt8:
+        ok = ParseInt(v, end, static_cast<uint8_t*>(dst) + row);
+        break;
+      case Decode::kUInt16:
+        ok = ParseInt(v, end, static_cast<uint16_t*>(dst) + row);
+        break;
+      case Decode::kUInt32:
+        ok = ParseInt(v, end, static_cast<uint32_t*>(dst) + row);
+        break;
+      case Decode::kUInt64:
+        ok = ParseInt(v, end, static_cast<uint64_t*>(dst) + row);
+        break;
+      case Decode::kBitBool:
+        ok = n == 1;
+        static_cast<uint8_t*>(dst)[row] = n == 1 && v[0] != 0;
+        break;
+      case Decode::kBits: {
+        // BIT(n) arrives as (n + 7) / 8 bytes, most significant first.
+        uint64_t bits = 0;
+        for (size_t i = 0; i < n; i++) bits = (bits << 8) | static_cast<unsigned char>(v[i]);
+        ok = n <= 8;
+        static_cast<uint64_t*>(dst)[row] = bits;
+        break;
+      }
+      case Decode::kIntBool: {
+        int64_t i = 0;
+        ok = ParseInt(v, end, &i);
+        static_cast<uint8_t*>(dst)[row] = i != 0;
+        break;
+      }
+      case Decode::kDecimal16:
+      case Decode::kDecimal32:
+      case Decode::kDecimal64: {
+        int64_t unscaled = 0;
+        ok = ParseDecimal(v, end, dec.width, dec.scale, &unscaled);
+        if (dec.decode == Decode::kDecimal16) {
+          static_cast<int16_t*>(dst)[row] = static_cast<int16_t>(unscaled);
+        } else if (dec.decode == Decode::kDecimal32) {
+          static_cast<int32_t*>(dst)[row] = static_cast<int32_t>(unscaled);
+        } else {
+          static_cast<int64_t*>(dst)[row] = unscaled;
+        }
+        break;
+      }
+      case Decode::kDecimal128: {
+        __int128 unscaled = 0;
+        ok = ParseDecimal(v, end, dec.width, dec.scale, &unscaled);
+        static_cast<__int128*>(dst)[row] = unscaled;
+        break;
+      }
+      case Decode::kFloat: {
+        // The text of the FLOAT widened to DOUBLE (see MapColumn): narrowing is exact.
+        double d = 0;
+        auto r = std::from_chars(v, end, d);
+        ok = r.ec == std::errc() && r.ptr == end;
+        static_cast<float*>(dst)[row] = static_cast<float>(d);
+        break;
+      }
+      case Decode::kDouble: {
+        auto r = std::from_chars(v, end, static_cast<double*>(dst)[row]);
+        ok = r.ec == std::errc() && r.ptr == end;
+        break;
+      }
+      case Decode::kDate: {
+        int64_t days = 0;
+        if (n != 10) {
+          ok = false;
+          break;
+        }
+        switch (ParseDate(v, &days)) {
+          case DateStatus::kOk:
+            static_cast<int32_t*>(dst)[row] = static_cast<int32_t>(days);
+            break;
+          case DateStatus::kZero:
+            zero_date(c, v, n);
+            break;
+          case DateStatus::kInvalid:
+            invalid_date(c, v, n);
+            break;
+          case DateStatus::kMalformed:
+            ok = false;
+            break;
+        }
+        break;
+      }
+      case Decode::kDateTime: {
+        // "YYYY-MM-DD HH:MM:SS[.ffffff]"
+        int64_t days = 0, tod = 0, frac = 0;
+        if (n < 19 || v[10] != ' ' || !ParseTimeOfDay(v + 11, &tod) ||
+            !Fraction(v + 19, end, &frac)) {
+          ok = false;
+          break;
+        }
+        switch (ParseDate(v, &days)) {
+          case DateStatus::kOk:
+            static_cast<int64_t*>(dst)[row] = days * kMicrosPerDay + tod + frac;
+            break;
+          case DateStatus::kZero:
+            zero_date(c, v, n);
+            break;
+          case DateStatus::kInvalid:
+            invalid_date(c, v, n);
+            break;
+          case DateStatus::kMalformed:
+            ok = false;
+            break;
+        }
+        break;
+      }
+      case Decode::kTime: {
+        int64_t micros = 0;
+        ok = ParseTime(v, end, &micros);
+        if (ok && (micros < 0 || micros >= kMicrosPerDay)) {
+          bad(c, v, n,
+              "is outside 00:00:00 .. 23:59:59.999999, the range of the lake's TIME; read the "
+              "column with CAST(" +
+                  Ident(plan_.columns[c].name) + " AS CHAR) in a query");
+        }
+        static_cast<int64_t*>(dst)[row] = micros;
+        break;
+      }
+      case Decode::kString:
+        out.SetString(c, row, v, n);
+        break;
+    }
+    if (!ok) malformed(c, v, n);
+  };
+
+  if (s.stmt != nullptr) {
+    // The binary protocol: numbers arrive as numbers; dates and times as fields, written in the
+    // text protocol's form for `decode`; DECIMALs and strings as text.
+    auto fail = [&] {
+      try {
+        ImportAccess::FailStmt(conn_, s.stmt, "reading " + options_.object);
+      } catch (...) {
+        mysql_stmt_close(s.stmt);
+        s.stmt = nullptr;
+        throw;
+      }
+    };
+    char text[64];
+    while (row < capacity) {
+      int rc = mysql_stmt_fetch(s.stmt);
+      if (rc == MYSQL_NO_DATA) {
+        mysql_stmt_close(s.stmt);
+        s.stmt = nullptr;
+        break;
+      }
+      if (rc != 0 && rc != MYSQL_DATA_TRUNCATED) fail();
+      for (size_t c = 0; c < ncols; c++) {
+        Bound& b = s.bound[c];
+        if (b.is_null) {
+          out.SetNull(c, row);
+          continue;
+        }
+        void* dst = data[c];
+        const Decode d = decoders[c].decode;
+        switch (b.kind) {
+          case Bound::Kind::kInt: {
+            bytes += b.wire;
+            bool ok = true;
+            switch (d) {
+              case Decode::kInt8:
+                ok = StoreInteger<int8_t>(b, dst, row);
+                break;
+              case Decode::kInt16:
+                ok = StoreInteger<int16_t>(b, dst, row);
+                break;
+              case Decode::kInt32:
+                ok = StoreInteger<int32_t>(b, dst, row);
+                break;
+              case Decode::kInt64:
+                ok = StoreInteger<int64_t>(b, dst, row);
+                break;
+              case Decode::kUInt8:
+                ok = StoreInteger<uint8_t>(b, dst, row);
+                break;
+              case Decode::kUInt16:
+                ok = StoreInteger<uint16_t>(b, dst, row);
+                break;
+              case Decode::kUInt32:
+                ok = StoreInteger<uint32_t>(b, dst, row);
+                break;
+              case Decode::kUInt64:
+                ok = StoreInteger<uint64_t>(b, dst, row);
+                break;
+              default:  // kIntBool
+                static_cast<uint8_t*>(dst)[row] = b.i64 != 0;
+                break;
+            }
+            if (!ok) {
+              std::string v = b.is_unsigned ? std::to_string(static_cast<uint64_t>(b.i64))
+                                            : std::to_string(b.i64);
+              malformed(c, v.data(), v.size());
+            }
+            break;
+          }
+          case Bound::Kind::kDouble:
+            bytes += b.wire;
+            if (d == Decode::kFloat) {
+              static_cast<float*>(dst)[row] = static_cast<float>(b.f64);
+            } else {
+              static_cast<double*>(dst)[row] = b.f64;
+            }
+            break;
+          case Bound::Kind::kTime: {
+            const MYSQL_TIME& t = b.time;
+            // A real date (and time of day): straight to the lake's value. Zero and invalid
+            // dates, and TIME, take the text protocol's rules through their text.
+            if (d != Decode::kTime && t.year <= 9999 && t.month >= 1 && t.month <= 12 &&
+                t.day >= 1 && t.day <= DaysInMonth(t.year, t.month) &&
+                (d == Decode::kDate ||
+                 (t.hour <= 23 && t.minute <= 59 && t.second <= 59 && t.second_part < 1000000))) {
+              int64_t days = DaysFromCivil(t.year, t.month, t.day);
+              if (d == Decode::kDate) {
+                bytes += 10;  // its text's length
+                static_cast<int32_t*>(dst)[row] = static_cast<int32_t>(days);
+              } else {
+                bytes += 19 + (b.decimals > 0 ? b.decimals + 1u : 0u);  // its text's length
+                static_cast<int64_t*>(dst)[row] =
+                    days * kMicrosPerDay +
+                    ((t.hour * 60 + t.minute) * 60 + t.second) * kMicrosPerSecond +
+                    static_cast<int64_t>(t.second_part);
+              }
+              break;
+            }
+            size_t n = TimeText(b.time, d, b.decimals, text);
+            bytes += n;
+            decode(c, text, n);
+            break;
+          }
+          case Bound::Kind::kText:
+            if (b.length > b.text.size()) {
+              // Longer than the buffer: fetch it whole, and keep the bigger buffer for the rows
+              // to come.
+              b.text.resize(b.length);
+              MYSQL_BIND& m = s.binds[c];
+              m.buffer = b.text.data();
+              m.buffer_length = static_cast<unsigned long>(b.text.size());
+              if (mysql_stmt_fetch_column(s.stmt, &m, static_cast<unsigned>(c), 0) != 0 ||
+                  mysql_stmt_bind_result(s.stmt, s.binds.data()) != 0) {
+                fail();
+              }
+            }
+            bytes += b.length;
+            decode(c, b.text.data(), b.length);
+            break;
+        }
+      }
+      row++;
+    }
+    const size_t written = row - offset;
+    rows_ += written;
+    bytes_ += bytes;
+    return written;
+  }
+
   while (row < capacity) {
     MYSQL_ROW values = mysql_fetch_row(s.result);
     if (values == nullptr) {
@@ -727,150 +1238,8 @@ size_t RowReader::Fill(engine::OutputChunk& out, size_t offset) {
         continue;
       }
       const size_t n = lengths[c];
-      const char* end = v + n;
       bytes += n;
-      void* dst = data[c];
-      const ColumnDecoder& dec = decoders[c];
-      bool ok = true;
-      switch (dec.decode) {
-        case Decode::kInt8:
-          ok = ParseInt(v, end, static_cast<int8_t*>(dst) + row);
-          break;
-        case Decode::kInt16:
-          ok = ParseInt(v, end, static_cast<int16_t*>(dst) + row);
-          break;
-        case Decode::kInt32:
-          ok = ParseInt(v, end, static_cast<int32_t*>(dst) + row);
-          break;
-        case Decode::kInt64:
-          ok = ParseInt(v, end, static_cast<int64_t*>(dst) + row);
-          break;
-        case Decode::kUInt8:
-          ok = ParseInt(v, end, static_cast<uint8_t*>(dst) + row);
-          break;
-        case Decode::kUInt16:
-          ok = ParseInt(v, end, static_cast<uint16_t*>(dst) + row);
-          break;
-        case Decode::kUInt32:
-          ok = ParseInt(v, end, static_cast<uint32_t*>(dst) + row);
-          break;
-        case Decode::kUInt64:
-          ok = ParseInt(v, end, static_cast<uint64_t*>(dst) + row);
-          break;
-        case Decode::kBitBool:
-          ok = n == 1;
-          static_cast<uint8_t*>(dst)[row] = n == 1 && v[0] != 0;
-          break;
-        case Decode::kBits: {
-          // BIT(n) arrives as (n + 7) / 8 bytes, most significant first.
-          uint64_t bits = 0;
-          for (size_t i = 0; i < n; i++) bits = (bits << 8) | static_cast<unsigned char>(v[i]);
-          ok = n <= 8;
-          static_cast<uint64_t*>(dst)[row] = bits;
-          break;
-        }
-        case Decode::kIntBool: {
-          int64_t i = 0;
-          ok = ParseInt(v, end, &i);
-          static_cast<uint8_t*>(dst)[row] = i != 0;
-          break;
-        }
-        case Decode::kDecimal16:
-        case Decode::kDecimal32:
-        case Decode::kDecimal64: {
-          int64_t unscaled = 0;
-          ok = ParseDecimal(v, end, dec.width, dec.scale, &unscaled);
-          if (dec.decode == Decode::kDecimal16) {
-            static_cast<int16_t*>(dst)[row] = static_cast<int16_t>(unscaled);
-          } else if (dec.decode == Decode::kDecimal32) {
-            static_cast<int32_t*>(dst)[row] = static_cast<int32_t>(unscaled);
-          } else {
-            static_cast<int64_t*>(dst)[row] = unscaled;
-          }
-          break;
-        }
-        case Decode::kDecimal128: {
-          __int128 unscaled = 0;
-          ok = ParseDecimal(v, end, dec.width, dec.scale, &unscaled);
-          static_cast<__int128*>(dst)[row] = unscaled;
-          break;
-        }
-        case Decode::kFloat: {
-          // The text of the FLOAT widened to DOUBLE (see MapColumn): narrowing is exact.
-          double d = 0;
-          auto r = std::from_chars(v, end, d);
-          ok = r.ec == std::errc() && r.ptr == end;
-          static_cast<float*>(dst)[row] = static_cast<float>(d);
-          break;
-        }
-        case Decode::kDouble: {
-          auto r = std::from_chars(v, end, static_cast<double*>(dst)[row]);
-          ok = r.ec == std::errc() && r.ptr == end;
-          break;
-        }
-        case Decode::kDate: {
-          int64_t days = 0;
-          if (n != 10) {
-            ok = false;
-            break;
-          }
-          switch (ParseDate(v, &days)) {
-            case DateStatus::kOk:
-              static_cast<int32_t*>(dst)[row] = static_cast<int32_t>(days);
-              break;
-            case DateStatus::kZero:
-              zero_date(c, v, n);
-              break;
-            case DateStatus::kInvalid:
-              invalid_date(c, v, n);
-              break;
-            case DateStatus::kMalformed:
-              ok = false;
-              break;
-          }
-          break;
-        }
-        case Decode::kDateTime: {
-          // "YYYY-MM-DD HH:MM:SS[.ffffff]"
-          int64_t days = 0, tod = 0, frac = 0;
-          if (n < 19 || v[10] != ' ' || !ParseTimeOfDay(v + 11, &tod) ||
-              !Fraction(v + 19, end, &frac)) {
-            ok = false;
-            break;
-          }
-          switch (ParseDate(v, &days)) {
-            case DateStatus::kOk:
-              static_cast<int64_t*>(dst)[row] = days * kMicrosPerDay + tod + frac;
-              break;
-            case DateStatus::kZero:
-              zero_date(c, v, n);
-              break;
-            case DateStatus::kInvalid:
-              invalid_date(c, v, n);
-              break;
-            case DateStatus::kMalformed:
-              ok = false;
-              break;
-          }
-          break;
-        }
-        case Decode::kTime: {
-          int64_t micros = 0;
-          ok = ParseTime(v, end, &micros);
-          if (ok && (micros < 0 || micros >= kMicrosPerDay)) {
-            bad(c, v, n,
-                "is outside 00:00:00 .. 23:59:59.999999, the range of the lake's TIME; read the "
-                "column with CAST(" +
-                    Ident(plan_.columns[c].name) + " AS CHAR) in a query");
-          }
-          static_cast<int64_t*>(dst)[row] = micros;
-          break;
-        }
-        case Decode::kString:
-          out.SetString(c, row, v, n);
-          break;
-      }
-      if (!ok) malformed(c, v, n);
+      decode(c, v, n);
     }
     row++;
   }

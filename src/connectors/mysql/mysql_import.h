@@ -16,6 +16,9 @@ namespace sluice::connectors::mysql {
 struct ImportOptions {
   std::string object;            // what is read, for messages: "table `shop`.`orders`"
   bool zero_dates_null = false;  // '0000-00-00' and other zero dates: NULL, or fail (default)
+  // Read every query in the text protocol (by default a query whose columns are all plain
+  // numbers, dates, times and text is a prepared statement, read in the binary protocol).
+  bool text_protocol = false;
 };
 
 // How to read the columns of one table or query.
@@ -57,10 +60,16 @@ class RowReader {
   // when the connection is lost.
   size_t Fill(engine::OutputChunk& out, size_t offset);
   uint64_t rows() const { return rows_; }
-  uint64_t bytes() const { return bytes_; }  // bytes of values received
+  // Bytes of values received: their text in the text protocol; in the binary protocol numbers
+  // count their binary size, and dates and times their text.
+  uint64_t bytes() const { return bytes_; }
 
  private:
   struct State;
+  // Starts sql as a prepared statement, whose result comes in the binary protocol (the server
+  // does not turn numbers and dates into text); false when a column's type is not one it reads
+  // that way, and the text protocol reads the query instead.
+  bool StartBinary(const std::string& sql);
   Connection& conn_;
   ImportPlan plan_;
   ImportOptions options_;
