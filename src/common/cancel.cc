@@ -17,16 +17,33 @@
 namespace sluice {
 
 void CancelToken::Cancel(const std::string& reason) {
-  std::vector<std::function<void()>> to_run;
+  std::vector<std::pair<int, std::function<void()>>> to_run;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (cancelled_) return;
     cancelled_ = true;
     reason_ = reason;
-    for (auto& [id, fn] : callbacks_) to_run.push_back(fn);
+    for (auto& [id, fn] : callbacks_) {
+      to_run.emplace_back(id, fn);
+      pending_.insert(id);
+    }
   }
   cv_.notify_all();
-  for (auto& fn : to_run) fn();
+  // Outside the lock (a callback may take a while, or ask this token). One removed meanwhile is
+  // skipped; RemoveOnCancel waits for the one running.
+  for (auto& [id, fn] : to_run) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (pending_.erase(id) == 0) continue;
+      current_ = id;
+    }
+    fn();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      current_ = -1;
+    }
+    done_cv_.notify_all();
+  }
 }
 
 bool CancelToken::cancelled() const {
@@ -57,8 +74,10 @@ int CancelToken::OnCancel(std::function<void()> fn) {
 }
 
 void CancelToken::RemoveOnCancel(int id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   callbacks_.erase(id);
+  pending_.erase(id);
+  done_cv_.wait(lock, [&] { return current_ != id; });
 }
 
 bool CancelToken::SleepFor(std::chrono::milliseconds d) {

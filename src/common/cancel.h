@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 
 namespace sluice {
@@ -22,6 +23,9 @@ class CancelToken {
   void ThrowIfCancelled() const;
   // Runs fn on Cancel, or right away if already cancelled. Returns an id for Remove.
   int OnCancel(std::function<void()> fn);
+  // Unregisters a callback; when Cancel is running it on another thread, waits until it has
+  // returned, so that what it uses (a request's context on the caller's stack) may go away.
+  // Never call it from inside the callback itself.
   void RemoveOnCancel(int id);
   // Sleeps up to d; returns false early when cancelled.
   bool SleepFor(std::chrono::milliseconds d);
@@ -33,6 +37,9 @@ class CancelToken {
   std::string reason_;                              // Guarded by mu_
   std::map<int, std::function<void()>> callbacks_;  // Guarded by mu_
   int next_id_ = 0;                                 // Guarded by mu_
+  std::set<int> pending_;                           // Guarded by mu_: callbacks Cancel will run
+  int current_ = -1;                                // Guarded by mu_: the one it runs now
+  std::condition_variable done_cv_;                 // current_ returned
 };
 
 // Makes token the current thread's cancel token while in scope, so that code far from the

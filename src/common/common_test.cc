@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 #include "common/cancel.h"
@@ -123,6 +124,23 @@ TEST(CancelTokenTest, RemovedCallbackDoesNotRun) {
   token.RemoveOnCancel(id);
   token.Cancel("x");
   EXPECT_EQ(calls, 0);
+}
+
+// What a callback uses may live on the stack of the thread that removes it (a gRPC request's
+// context): RemoveOnCancel returns only once a running callback has returned.
+TEST(CancelTokenTest, RemoveWaitsForARunningCallback) {
+  CancelToken token;
+  std::atomic<bool> started{false}, finished{false};
+  int id = token.OnCancel([&] {
+    started = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    finished = true;
+  });
+  std::thread canceller([&] { token.Cancel("stop"); });
+  while (!started) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  token.RemoveOnCancel(id);
+  EXPECT_TRUE(finished) << "RemoveOnCancel returned while the callback was still running";
+  canceller.join();
 }
 
 }  // namespace
