@@ -13,13 +13,12 @@
 //    When the server refuses or skips a row without saying which, that dataset's rows are
 //    rolled back (a savepoint) and it takes the staged path below, which finds the row.
 //  - merge into an existing table, and append | truncate into a table without transactions:
-//    each dataset is first
-//    streamed into a TEMPORARY staging table of this connection, typed like its target columns,
-//    so a value the target could not hold fails there with its row. After the same DDL, one
-//    transaction empties the target (truncate), inserts or upserts (INSERT ... ON DUPLICATE KEY
-//    UPDATE) from the stages in dataset order, writes the ledger rows and commits. A merge
-//    refuses a dataset that repeats a key (ON DUPLICATE KEY UPDATE would let the last row win
-//    silently).
+//    each dataset is first streamed into a TEMPORARY staging table of this connection, typed
+//    like its target columns, so a value the target could not hold fails there with its row.
+//    After the same DDL, one transaction empties the target (truncate), inserts or upserts
+//    (INSERT ... ON DUPLICATE KEY UPDATE) from the stages in dataset order, writes the ledger
+//    rows and commits. A merge refuses a dataset that repeats a key (ON DUPLICATE KEY UPDATE
+//    would let the last row win silently).
 //
 // Rows travel by LOAD DATA LOCAL INFILE fed from the engine's batches through the client
 // library's infile callbacks (no file is written). When the server refuses LOCAL INFILE
@@ -76,7 +75,7 @@ struct Plan {
   bool exists = false;   // the target exists now
   bool create = false;   // append | truncate | merge into a missing target: CREATE TABLE
   bool transactional = true;
-  bool direct = false;  // append | truncate streamed straight into the target (not staged)
+  bool direct = false;  // streamed straight into the target, not staged (see the top)
   std::vector<engine::Column> columns;    // the dataset's
   std::vector<engine::Column> load;       // the dataset's columns that are loaded
   std::vector<std::string> target_names;  // the target's spelling of each load column
@@ -195,6 +194,8 @@ class MySqlLoader {
   void AppendRow(Plan& p, const engine::TypedBatch& b, size_t r, my::ValueFormat f, bool lead,
                  std::string& out);
   void ApplyRows(Plan& p, const std::string& into, bool upsert);
+  // Moves p's staged rows into its target: a merge refuses repeated keys, then upserts.
+  void ApplyStaged(Plan& p);
   // Throws naming the first row whose key repeats an earlier row of the dataset.
   void RefuseRepeatedKeys(const Plan& p);
   void InsertLedgerRow(const Plan& p);
@@ -510,6 +511,10 @@ void MySqlLoader::LoadDirectly(Plan& p) {
                  "); loading it again through a staging table to find which");
   conn_.Exec("ROLLBACK TO SAVEPOINT sluice_direct");
   Stage(p);
+  ApplyStaged(p);
+}
+
+void MySqlLoader::ApplyStaged(Plan& p) {
   if (l_.mode == "merge") RefuseRepeatedKeys(p);
   ApplyRows(p, p.target, l_.mode == "merge");
 }
@@ -838,8 +843,7 @@ state::TaskCounts MySqlLoader::PublishInPlace() {
     if (p.direct) {
       LoadDirectly(p);
     } else {
-      if (l_.mode == "merge") RefuseRepeatedKeys(p);
-      ApplyRows(p, p.target, l_.mode == "merge");
+      ApplyStaged(p);
     }
     InsertLedgerRow(p);
   }

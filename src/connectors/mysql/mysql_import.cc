@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cassert>
 #include <charconv>
-#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <string_view>
@@ -327,16 +326,21 @@ enum class DateStatus { kOk, kZero, kInvalid, kMalformed };
 
 // "YYYY-MM-DD" to days since 1970-01-01. Zero dates ('0000-00-00', a zero month or day) and
 // dates that do not exist ('2021-02-30', stored with ALLOW_INVALID_DATES) are told apart.
+// Year, month and day to days since 1970-01-01, telling zero and invalid dates apart.
+inline DateStatus DateFromParts(unsigned y, unsigned m, unsigned d, int64_t* days) {
+  if (m == 0 || d == 0) return DateStatus::kZero;
+  if (m > 12 || d > DaysInMonth(y, m)) return DateStatus::kInvalid;
+  *days = DaysFromCivil(y, m, d);
+  return DateStatus::kOk;
+}
+
 inline DateStatus ParseDate(const char* p, int64_t* days) {
   unsigned y, m, d;
   if (!FixedDigits(p, 4, &y) || p[4] != '-' || !FixedDigits(p + 5, 2, &m) || p[7] != '-' ||
       !FixedDigits(p + 8, 2, &d)) {
     return DateStatus::kMalformed;
   }
-  if (m == 0 || d == 0) return DateStatus::kZero;
-  if (m > 12 || d > DaysInMonth(y, m)) return DateStatus::kInvalid;
-  *days = DaysFromCivil(y, m, d);
-  return DateStatus::kOk;
+  return DateFromParts(y, m, d, days);
 }
 
 // "HH:MM:SS" (no sign, two-digit hours) to microseconds.
@@ -514,6 +518,29 @@ ColumnDecoder MakeDecoder(const SourceColumn& c, const FieldInfo& f, const std::
 
 bool IsFixedWidth(Decode d) { return d != Decode::kString; }
 
+// Calls f with a value of the C++ type of an integer Decode (not kIntBool); returns its result.
+template <typename F>
+bool WithIntegerType(Decode d, F&& f) {
+  switch (d) {
+    case Decode::kInt8:
+      return f(int8_t{});
+    case Decode::kInt16:
+      return f(int16_t{});
+    case Decode::kInt32:
+      return f(int32_t{});
+    case Decode::kInt64:
+      return f(int64_t{});
+    case Decode::kUInt8:
+      return f(uint8_t{});
+    case Decode::kUInt16:
+      return f(uint16_t{});
+    case Decode::kUInt32:
+      return f(uint32_t{});
+    default:
+      return f(uint64_t{});
+  }
+}
+
 bool IsInteger(Decode d) {
   return d == Decode::kInt8 || d == Decode::kInt16 || d == Decode::kInt32 || d == Decode::kInt64 ||
          d == Decode::kUInt8 || d == Decode::kUInt16 || d == Decode::kUInt32 ||
@@ -570,7 +597,7 @@ struct Bound {
   MYSQL_TIME time{};
   std::vector<char> text;  // kText: DECIMAL digits, strings
   unsigned long length = 0;
-  my_bool is_null = 0, error = 0;
+  my_bool is_null = 0;
 };
 
 // An integer of the binary protocol into T; false when it does not fit.
@@ -586,14 +613,14 @@ bool StoreInteger(const Bound& b, void* dst, size_t row) {
   return true;
 }
 
-// A temporal value of the binary protocol in the text protocol's form, so that both are read by
-// the same rules (zero and invalid dates, TIME's range). Returns its length in out.
 // Writes v as exactly `digits` decimal digits (the lowest ones) at out.
 char* Digits(char* out, unsigned long long v, int digits) {
   for (int k = digits - 1; k >= 0; k--, v /= 10) out[k] = static_cast<char>('0' + v % 10);
   return out + digits;
 }
 
+// A temporal value of the binary protocol in the text protocol's form, so that both are read by
+// the same rules (zero and invalid dates, TIME's range). Returns its length in out.
 size_t TimeText(const MYSQL_TIME& t, Decode d, unsigned decimals, char* out) {
   // Written by hand: snprintf cost more than the server saved by sending binary dates.
   char* p = out;
@@ -831,7 +858,6 @@ bool RowReader::StartBinary(const std::string& sql) {
     }
     m.length = &b.length;
     m.is_null = &b.is_null;
-    m.error = &b.error;
   }
   mysql_free_result(meta);
   if (mysql_stmt_bind_result(stmt, s.binds.data()) != 0 || mysql_stmt_execute(stmt) != 0) {
@@ -944,28 +970,16 @@ size_t RowReader::Fill(engine::OutputChunk& out, size_t offset) {
     bool ok = true;
     switch (dec.decode) {
       case Decode::kInt8:
-        ok = ParseInt(v, end, static_cast<int8_t*>(dst) + row);
-        break;
       case Decode::kInt16:
-        ok = ParseInt(v, end, static_cast<int16_t*>(dst) + row);
-        break;
       case Decode::kInt32:
-        ok = ParseInt(v, end, static_cast<int32_t*>(dst) + row);
-        break;
       case Decode::kInt64:
-        ok = ParseInt(v, end, static_cast<int64_t*>(dst) + row);
-        break;
       case Decode::kUInt8:
-        ok = ParseInt(v, end, static_cast<uint8_t*>(dst) + row);
-        break;
       case Decode::kUInt16:
-        ok = ParseInt(v, end, static_cast<uint16_t*>(dst) + row);
-        break;
       case Decode::kUInt32:
-        ok = ParseInt(v, end, static_cast<uint32_t*>(dst) + row);
-        break;
       case Decode::kUInt64:
-        ok = ParseInt(v, end, static_cast<uint64_t*>(dst) + row);
+        ok = WithIntegerType(dec.decode, [&](auto t) {
+          return ParseInt(v, end, static_cast<decltype(t)*>(dst) + row);
+        });
         break;
       case Decode::kBitBool:
         ok = n == 1;
@@ -1116,34 +1130,11 @@ size_t RowReader::Fill(engine::OutputChunk& out, size_t offset) {
           case Bound::Kind::kInt: {
             bytes += b.wire;
             bool ok = true;
-            switch (d) {
-              case Decode::kInt8:
-                ok = StoreInteger<int8_t>(b, dst, row);
-                break;
-              case Decode::kInt16:
-                ok = StoreInteger<int16_t>(b, dst, row);
-                break;
-              case Decode::kInt32:
-                ok = StoreInteger<int32_t>(b, dst, row);
-                break;
-              case Decode::kInt64:
-                ok = StoreInteger<int64_t>(b, dst, row);
-                break;
-              case Decode::kUInt8:
-                ok = StoreInteger<uint8_t>(b, dst, row);
-                break;
-              case Decode::kUInt16:
-                ok = StoreInteger<uint16_t>(b, dst, row);
-                break;
-              case Decode::kUInt32:
-                ok = StoreInteger<uint32_t>(b, dst, row);
-                break;
-              case Decode::kUInt64:
-                ok = StoreInteger<uint64_t>(b, dst, row);
-                break;
-              default:  // kIntBool
-                static_cast<uint8_t*>(dst)[row] = b.i64 != 0;
-                break;
+            if (d == Decode::kIntBool) {
+              static_cast<uint8_t*>(dst)[row] = b.i64 != 0;
+            } else {
+              ok = WithIntegerType(d,
+                                   [&](auto t) { return StoreInteger<decltype(t)>(b, dst, row); });
             }
             if (!ok) {
               std::string v = b.is_unsigned ? std::to_string(static_cast<uint64_t>(b.i64))
@@ -1164,11 +1155,11 @@ size_t RowReader::Fill(engine::OutputChunk& out, size_t offset) {
             const MYSQL_TIME& t = b.time;
             // A real date (and time of day): straight to the lake's value. Zero and invalid
             // dates, and TIME, take the text protocol's rules through their text.
-            if (d != Decode::kTime && t.year <= 9999 && t.month >= 1 && t.month <= 12 &&
-                t.day >= 1 && t.day <= DaysInMonth(t.year, t.month) &&
+            int64_t days = 0;
+            if (d != Decode::kTime && t.year <= 9999 &&
+                DateFromParts(t.year, t.month, t.day, &days) == DateStatus::kOk &&
                 (d == Decode::kDate ||
                  (t.hour <= 23 && t.minute <= 59 && t.second <= 59 && t.second_part < 1000000))) {
-              int64_t days = DaysFromCivil(t.year, t.month, t.day);
               if (d == Decode::kDate) {
                 bytes += 10;  // its text's length
                 static_cast<int32_t*>(dst)[row] = static_cast<int32_t>(days);
