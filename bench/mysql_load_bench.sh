@@ -3,6 +3,10 @@
 # LOAD DATA LOCAL INFILE of the same rows from a prepared tab-separated file, into the same
 # table definition (InnoDB, primary key on id), on a private MariaDB server started for the run.
 #   client      LOAD DATA LOCAL into an empty table (the peer every mode is compared with)
+#   client_truncate   the client doing what truncate does, as atomically: BEGIN; DELETE FROM
+#               the full table; LOAD DATA LOCAL; COMMIT
+#   client_merge      the client's own upsert of a file: LOAD DATA LOCAL ... REPLACE INTO the
+#               full table (delete and insert on a duplicate key; sluice's merge updates the row)
 #   append      sluice db_load mode: append into an empty table
 #   truncate    mode: truncate of a table that holds every row already
 #   merge       mode: merge (upsert on id) into a table that holds every row already
@@ -71,22 +75,31 @@ parquet=$(ls "$work"/lake/bench/orders/ds=2026-11-21/*.parquet)
 
 now() { date +%s.%N; }
 declare -A times
-ways=(client append truncate merge replace)
+ways=(client client_truncate client_merge append truncate merge replace)
 for i in $(seq "$runs"); do
   # Every table starts as its mode expects: empty for the client and append, full for truncate
   # and merge (filled by the client, untimed), absent for replace.
-  sql "DROP TABLE IF EXISTS orders_client, orders_append, orders_truncate, orders_merge, orders_replace;
+  sql "DROP TABLE IF EXISTS orders_client, orders_client_truncate, orders_client_merge,
+       orders_append, orders_truncate, orders_merge, orders_replace;
        DELETE FROM _sluice_loads" 2>/dev/null || true
-  for t in client append truncate merge; do sql "CREATE TABLE orders_$t $table_sql"; done
-  for t in truncate merge; do
+  for t in client client_truncate client_merge append truncate merge; do
+    sql "CREATE TABLE orders_$t $table_sql"
+  done
+  for t in client_truncate client_merge truncate merge; do
     sql "LOAD DATA LOCAL INFILE '$work/orders.tsv' INTO TABLE orders_$t FIELDS TERMINATED BY '\t'"
   done
   n=${#ways[@]}
   for k in $(seq 0 $((n - 1))); do
     way=${ways[$(((k + i) % n))]}
     t0=$(now)
+    load="LOAD DATA LOCAL INFILE '$work/orders.tsv'"
     if [ "$way" = client ]; then
-      sql "LOAD DATA LOCAL INFILE '$work/orders.tsv' INTO TABLE orders_client FIELDS TERMINATED BY '\t'"
+      sql "$load INTO TABLE orders_client FIELDS TERMINATED BY '\t'"
+    elif [ "$way" = client_truncate ]; then
+      sql "BEGIN; DELETE FROM orders_client_truncate;
+           $load INTO TABLE orders_client_truncate FIELDS TERMINATED BY '\t'; COMMIT"
+    elif [ "$way" = client_merge ]; then
+      sql "$load REPLACE INTO TABLE orders_client_merge FIELDS TERMINATED BY '\t'"
     else
       "$sluice" run pipeline.yaml --date 2026-11-21 --task "$way" --force >"$work/$way.log" 2>&1 ||
         { cat "$work/$way.log"; exit 1; }
@@ -94,7 +107,7 @@ for i in $(seq "$runs"); do
     t1=$(now)
     times[$way]="${times[$way]:-} $(echo "$t1 - $t0" | bc)"
   done
-  for t in client append truncate merge replace; do
+  for t in "${ways[@]}"; do
     got=$(sql "SELECT count(*) FROM orders_$t")
     [ "$got" = "$rows" ] || { echo "orders_$t has $got rows, not $rows" >&2; exit 1; }
   done
@@ -108,5 +121,9 @@ echo
 echo "lake -> MariaDB, $rows rows (5 columns, primary key), median of $runs"
 for w in "${ways[@]}"; do
   m=$(median "${times[$w]}")
-  printf '  %-9s %7.2f s  %5.2fx the client\n' "$w" "$m" "$(echo "$m / $client" | bc -l)"
+  same=""
+  case $w in
+    truncate | merge) same=$(printf '  %5.2fx client_%s' "$(echo "$m / $(median "${times[client_$w]}")" | bc -l)" "$w") ;;
+  esac
+  printf '  %-16s %7.2f s  %5.2fx the client%s\n' "$w" "$m" "$(echo "$m / $client" | bc -l)" "$same"
 done

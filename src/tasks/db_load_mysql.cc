@@ -12,7 +12,12 @@
 //    dataset straight into it, writes the ledger rows and commits, as PostgreSQL loads do.
 //    When the server refuses or skips a row without saying which, that dataset's rows are
 //    rolled back (a savepoint) and it takes the staged path below, which finds the row.
-//  - merge into an existing table, and append | truncate into a table without transactions:
+//  - merge into an existing InnoDB table where REPLACE ends as the upsert would (ReplaceDiffers:
+//    the key is the only unique index, every column is loaded, no trigger, no foreign key points
+//    at the table, numeric or date keys that the dataset does not repeat): the same, by
+//    LOAD DATA LOCAL ... REPLACE straight into the target.
+//  - any other merge into an existing table, and append | truncate into a table without
+//    transactions:
 //    each dataset is first streamed into a TEMPORARY staging table of this connection, typed
 //    like its target columns, so a value the target could not hold fails there with its row.
 //    After the same DDL, one transaction empties the target (truncate), inserts or upserts
@@ -75,9 +80,12 @@ struct Plan {
   bool exists = false;   // the target exists now
   bool create = false;   // append | truncate | merge into a missing target: CREATE TABLE
   bool transactional = true;
-  bool direct = false;  // streamed straight into the target, not staged (see the top)
-  std::vector<engine::Column> columns;    // the dataset's
-  std::vector<engine::Column> load;       // the dataset's columns that are loaded
+  bool direct = false;   // streamed straight into the target, not staged (see the top)
+  bool replace = false;  // a merge streamed straight in by LOAD DATA ... REPLACE (see the top)
+  bool key_is_only_unique = false;      // merge: the key is the primary key, the only unique index
+  std::vector<std::string> unloaded;    // columns of an existing target the load does not set
+  std::vector<engine::Column> columns;  // the dataset's
+  std::vector<engine::Column> load;     // the dataset's columns that are loaded
   std::vector<std::string> target_names;  // the target's spelling of each load column
   std::vector<std::string> stage_types;   // MySQL type of each load column
   std::vector<std::string> add;           // ADD COLUMN clauses for new columns
@@ -187,6 +195,10 @@ class MySqlLoader {
                       const std::string& select);
   bool FillByInsert(Plan& p, const std::string& table, const std::string& cols, bool numbered,
                     const std::string& select);
+  // Runs the LOAD DATA LOCAL statement `load`, fed with the rows of `select`; returns the
+  // affected rows.
+  uint64_t LoadLocalRows(Plan& p, const std::string& load, bool numbered,
+                         const std::string& select);
   // Reads the warnings of a statement whose first row is the dataset's first_row: throws for
   // one that names its row, returns false otherwise.
   bool CheckWarnings(Plan& p, uint64_t first_row);
@@ -196,6 +208,9 @@ class MySqlLoader {
   void ApplyRows(Plan& p, const std::string& into, bool upsert);
   // Moves p's staged rows into its target: a merge refuses repeated keys, then upserts.
   void ApplyStaged(Plan& p);
+  // "" when LOAD DATA ... REPLACE into p's existing target ends where the staged upsert would;
+  // otherwise why it might not, for the task log.
+  std::string ReplaceDiffers(const Plan& p);
   // Throws naming the first row whose key repeats an earlier row of the dataset.
   void RefuseRepeatedKeys(const Plan& p);
   void InsertLedgerRow(const Plan& p);
@@ -222,10 +237,19 @@ state::TaskCounts MySqlLoader::Run(const std::vector<LoadSource>& sources) {
   if (l_.mode == "replace") return PublishReplace();
   for (auto& p : plans_) {
     ctx_.cancel->ThrowIfCancelled();
-    // A merge into an existing table needs the rows staged (ON DUPLICATE KEY UPDATE from a
-    // table; a key the dataset repeats is found there); into a table this load creates, it
-    // inserts every row. A target without transactions could keep half a load.
-    p.direct = !p.skip && (l_.mode != "merge" || p.create) && p.transactional;
+    // A merge into an existing table stages the rows (ON DUPLICATE KEY UPDATE from a table; a
+    // key the dataset repeats is found there) unless REPLACE ends the same; into a table this
+    // load creates, it inserts every row. A target without transactions could keep half a load.
+    if (!p.skip && l_.mode == "merge" && !p.create && p.transactional) {
+      std::string why = ReplaceDiffers(p);
+      p.replace = why.empty();
+      ctx_.log->Info(p.replace ? "merging " + p.source->dataset + " into " + p.source->table +
+                                     " straight by LOAD DATA ... REPLACE: the key is its only "
+                                     "unique index and the load sets every column"
+                               : "merging " + p.source->dataset + " into " + p.source->table +
+                                     " through a staging table: " + why);
+    }
+    p.direct = !p.skip && (l_.mode != "merge" || p.create || p.replace) && p.transactional;
     if (!p.skip && !p.direct) Stage(p);
   }
   return PublishInPlace();
@@ -442,6 +466,12 @@ void MySqlLoader::PlanColumns(Plan& p, int index) {
     p.add.push_back("ADD COLUMN " + my::Ident(c.name) + " " + type);
     p.added.push_back(c.name);
   }
+  for (const auto& t : existing) {
+    if (!t.generated && std::none_of(p.target_names.begin(), p.target_names.end(),
+                                     [&](const std::string& n) { return n == t.name; })) {
+      p.unloaded.push_back(t.name);
+    }
+  }
   if (p.load.empty()) {
     throw InvalidInput(s.dataset + " has no column that " + s.table +
                        " has (new_columns: ignore); nothing would be loaded");
@@ -459,6 +489,8 @@ void MySqlLoader::PlanColumns(Plan& p, int index) {
     }
     std::set<std::string> key;
     for (const auto& k : l_.key) key.insert(ToLower(k));
+    p.key_is_only_unique =
+        unique.size() == 1 && unique.begin()->first == "PRIMARY" && unique.begin()->second == key;
     if (std::none_of(unique.begin(), unique.end(),
                      [&](const auto& u) { return u.second == key; })) {
       throw InvalidInput("merge needs a primary key or unique index on (" + Join(l_.key, ", ") +
@@ -514,6 +546,43 @@ void MySqlLoader::LoadDirectly(Plan& p) {
   ApplyStaged(p);
 }
 
+std::string MySqlLoader::ReplaceDiffers(const Plan& p) {
+  // REPLACE deletes the row that has the key and inserts the new one. That ends where
+  // INSERT ... ON DUPLICATE KEY UPDATE ends only when no other unique index can match (REPLACE
+  // would delete every row it matches), the new row sets every column (REPLACE resets the
+  // others to their defaults), no trigger sees a DELETE and INSERT instead of an UPDATE, no
+  // foreign key points at the rows deleted (they would cascade or fail), and the dataset takes
+  // each key once (REPLACE lets the last row win; a merge refuses the dataset). Key columns must
+  // compare alike here and in the server, as numbers and dates do.
+  if (!p.key_is_only_unique) return "the key is not its primary key and only unique index";
+  if (!p.unloaded.empty()) return "the load does not set column " + Join(p.unloaded, ", ");
+  static const std::set<std::string> kExactKeyTypes = {"TINYINT",  "SMALLINT", "INTEGER",
+                                                       "BIGINT",   "UTINYINT", "USMALLINT",
+                                                       "UINTEGER", "UBIGINT",  "DATE"};
+  std::vector<std::string> keys;
+  for (const auto& c : p.load) {
+    if (std::find(l_.key.begin(), l_.key.end(), c.name) == l_.key.end()) continue;
+    if (!kExactKeyTypes.count(c.type)) return "key column " + c.name + " is " + c.type;
+    keys.push_back(SqlIdentifier(c.name));
+  }
+  std::string db = my::Literal(p.db), name = my::Literal(p.name);
+  auto any = [&](const std::string& sql) { return !conn_.Query(sql + " LIMIT 1").empty(); };
+  if (any("SELECT 1 FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = " + db +
+          " AND EVENT_OBJECT_TABLE = " + name)) {
+    return "it has triggers";
+  }
+  if (any("SELECT 1 FROM information_schema.KEY_COLUMN_USAGE WHERE REFERENCED_TABLE_SCHEMA = " +
+          db + " AND REFERENCED_TABLE_NAME = " + name)) {
+    return "a foreign key refers to it";
+  }
+  bool repeats = false;
+  session_.Stream("SELECT 1 FROM " + p.source->sql + " GROUP BY " + Join(keys, ", ") +
+                      " HAVING count(*) > 1 LIMIT 1",
+                  [&](const engine::Batch& b) { repeats = repeats || b.num_rows > 0; });
+  if (repeats) return "the dataset repeats a key";
+  return "";
+}
+
 void MySqlLoader::ApplyStaged(Plan& p) {
   if (l_.mode == "merge") RefuseRepeatedKeys(p);
   ApplyRows(p, p.target, l_.mode == "merge");
@@ -560,13 +629,36 @@ bool MySqlLoader::Fill(Plan& p, const std::string& table, bool numbered) {
 
 bool MySqlLoader::FillByLoadData(Plan& p, const std::string& table, const std::string& cols,
                                  bool numbered, const std::string& select) {
+  bool replace = p.replace && table == p.target;
   // Must start with "LOAD": the client library accepts a file request only after such a query.
-  std::string load = "LOAD DATA LOCAL INFILE 'sluice-stream' INTO TABLE " + table +
+  std::string load = "LOAD DATA LOCAL INFILE 'sluice-stream' " +
+                     std::string(replace ? "REPLACE " : "") + "INTO TABLE " + table +
                      " CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' "
                      "LINES TERMINATED BY '\\n' (" +
                      cols + ")";
+  uint64_t affected = 0;
+  try {
+    affected = LoadLocalRows(p, load, numbered, select);
+  } catch (const Error&) {
+    // With REPLACE, LOCAL does not turn the server's refusals into warnings: the statement fails.
+    const auto& err = conn_.last_error();
+    if (!replace || !my::IsRowError(err.code)) throw;
+    std::string msg = err.message;
+    if (auto row = TakeRow(&msg)) throw InvalidInput(RowMessage(p, *row, msg));
+    refusal_ = msg;
+    return false;
+  }
+  // A replaced row counts twice in the affected rows (deleted, inserted).
+  p.staged = replace ? conn_.records_taken().value_or(affected) : affected;
+  // LOCAL turns the server's refusals into warnings (it cannot stop the stream midway), and
+  // skips a row with a duplicate key: any warning is a value not stored as it was sent.
+  return conn_.warning_count() == 0 || CheckWarnings(p, 1);
+}
+
+uint64_t MySqlLoader::LoadLocalRows(Plan& p, const std::string& load, bool numbered,
+                                    const std::string& select) {
   const auto format = my::ValueFormat::kLoadData;
-  p.staged = conn_.LoadLocal(load, [&](my::InfileWriter& w) {
+  return conn_.LoadLocal(load, [&](my::InfileWriter& w) {
     session_.StreamTyped(select, [&](const engine::TypedBatch& b) {
       std::string& out = w.buffer();
       char num[24];
@@ -582,14 +674,13 @@ bool MySqlLoader::FillByLoadData(Plan& p, const std::string& table, const std::s
       ctx_.cancel->ThrowIfCancelled();
     });
   });
-  // LOCAL turns the server's refusals into warnings (it cannot stop the stream midway), and
-  // skips a row with a duplicate key: any warning is a value not stored as it was sent.
-  return conn_.warning_count() == 0 || CheckWarnings(p, 1);
 }
 
 bool MySqlLoader::FillByInsert(Plan& p, const std::string& table, const std::string& cols,
                                bool numbered, const std::string& select) {
-  const std::string head = "INSERT INTO " + table + " (" + cols + ") VALUES ";
+  bool replace = p.replace && table == p.target;
+  const std::string head =
+      (replace ? "REPLACE INTO " : "INSERT INTO ") + table + " (" + cols + ") VALUES ";
   const size_t limit = std::clamp<size_t>(conn_.max_allowed_packet() / 2, 64u << 10, 4u << 20);
   const auto format = my::ValueFormat::kSqlLiteral;
   std::string stmt = head;
@@ -598,7 +689,8 @@ bool MySqlLoader::FillByInsert(Plan& p, const std::string& table, const std::str
   auto send = [&](uint64_t next_first) {
     if (stmt.size() == head.size() || !ok) return;
     try {
-      p.staged += conn_.Exec(stmt);
+      uint64_t affected = conn_.Exec(stmt);
+      p.staged += replace ? conn_.records_taken().value_or(affected) : affected;
     } catch (const Error&) {
       const auto& err = conn_.last_error();
       if (!my::IsRowError(err.code)) throw;

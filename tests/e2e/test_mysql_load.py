@@ -320,20 +320,26 @@ def assert_typed_rows_match(server, table: str):
                 assert g == w, f"{where}: want {w!r}, got {g!r}"
 
 
-# append loads straight into the target in its transaction, replace into the new table, merge
-# through a staging table (a second run, into the table the first one made).
-@pytest.mark.parametrize("mode", ["append", "replace", "merge"])
+# append loads straight into the target in its transaction, replace into the new table; merge
+# (a second run, into the table the first one made) by LOAD DATA ... REPLACE straight into it,
+# or through a staging table when the table has a trigger.
+@pytest.mark.parametrize("mode", ["append", "replace", "merge", "merge_staged"])
 def test_every_type_round_trips_cell_by_cell(mariadb_server, tmp_path, mode):
     table = f"types_load_data_{mode}"
-    pipeline = make_pipeline(tmp_path, mariadb_server, table, mode=mode,
-                             key=["id"] if mode == "merge" else None)
+    merge = mode.startswith("merge")
+    pipeline = make_pipeline(tmp_path, mariadb_server, table, mode="merge" if merge else mode,
+                             key=["id"] if merge else None)
     typed_model(tmp_path)
     run(tmp_path, pipeline, expect=0)
-    if mode == "merge":
+    if mode == "merge_staged":
+        mariadb_server.sql(f"CREATE TRIGGER {table}_t BEFORE UPDATE ON {table} "
+                           "FOR EACH ROW SET @sluice_test = 1")
+    if merge:
         run(tmp_path, pipeline, expect=0)
     into = {"append": f"into `shop`.`{table}` by LOAD DATA LOCAL INFILE",
             "replace": f"into `shop`.`_sluice_new_{table}` by LOAD DATA LOCAL INFILE",
-            "merge": "into `_sluice_stage_0` by LOAD DATA LOCAL INFILE"}[mode]
+            "merge": f"into `shop`.`{table}` by LOAD DATA LOCAL INFILE",
+            "merge_staged": "into `_sluice_stage_0` by LOAD DATA LOCAL INFILE"}[mode]
     assert into in load_log(tmp_path), load_log(tmp_path)
     types = {k: normalize_type(v) for k, v in column_types(mariadb_server, table).items()}
     assert types == EXPECTED_TYPES
@@ -485,7 +491,9 @@ def test_merge_upserts_on_the_key(mariadb_server, tmp_path):
     run(tmp_path, pipeline, expect=0)
     set_model(tmp_path, cols, [(2, "B", None), (4, "d", 4)])
     run(tmp_path, pipeline, expect=0)
-    assert [r[2] for r in ledger(mariadb_server, table)] == ["merge", "merge"]
+    assert "straight by LOAD DATA ... REPLACE" in load_log(tmp_path)
+    # Two rows loaded, although the server counts the replaced row twice.
+    assert [r[2:] for r in ledger(mariadb_server, table)] == [("merge", "3"), ("merge", "2")]
     assert table_rows(mariadb_server, table) == [
         ("1", "a", "1"), ("2", "B", None), ("3", "c", "3"), ("4", "d", "4")]
     # A repeated merge gives the same table, value for value (a merge that inserted instead of
@@ -494,6 +502,62 @@ def test_merge_upserts_on_the_key(mariadb_server, tmp_path):
     assert table_rows(mariadb_server, table) == [
         ("1", "a", "1"), ("2", "B", None), ("3", "c", "3"), ("4", "d", "4")]
     assert [r[2] for r in ledger(mariadb_server, table)] == ["merge", "merge", "merge"]
+
+
+# A merge loads straight by LOAD DATA ... REPLACE only where REPLACE (delete the row with the key,
+# insert the new one) ends where ON DUPLICATE KEY UPDATE does. Where it might not, the rows are
+# staged and upserted and the log says why; each case checks what REPLACE would have broken.
+MERGE_STAGED = {  # case: (SQL after the table {t} is made, the log's reason)
+    "unloaded_column": ("ALTER TABLE {t} ADD COLUMN note VARCHAR(10) DEFAULT 'new'; "
+                        "UPDATE {t} SET note = 'kept'", "the load does not set column note"),
+    "trigger": ("CREATE TABLE {t}_audit (id BIGINT); CREATE TRIGGER {t}_del AFTER DELETE ON {t} "
+                "FOR EACH ROW INSERT INTO {t}_audit VALUES (OLD.id)", "it has triggers"),
+    "foreign_key": ("CREATE TABLE {t}_child (cid INT PRIMARY KEY, pid BIGINT, FOREIGN KEY (pid) "
+                    "REFERENCES {t} (id) ON DELETE CASCADE) ENGINE=InnoDB; "
+                    "INSERT INTO {t}_child VALUES (1, 2)", "a foreign key refers to it"),
+    "second_unique": ("ALTER TABLE {t} ADD UNIQUE (name)",
+                      "the key is not its primary key and only unique index"),
+    "text_key": ("ALTER TABLE {t} DROP PRIMARY KEY, ADD PRIMARY KEY (name)",
+                 "key column name is VARCHAR"),
+}
+
+
+@pytest.mark.parametrize("case", MERGE_STAGED)
+def test_merge_is_staged_where_replace_would_differ(mariadb_server, tmp_path, case):
+    table = f"merge_staged_{case}"
+    setup, reason = MERGE_STAGED[case]
+    mariadb_server.sql(f"CREATE TABLE {table} (id BIGINT NOT NULL PRIMARY KEY, name VARCHAR(20) "
+                       f"NOT NULL, qty INT) ENGINE=InnoDB; "
+                       f"INSERT INTO {table} VALUES (1, 'a', 1), (2, 'b', 2)")
+    mariadb_server.sql(setup.format(t=table))
+    key = ["name"] if case == "text_key" else ["id"]
+    pipeline = make_pipeline(tmp_path, mariadb_server, table, mode="merge", key=key)
+    set_model(tmp_path, ITEMS, [(2, "b", 20), (3, "c", 3)])
+    run(tmp_path, pipeline, expect=0)
+    assert f"through a staging table: {reason}" in load_log(tmp_path), load_log(tmp_path)
+    assert table_rows(mariadb_server, table, "id, name, qty") == [
+        ("1", "a", "1"), ("2", "b", "20"), ("3", "c", "3")]
+    if case == "unloaded_column":
+        assert table_rows(mariadb_server, table, "note") == [("kept",), ("kept",), ("new",)]
+    if case == "trigger":
+        assert mariadb_server.sql(f"SELECT count(*) FROM {table}_audit") == [("0",)]
+    if case == "foreign_key":
+        assert mariadb_server.sql(f"SELECT cid, pid FROM {table}_child") == [("1", "2")]
+    assert helper_tables(mariadb_server) == []
+
+
+def test_merge_by_replace_without_local_infile(mariadb_server, tmp_path, local_infile_off):
+    table = "merge_replace_insert"
+    mariadb_server.sql(f"CREATE TABLE {table} (id INT NOT NULL PRIMARY KEY, name VARCHAR(20) "
+                       f"NOT NULL, qty INT) ENGINE=InnoDB; "
+                       f"INSERT INTO {table} VALUES (1, 'a', 1), (2, 'b', 2)")
+    pipeline = make_pipeline(tmp_path, mariadb_server, table, mode="merge", key=["id"])
+    set_model(tmp_path, ITEMS, [(2, "B", None), (3, "c", 3)])
+    run(tmp_path, pipeline, expect=0)
+    log = load_log(tmp_path)
+    assert "straight by LOAD DATA ... REPLACE" in log and f"into `shop`.`{table}` by INSERT" in log
+    assert table_rows(mariadb_server, table) == [("1", "a", "1"), ("2", "B", None), ("3", "c", "3")]
+    assert [r[2:] for r in ledger(mariadb_server, table)] == [("merge", "2")]
 
 
 def test_merge_into_a_table_without_a_unique_key_fails_with_the_fix(mariadb_server, tmp_path):
@@ -559,7 +623,7 @@ REFUSED = {  # case: (rows, the refused row, words of the message)
     "repeated": ([(2, "b", 1), (3, "c", 1), (4, "d", 1), (3, "again", 1)], 4, "repeats"),
     "not_null": ([(2, "b", 1), (3, "c", 1), (4, "d", 1), (5, None, 1)], 4, "cannot be null"),
     "check": ([(2, "b", 1), (3, "c", -1)], 2, "CONSTRAINT"),
-    # LOAD DATA's words (INSERT would say "Data too long"): both modes load by LOAD DATA
+    # LOAD DATA's warning (INSERT and LOAD DATA ... REPLACE fail with "Data too long")
     "too_long": ([(2, "b", 1), (3, "c", 1), (4, "d", 1), (5, "e", 1), (6, "x" * 11, 1)], 5,
                  "Data truncated for column 'name'"),
 }
@@ -574,8 +638,10 @@ def test_refused_row_fails_with_its_position_and_changes_nothing(mariadb_server,
     rows, row, words = REFUSED[case]
     if (case, mode) == ("repeated", "append"):
         words = "Duplicate entry"
-    if (case, mode) == ("not_null", "append"):  # LOAD DATA straight into the target says so
+    if case == "not_null" and mode in ("append", "merge"):  # LOAD DATA straight into the target
         words = "NULL supplied to NOT NULL column 'name'"
+    if (case, mode) == ("too_long", "merge"):  # LOAD DATA ... REPLACE fails on it: an error's words
+        words = "Data too long for column 'name'"
     table = f"refused_{case}_{mode}"
     mariadb_server.sql(CONSTRAINED.format(t=table))
     pipeline = make_pipeline(tmp_path, mariadb_server, table, mode=mode, key=["id"])

@@ -6,6 +6,7 @@
 #include <mysql.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <condition_variable>
@@ -495,6 +496,25 @@ std::string Connection::ServerVersion() const { return mysql_get_server_info(con
 
 unsigned Connection::warning_count() const { return mysql_warning_count(conn_); }
 
+std::optional<uint64_t> Connection::records_taken() const {
+  const char* info = mysql_info(conn_);
+  if (info == nullptr) return std::nullopt;
+  auto number_after = [&](std::string_view label) -> std::optional<uint64_t> {
+    std::string_view s(info);
+    auto pos = s.find(label);
+    if (pos == std::string_view::npos) return std::nullopt;
+    s.remove_prefix(pos + label.size());
+    while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || end == s.data()) return std::nullopt;
+    return v;
+  };
+  auto records = number_after("Records:");
+  if (!records) return std::nullopt;
+  return *records - std::min(*records, number_after("Skipped:").value_or(0));
+}
+
 void Connection::Fail(const std::string& what) {
   last_error_.code = mysql_errno(conn_);
   last_error_.sqlstate = mysql_sqlstate(conn_);
@@ -561,6 +581,7 @@ std::vector<Row> Connection::Query(const std::string& sql) {
 
 uint64_t Connection::LoadLocal(const std::string& load_sql,
                                const std::function<void(InfileWriter&)>& produce) {
+  last_error_ = {};  // an exception of produce is not the server's
   InfileStream stream;
   stream.produce = &produce;
   mysql_set_local_infile_handler(conn_, InfileInit, InfileRead, InfileEnd, InfileError, &stream);

@@ -94,6 +94,10 @@ class Connection {
   // Warnings of the last statement ("Level Code Message"), at most `max`.
   std::vector<ServerError> Warnings(size_t max = 5);
   unsigned warning_count() const;
+  // The rows the last INSERT ... VALUES, REPLACE or LOAD DATA statement read, less those it
+  // skipped, from the server's info line ("Records: 3  Deleted: 1  Skipped: 0  Warnings: 0"):
+  // unlike the affected rows, a row that replaced another counts once. nullopt without a line.
+  std::optional<uint64_t> records_taken() const;
   const ServerError& last_error() const { return last_error_; }
   // "user@host:port/database", for messages.
   std::string Describe() const;
