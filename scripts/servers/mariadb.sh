@@ -211,7 +211,7 @@ CREATE USER IF NOT EXISTS '$ETL_USER'@'localhost' IDENTIFIED BY '$ETL_PASSWORD';
 ALTER USER '$ETL_USER'@'127.0.0.1' IDENTIFIED BY '$ETL_PASSWORD';
 ALTER USER '$ETL_USER'@'localhost' IDENTIFIED BY '$ETL_PASSWORD';
 GRANT ALL PRIVILEGES ON $DB.* TO '$ETL_USER'@'127.0.0.1', '$ETL_USER'@'localhost';
-GRANT FILE ON *.* TO '$ETL_USER'@'127.0.0.1', '$ETL_USER'@'localhost';
+GRANT FILE, PROCESS ON *.* TO '$ETL_USER'@'127.0.0.1', '$ETL_USER'@'localhost';
 EOF
     die_with_log "could not create database $DB / user $ETL_USER" "$DIR/provision.log" "$LOG"
   fi

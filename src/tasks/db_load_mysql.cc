@@ -538,10 +538,21 @@ void MySqlLoader::Stage(Plan& p) {
 
 void MySqlLoader::LoadDirectly(Plan& p) {
   conn_.Exec("SAVEPOINT sluice_direct");
-  if (Fill(p, p.target, false)) return;
-  ctx_.log->Info("the server refused a row of " + p.source->dataset + " (" + refusal_ +
-                 "); loading it again through a staging table to find which");
+  try {
+    if (Fill(p, p.target, false)) return;
+    ctx_.log->Info("the server refused a row of " + p.source->dataset + " (" + refusal_ +
+                   "); loading it again through a staging table to find which");
+  } catch (const Error& e) {
+    // REPLACE needs the DELETE privilege, which an upsert does not.
+    if (!p.replace || e.kind() == ErrorKind::kCancelled ||
+        conn_.last_error().code != my::kTableAccessDenied) {
+      throw;
+    }
+    ctx_.log->Info("the server refused LOAD DATA ... REPLACE into " + p.source->table + " (" +
+                   conn_.last_error().message + "); loading it again through a staging table");
+  }
   conn_.Exec("ROLLBACK TO SAVEPOINT sluice_direct");
+  p.replace = false;
   Stage(p);
   ApplyStaged(p);
 }
@@ -552,28 +563,60 @@ std::string MySqlLoader::ReplaceDiffers(const Plan& p) {
   // would delete every row it matches), the new row sets every column (REPLACE resets the
   // others to their defaults), no trigger sees a DELETE and INSERT instead of an UPDATE, no
   // foreign key points at the rows deleted (they would cascade or fail), and the dataset takes
-  // each key once (REPLACE lets the last row win; a merge refuses the dataset). Key columns must
-  // compare alike here and in the server, as numbers and dates do.
+  // each key once (REPLACE lets the last row win; a merge refuses the dataset). Keys must be
+  // equal in the table exactly when they are equal in the dataset: integers into an integer
+  // column, dates into a DATE column (a YEAR, FLOAT or DATETIME key column would make two keys
+  // one). Anything this cannot see counts as there.
+  if (conn_.ServerVersion().find("MariaDB") == std::string::npos) {
+    return "MySQL's information_schema lists only the triggers this user may change";
+  }
   if (!p.key_is_only_unique) return "the key is not its primary key and only unique index";
   if (!p.unloaded.empty()) return "the load does not set column " + Join(p.unloaded, ", ");
-  static const std::set<std::string> kExactKeyTypes = {"TINYINT",  "SMALLINT", "INTEGER",
-                                                       "BIGINT",   "UTINYINT", "USMALLINT",
-                                                       "UINTEGER", "UBIGINT",  "DATE"};
+  static const std::set<std::string> kIntegers = {"TINYINT",  "SMALLINT",  "INTEGER",  "BIGINT",
+                                                  "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"};
   std::vector<std::string> keys;
-  for (const auto& c : p.load) {
+  for (size_t i = 0; i < p.load.size(); i++) {
+    const auto& c = p.load[i];
     if (std::find(l_.key.begin(), l_.key.end(), c.name) == l_.key.end()) continue;
-    if (!kExactKeyTypes.count(c.type)) return "key column " + c.name + " is " + c.type;
+    std::string column = ToLower(p.stage_types[i]);
+    bool integer_column = false;
+    for (const char* t : {"tinyint", "smallint", "mediumint", "int", "bigint"}) {
+      integer_column = integer_column || StartsWith(column, t);
+    }
+    bool alike = kIntegers.count(c.type) ? integer_column
+                                         : c.type == "DATE" && StartsWith(column, "date") &&
+                                               !StartsWith(column, "datetime");
+    if (!alike) {
+      return "key column " + c.name + " is " + c.type + " in the dataset and " + p.stage_types[i] +
+             " in the table";
+    }
     keys.push_back(SqlIdentifier(c.name));
   }
-  std::string db = my::Literal(p.db), name = my::Literal(p.name);
+  auto plain = [](const std::string& n) {
+    return !n.empty() && std::all_of(n.begin(), n.end(), [](char ch) {
+      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
+    });
+  };
+  if (!plain(p.db) || !plain(p.name)) {
+    return "its name is spelled differently in InnoDB's list of foreign keys";
+  }
   auto any = [&](const std::string& sql) { return !conn_.Query(sql + " LIMIT 1").empty(); };
-  if (any("SELECT 1 FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = " + db +
-          " AND EVENT_OBJECT_TABLE = " + name)) {
+  if (any("SELECT 1 FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = " +
+          my::Literal(p.db) + " AND EVENT_OBJECT_TABLE = " + my::Literal(p.name))) {
     return "it has triggers";
   }
-  if (any("SELECT 1 FROM information_schema.KEY_COLUMN_USAGE WHERE REFERENCED_TABLE_SCHEMA = " +
-          db + " AND REFERENCED_TABLE_NAME = " + name)) {
-    return "a foreign key refers to it";
+  // information_schema.KEY_COLUMN_USAGE shows only the tables this user may read; InnoDB's own
+  // list shows every foreign key, to a user with the PROCESS privilege.
+  try {
+    if (any("SELECT 1 FROM information_schema.INNODB_SYS_FOREIGN WHERE LOWER(REF_NAME) = "
+            "LOWER(" +
+            my::Literal(p.db + "/" + p.name) + ")")) {
+      return "a foreign key refers to it";
+    }
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::kCancelled) throw;
+    return "cannot tell which foreign keys refer to it (information_schema.INNODB_SYS_FOREIGN "
+           "needs the PROCESS privilege)";
   }
   bool repeats = false;
   session_.Stream("SELECT 1 FROM " + p.source->sql + " GROUP BY " + Join(keys, ", ") +
@@ -690,7 +733,8 @@ bool MySqlLoader::FillByInsert(Plan& p, const std::string& table, const std::str
     if (stmt.size() == head.size() || !ok) return;
     try {
       uint64_t affected = conn_.Exec(stmt);
-      p.staged += replace ? conn_.records_taken().value_or(affected) : affected;
+      // A replaced row counts twice in the affected rows; REPLACE takes every row or fails.
+      p.staged += replace ? (next_first != 0 ? next_first : p.sent + 1) - first : affected;
     } catch (const Error&) {
       const auto& err = conn_.last_error();
       if (!my::IsRowError(err.code)) throw;

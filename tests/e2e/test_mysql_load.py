@@ -491,7 +491,9 @@ def test_merge_upserts_on_the_key(mariadb_server, tmp_path):
     run(tmp_path, pipeline, expect=0)
     set_model(tmp_path, cols, [(2, "B", None), (4, "d", 4)])
     run(tmp_path, pipeline, expect=0)
-    assert "straight by LOAD DATA ... REPLACE" in load_log(tmp_path)
+    log = load_log(tmp_path)
+    assert "straight by LOAD DATA ... REPLACE" in log and "refused" not in log, log
+    assert f"into `shop`.`{table}` by LOAD DATA LOCAL INFILE" in log, log
     # Two rows loaded, although the server counts the replaced row twice.
     assert [r[2:] for r in ledger(mariadb_server, table)] == [("merge", "3"), ("merge", "2")]
     assert table_rows(mariadb_server, table) == [
@@ -506,44 +508,129 @@ def test_merge_upserts_on_the_key(mariadb_server, tmp_path):
 
 # A merge loads straight by LOAD DATA ... REPLACE only where REPLACE (delete the row with the key,
 # insert the new one) ends where ON DUPLICATE KEY UPDATE does. Where it might not, the rows are
-# staged and upserted and the log says why; each case checks what REPLACE would have broken.
-MERGE_STAGED = {  # case: (SQL after the table {t} is made, the log's reason)
-    "unloaded_column": ("ALTER TABLE {t} ADD COLUMN note VARCHAR(10) DEFAULT 'new'; "
-                        "UPDATE {t} SET note = 'kept'", "the load does not set column note"),
-    "trigger": ("CREATE TABLE {t}_audit (id BIGINT); CREATE TRIGGER {t}_del AFTER DELETE ON {t} "
-                "FOR EACH ROW INSERT INTO {t}_audit VALUES (OLD.id)", "it has triggers"),
-    "foreign_key": ("CREATE TABLE {t}_child (cid INT PRIMARY KEY, pid BIGINT, FOREIGN KEY (pid) "
-                    "REFERENCES {t} (id) ON DELETE CASCADE) ENGINE=InnoDB; "
-                    "INSERT INTO {t}_child VALUES (1, 2)", "a foreign key refers to it"),
-    "second_unique": ("ALTER TABLE {t} ADD UNIQUE (name)",
-                      "the key is not its primary key and only unique index"),
-    "text_key": ("ALTER TABLE {t} DROP PRIMARY KEY, ADD PRIMARY KEY (name)",
-                 "key column name is VARCHAR"),
+# staged and upserted and the log says why; each case's rows end differently under REPLACE.
+BASE_ROWS = [("1", "a", "1"), ("2", "b", "2")]
+MERGE_STAGED = {  # case: (SQL after the table {t} is made, the log's reason, rows, the result)
+    "unloaded_column": (
+        "ALTER TABLE {t} ADD COLUMN note VARCHAR(10) DEFAULT 'new'; UPDATE {t} SET note = 'kept'",
+        "the load does not set column note", [(2, "b", 20), (3, "c", 3)],
+        [("1", "a", "1", "kept"), ("2", "b", "20", "kept"), ("3", "c", "3", "new")]),
+    "trigger": (
+        "CREATE TABLE {t}_audit (id BIGINT); CREATE TRIGGER {t}_del AFTER DELETE ON {t} "
+        "FOR EACH ROW INSERT INTO {t}_audit VALUES (OLD.id)",
+        "it has triggers", [(2, "b", 20), (3, "c", 3)],
+        [("1", "a", "1"), ("2", "b", "20"), ("3", "c", "3")]),
+    "foreign_key": (
+        "CREATE TABLE {t}_child (cid INT PRIMARY KEY, pid BIGINT, FOREIGN KEY (pid) "
+        "REFERENCES {t} (id) ON DELETE CASCADE) ENGINE=InnoDB; INSERT INTO {t}_child VALUES (1, 2)",
+        "a foreign key refers to it", [(2, "b", 20), (3, "c", 3)],
+        [("1", "a", "1"), ("2", "b", "20"), ("3", "c", "3")]),
+    # (3, 'a') meets row 1 on the second unique index: the upsert updates row 1, REPLACE would
+    # delete it and insert row 3.
+    "second_unique": (
+        "ALTER TABLE {t} ADD UNIQUE (name)",
+        "the key is not its primary key and only unique index", [(2, "b", 20), (3, "a", 3)],
+        [("1", "a", "3"), ("2", "b", "20")]),
+    # 'B' is 'b' in the table's case-blind collation: the upsert keeps the row's name, REPLACE
+    # would write 'B'.
+    "text_key": (
+        "ALTER TABLE {t} MODIFY name VARCHAR(20) COLLATE utf8mb4_general_ci NOT NULL, "
+        "DROP PRIMARY KEY, ADD PRIMARY KEY (name)",
+        "key column name is VARCHAR", [(2, "B", 20), (3, "c", 3)],
+        [("1", "a", "1"), ("2", "b", "20"), ("3", "c", "3")]),
 }
+
+
+def make_merge_target(server, table: str):
+    server.sql(f"CREATE TABLE {table} (id BIGINT NOT NULL PRIMARY KEY, name VARCHAR(20) NOT NULL, "
+               f"qty INT) ENGINE=InnoDB; INSERT INTO {table} VALUES (1, 'a', 1), (2, 'b', 2)")
 
 
 @pytest.mark.parametrize("case", MERGE_STAGED)
 def test_merge_is_staged_where_replace_would_differ(mariadb_server, tmp_path, case):
     table = f"merge_staged_{case}"
-    setup, reason = MERGE_STAGED[case]
-    mariadb_server.sql(f"CREATE TABLE {table} (id BIGINT NOT NULL PRIMARY KEY, name VARCHAR(20) "
-                       f"NOT NULL, qty INT) ENGINE=InnoDB; "
-                       f"INSERT INTO {table} VALUES (1, 'a', 1), (2, 'b', 2)")
+    setup, reason, rows, want = MERGE_STAGED[case]
+    make_merge_target(mariadb_server, table)
     mariadb_server.sql(setup.format(t=table))
     key = ["name"] if case == "text_key" else ["id"]
     pipeline = make_pipeline(tmp_path, mariadb_server, table, mode="merge", key=key)
-    set_model(tmp_path, ITEMS, [(2, "b", 20), (3, "c", 3)])
+    set_model(tmp_path, ITEMS, rows)
     run(tmp_path, pipeline, expect=0)
     assert f"through a staging table: {reason}" in load_log(tmp_path), load_log(tmp_path)
-    assert table_rows(mariadb_server, table, "id, name, qty") == [
-        ("1", "a", "1"), ("2", "b", "20"), ("3", "c", "3")]
-    if case == "unloaded_column":
-        assert table_rows(mariadb_server, table, "note") == [("kept",), ("kept",), ("new",)]
+    cols = "id, name, qty, note" if case == "unloaded_column" else "id, name, qty"
+    assert table_rows(mariadb_server, table, cols) == want
     if case == "trigger":
         assert mariadb_server.sql(f"SELECT count(*) FROM {table}_audit") == [("0",)]
     if case == "foreign_key":
         assert mariadb_server.sql(f"SELECT cid, pid FROM {table}_child") == [("1", "2")]
     assert helper_tables(mariadb_server) == []
+
+
+def test_merge_keys_one_in_the_tables_key_type_are_refused(mariadb_server, tmp_path):
+    # 5 and 2005 are different in the dataset but one YEAR in the table: REPLACE would keep the
+    # last silently; the staged path refuses the dataset, naming the row.
+    table = "merge_year_key"
+    mariadb_server.sql(f"CREATE TABLE {table} (id YEAR NOT NULL PRIMARY KEY, name VARCHAR(20) "
+                       f"NOT NULL, qty INT) ENGINE=InnoDB; INSERT INTO {table} VALUES (2001, 'a', 1)")
+    pipeline = make_pipeline(tmp_path, mariadb_server, table, mode="merge", key=["id"])
+    set_model(tmp_path, ITEMS, [(5, "x", 5), (2005, "y", 6)])
+    r = run(tmp_path, pipeline, expect=1)
+    assert "through a staging table: key column id is INTEGER in the dataset and year" in \
+        load_log(tmp_path), load_log(tmp_path)
+    assert "staging.items row 2" in r.output and "repeats an earlier row" in r.output, str(r)
+    assert table_rows(mariadb_server, table) == [("2001", "a", "1")]
+
+
+def other_user(server, tmp_path: Path, pipeline: Path, name: str, grants: list) -> Path:
+    """pipeline, loading as a new user `name` (password etl) with only `grants`."""
+    server.sql(f"DROP USER IF EXISTS '{name}'@'127.0.0.1'; "
+               f"CREATE USER '{name}'@'127.0.0.1' IDENTIFIED BY 'etl'; " +
+               " ".join(f"GRANT {g} TO '{name}'@'127.0.0.1';" for g in grants), admin=True)
+    pipeline.write_text(pipeline.read_text().replace("user: etl,", f"user: {name},"))
+    return pipeline
+
+
+def test_merge_is_staged_when_a_foreign_key_it_cannot_read_refers_to_it(mariadb_server, tmp_path):
+    # The child table is in a database the loading user has no rights on, so
+    # information_schema does not show its foreign key; REPLACE would cascade into it.
+    table = "merge_hidden_fk"
+    make_merge_target(mariadb_server, table)
+    mariadb_server.sql(f"CREATE DATABASE IF NOT EXISTS private_db; "
+                       f"CREATE TABLE private_db.child (cid INT PRIMARY KEY, pid BIGINT, FOREIGN KEY "
+                       f"(pid) REFERENCES shop.{table} (id) ON DELETE CASCADE) ENGINE=InnoDB; "
+                       f"INSERT INTO private_db.child VALUES (1, 2)", admin=True)
+    set_model(tmp_path, ITEMS, [(2, "b", 20), (3, "c", 3)])
+    for user, grants, reason in [
+            ("etl", None, "a foreign key refers to it"),
+            ("no_process", ["ALL ON shop.*"], "needs the PROCESS privilege")]:
+        pipeline = make_pipeline(tmp_path, mariadb_server, table, mode="merge", key=["id"])
+        if grants:
+            pipeline = other_user(mariadb_server, tmp_path, pipeline, user, grants)
+        run(tmp_path, pipeline, expect=0)
+        assert f"through a staging table: " in load_log(tmp_path) and reason in \
+            load_log(tmp_path), load_log(tmp_path)
+        assert table_rows(mariadb_server, table) == [("1", "a", "1"), ("2", "b", "20"),
+                                                     ("3", "c", "3")]
+        assert mariadb_server.sql("SELECT cid, pid FROM private_db.child", admin=True) == [
+            ("1", "2")]
+
+
+def test_merge_without_the_delete_privilege_is_staged(mariadb_server, tmp_path):
+    # REPLACE needs DELETE, an upsert does not: the server's refusal sends the rows through a
+    # staging table.
+    table = "merge_no_delete"
+    make_merge_target(mariadb_server, table)
+    pipeline = make_pipeline(tmp_path, mariadb_server, table, mode="merge", key=["id"])
+    pipeline = other_user(mariadb_server, tmp_path, pipeline, "no_delete", [
+        "SELECT, INSERT, UPDATE, CREATE, CREATE TEMPORARY TABLES, ALTER, DROP ON shop.*",
+        "PROCESS ON *.*"])
+    set_model(tmp_path, ITEMS, [(2, "B", 20), (3, "c", 3)])
+    run(tmp_path, pipeline, expect=0)
+    log = load_log(tmp_path)
+    assert "straight by LOAD DATA ... REPLACE" in log, log
+    assert "refused LOAD DATA ... REPLACE" in log and "DELETE command denied" in log, log
+    assert table_rows(mariadb_server, table) == [("1", "a", "1"), ("2", "B", "20"),
+                                                 ("3", "c", "3")]
 
 
 def test_merge_by_replace_without_local_infile(mariadb_server, tmp_path, local_infile_off):
@@ -552,12 +639,16 @@ def test_merge_by_replace_without_local_infile(mariadb_server, tmp_path, local_i
                        f"NOT NULL, qty INT) ENGINE=InnoDB; "
                        f"INSERT INTO {table} VALUES (1, 'a', 1), (2, 'b', 2)")
     pipeline = make_pipeline(tmp_path, mariadb_server, table, mode="merge", key=["id"])
-    set_model(tmp_path, ITEMS, [(2, "B", None), (3, "c", 3)])
-    run(tmp_path, pipeline, expect=0)
-    log = load_log(tmp_path)
-    assert "straight by LOAD DATA ... REPLACE" in log and f"into `shop`.`{table}` by INSERT" in log
-    assert table_rows(mariadb_server, table) == [("1", "a", "1"), ("2", "B", None), ("3", "c", "3")]
-    assert [r[2:] for r in ledger(mariadb_server, table)] == [("merge", "2")]
+    # Two rows in one statement, then one: a one-row REPLACE reports no "Records:" line.
+    for rows in ([(2, "B", None), (3, "c", 3)], [(3, "C", 30)]):
+        set_model(tmp_path, ITEMS, rows)
+        run(tmp_path, pipeline, expect=0)
+        log = load_log(tmp_path)
+        assert "straight by LOAD DATA ... REPLACE" in log and \
+            f"into `shop`.`{table}` by INSERT" in log and "refused" not in log, log
+    assert table_rows(mariadb_server, table) == [("1", "a", "1"), ("2", "B", None),
+                                                 ("3", "C", "30")]
+    assert [r[2:] for r in ledger(mariadb_server, table)] == [("merge", "2"), ("merge", "1")]
 
 
 def test_merge_into_a_table_without_a_unique_key_fails_with_the_fix(mariadb_server, tmp_path):

@@ -467,7 +467,9 @@ std::unique_ptr<Connection> Connection::Open(const Options& o, CancelToken* canc
       }
     });
   }
-  c->Exec(std::string("SET SESSION sql_mode = '") + kSqlMode + "', time_zone = '+00:00'");
+  // English messages: sluice reads the server's "at row N" and "Records: N" lines.
+  c->Exec(std::string("SET SESSION sql_mode = '") + kSqlMode +
+          "', time_zone = '+00:00', lc_messages = 'en_US'");
   auto packet = c->Query("SELECT @@max_allowed_packet");
   if (!packet.empty() && packet[0][0]) c->max_allowed_packet_ = std::stoull(*packet[0][0]);
   return c;

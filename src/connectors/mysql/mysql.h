@@ -132,6 +132,8 @@ bool LocalInfileRefused(unsigned code);
 // NOT NULL column, a duplicate key, a foreign key or CHECK constraint): retrying the same rows
 // fails again at the same row.
 bool IsRowError(unsigned code);
+// ER_TABLEACCESS_DENIED_ERROR: "DELETE command denied to user ... for table ...".
+constexpr unsigned kTableAccessDenied = 1142;
 
 // The MySQL column type a lake column becomes, without loss:
 //
