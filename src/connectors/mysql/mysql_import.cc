@@ -935,6 +935,13 @@ size_t RowReader::Fill(engine::OutputChunk& out, size_t offset) {
   void* const* data = s.data.data();
   uint64_t bytes = 0;
   size_t row = offset;
+  // The rows this call wrote, counted once they are all in.
+  auto finish = [&] {
+    const size_t written = row - offset;
+    rows_ += written;
+    bytes_ += bytes;
+    return written;
+  };
 
   // Reports a value the lake type cannot hold; `why` says what is wrong with it.
   auto bad = [&](size_t c, const char* v, size_t n, const std::string& why) {
@@ -956,10 +963,16 @@ size_t RowReader::Fill(engine::OutputChunk& out, size_t offset) {
         "is a zero date, which no date type holds; set zero_dates: null in the task "
         "(pipeline) or pass --zero-dates null (CLI) to read zero dates as NULL");
   };
-  auto invalid_date = [&](size_t c, const char* v, size_t n) {
-    bad(c, v, n,
-        "is not a real date (stored with ALLOW_INVALID_DATES); read the column with CAST(" +
-            Ident(plan_.columns[c].name) + " AS CHAR) in a query");
+  // True for a real date, to be stored; a zero or invalid date is NULL or fails by the rules.
+  auto real_date = [&](DateStatus status, size_t c, const char* v, size_t n, bool* ok) {
+    if (status == DateStatus::kZero) zero_date(c, v, n);
+    if (status == DateStatus::kInvalid) {
+      bad(c, v, n,
+          "is not a real date (stored with ALLOW_INVALID_DATES); read the column with CAST(" +
+              Ident(plan_.columns[c].name) + " AS CHAR) in a query");
+    }
+    if (status == DateStatus::kMalformed) *ok = false;
+    return status == DateStatus::kOk;
   };
 
   // Reads one value in the text protocol's form into row `row` of column c.
@@ -1038,19 +1051,8 @@ size_t RowReader::Fill(engine::OutputChunk& out, size_t offset) {
           ok = false;
           break;
         }
-        switch (ParseDate(v, &days)) {
-          case DateStatus::kOk:
-            static_cast<int32_t*>(dst)[row] = static_cast<int32_t>(days);
-            break;
-          case DateStatus::kZero:
-            zero_date(c, v, n);
-            break;
-          case DateStatus::kInvalid:
-            invalid_date(c, v, n);
-            break;
-          case DateStatus::kMalformed:
-            ok = false;
-            break;
+        if (real_date(ParseDate(v, &days), c, v, n, &ok)) {
+          static_cast<int32_t*>(dst)[row] = static_cast<int32_t>(days);
         }
         break;
       }
@@ -1062,19 +1064,8 @@ size_t RowReader::Fill(engine::OutputChunk& out, size_t offset) {
           ok = false;
           break;
         }
-        switch (ParseDate(v, &days)) {
-          case DateStatus::kOk:
-            static_cast<int64_t*>(dst)[row] = days * kMicrosPerDay + tod + frac;
-            break;
-          case DateStatus::kZero:
-            zero_date(c, v, n);
-            break;
-          case DateStatus::kInvalid:
-            invalid_date(c, v, n);
-            break;
-          case DateStatus::kMalformed:
-            ok = false;
-            break;
+        if (real_date(ParseDate(v, &days), c, v, n, &ok)) {
+          static_cast<int64_t*>(dst)[row] = days * kMicrosPerDay + tod + frac;
         }
         break;
       }
@@ -1197,10 +1188,7 @@ size_t RowReader::Fill(engine::OutputChunk& out, size_t offset) {
       }
       row++;
     }
-    const size_t written = row - offset;
-    rows_ += written;
-    bytes_ += bytes;
-    return written;
+    return finish();
   }
 
   while (row < capacity) {
@@ -1234,10 +1222,7 @@ size_t RowReader::Fill(engine::OutputChunk& out, size_t offset) {
     }
     row++;
   }
-  const size_t written = row - offset;
-  rows_ += written;
-  bytes_ += bytes;
-  return written;
+  return finish();
 }
 
 }  // namespace sluice::connectors::mysql
