@@ -651,6 +651,27 @@ def test_merge_by_replace_without_local_infile(mariadb_server, tmp_path, local_i
     assert [r[2:] for r in ledger(mariadb_server, table)] == [("merge", "2"), ("merge", "1")]
 
 
+def test_merge_reads_the_servers_words_whatever_its_language(mariadb_server, tmp_path):
+    # sluice reads "Records: N" and "at row N" from the server; its sessions ask for English.
+    table = "merge_german_server"
+    make_merge_target(mariadb_server, table)
+    mariadb_server.sql("SET GLOBAL lc_messages = 'de_DE'", admin=True)
+    try:
+        pipeline = make_pipeline(tmp_path, mariadb_server, table, mode="merge", key=["id"])
+        set_model(tmp_path, ITEMS, [(2, "B", 20), (3, "c", 3)])
+        run(tmp_path, pipeline, expect=0)
+        log = load_log(tmp_path)
+        assert "straight by LOAD DATA ... REPLACE" in log and "refused" not in log, log
+        set_model(tmp_path, ITEMS, [(4, "d", 4), (5, "x" * 21, 5)])
+        r = run(tmp_path, pipeline, expect=1)
+        assert "staging.items row 2" in r.output and "Data too long" in r.output, str(r)
+    finally:
+        mariadb_server.sql("SET GLOBAL lc_messages = 'en_US'", admin=True)
+    assert table_rows(mariadb_server, table) == [("1", "a", "1"), ("2", "B", "20"),
+                                                 ("3", "c", "3")]
+    assert [r[2:] for r in ledger(mariadb_server, table)] == [("merge", "2")]
+
+
 def test_merge_into_a_table_without_a_unique_key_fails_with_the_fix(mariadb_server, tmp_path):
     table = "merge_nokey"
     mariadb_server.sql(f"CREATE TABLE {table} (id BIGINT, name TEXT); "
